@@ -1,0 +1,355 @@
+"""``analyze``: from the two sweep files to tables, tests and a verdict.
+
+Data flow: ``io`` (load, validate) -> ``phases`` -> ``deltas`` (join) ->
+``bootstrap`` / ``permutation`` / ``equivalence`` -> ``verdict``.  The CLI is
+a thin layer over :func:`analyze`; rendering lives in ``gaugetest.render``.
+"""
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ._version import __version__
+from .bootstrap import MeanCI, mean_ci
+from .deltas import DeltaTable, Issue, build_deltas
+from .equivalence import TostResult, tost_mean
+from .errors import UsageError
+from .io import Sweep, load_sweep
+from .permutation import holm, n_splits, permutation_pvalue
+from .render.formatting import fmt_p
+from .phases import STANDARD_PHASES, PhaseMap, resolve_phase_map
+from .settings import Settings, validate_settings
+from .verdict import Verdict, decide
+
+POOLED = "pooled"
+
+
+def _num(x: Any) -> Any:
+    """JSON-safe float: NaN and infinities become None."""
+    if x is None:
+        return None
+    x = float(x)
+    return x if np.isfinite(x) else None
+
+
+# --------------------------------------------------------------------------- result rows
+
+
+@dataclass(frozen=True)
+class PhaseSummaryRow:
+    phase: str
+    family: str
+    n: int
+    mean_delta: float | None
+    ci_low: float | None
+    ci_high: float | None
+    ci_method: str
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        return {"phase": self.phase, "family": self.family, "n": self.n,
+                "mean_delta": _num(self.mean_delta), "ci_low": _num(self.ci_low),
+                "ci_high": _num(self.ci_high), "ci_method": self.ci_method, "note": self.note}
+
+
+@dataclass(frozen=True)
+class PermutationRow:
+    family: str
+    statistic: float | None
+    p_value: float | None
+    p_holm: float | None
+    exact: bool
+    n_resamples: int
+
+    def to_dict(self) -> dict:
+        return {"family": self.family, "statistic": _num(self.statistic),
+                "p_value": _num(self.p_value), "p_holm": _num(self.p_holm),
+                "exact": self.exact, "n_resamples": self.n_resamples}
+
+
+@dataclass(frozen=True)
+class PermutationTest:
+    """The LATE > EARLY test for every family and pooled, or why it could not run."""
+
+    late: str
+    early: str
+    n_late: int
+    n_early: int
+    testable: bool
+    reason: str
+    rows: tuple[PermutationRow, ...] = ()
+    n_splits: int = 0
+    null_distribution: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def pooled(self) -> PermutationRow | None:
+        return next((r for r in self.rows if r.family == POOLED), None)
+
+    def to_dict(self) -> dict:
+        return {"late": self.late, "early": self.early, "n_late": self.n_late,
+                "n_early": self.n_early, "testable": self.testable, "reason": self.reason,
+                "n_distinct_splits": self.n_splits}
+
+
+@dataclass(frozen=True)
+class EquivalenceRow:
+    phase: str
+    family: str
+    n: int
+    mean_delta: float | None
+    margin_low: float
+    margin_high: float
+    p_lower: float | None
+    p_upper: float | None
+    p_value: float | None
+    ci_low: float | None
+    ci_high: float | None
+    equivalent: bool | None
+    min_margin: float | None
+    note: str = ""
+
+    @classmethod
+    def from_tost(cls, phase: str, family: str, r: TostResult) -> "EquivalenceRow":
+        return cls(phase, family, r.n, r.mean, r.margin_low, r.margin_high, r.p_lower,
+                   r.p_upper, r.pvalue, r.ci_low, r.ci_high, r.equivalent, r.min_margin, r.note)
+
+    def to_dict(self) -> dict:
+        return {"phase": self.phase, "family": self.family, "n": self.n,
+                "mean_delta": _num(self.mean_delta),
+                "margin_low": self.margin_low, "margin_high": self.margin_high,
+                "p_lower": _num(self.p_lower), "p_upper": _num(self.p_upper),
+                "p_value": _num(self.p_value), "ci_low": _num(self.ci_low),
+                "ci_high": _num(self.ci_high), "equivalent": self.equivalent,
+                "min_margin": _num(self.min_margin), "note": self.note}
+
+
+@dataclass(frozen=True)
+class AnalysisResult:
+    """Everything one run of ``gaugetest test`` computes.
+
+    ``to_dict()`` is exactly the results JSON (see docs/json.md).
+    """
+
+    settings: Settings
+    phase_map: PhaseMap
+    table: DeltaTable
+    inputs: dict
+    phase_summary: tuple[PhaseSummaryRow, ...]
+    permutation: PermutationTest
+    equivalence: tuple[EquivalenceRow, ...]
+    equivalence_everywhere: bool | None
+    untestable_phases: tuple[str, ...]
+    verdict: Verdict
+    warnings: tuple[Issue, ...]
+
+    # -- convenient views -------------------------------------------------------------
+    def summary(self, phase: str, family: str = POOLED) -> PhaseSummaryRow:
+        return next(r for r in self.phase_summary if r.phase == phase and r.family == family)
+
+    def equivalence_row(self, phase: str, family: str = POOLED) -> EquivalenceRow:
+        return next(r for r in self.equivalence if r.phase == phase and r.family == family)
+
+    def pair_rows(self) -> list[dict]:
+        t, rows = self.table, []
+        for i, L in enumerate(t.layers):
+            for j, f in enumerate(t.families):
+                if not np.isnan(t.raw[i, j]):
+                    rows.append({"L": int(L), "phase": t.phases[i], "family": f,
+                                 "raw": float(t.raw[i, j]), "aligned": float(t.aligned[i, j]),
+                                 "delta": float(t.aligned[i, j] - t.raw[i, j])})
+        return rows
+
+    def to_dict(self) -> dict:
+        import scipy
+
+        t = self.table
+        return {
+            "version": __version__,
+            "tool": "gaugetest",
+            "versions": {"gaugetest": __version__, "python": platform.python_version(),
+                         "numpy": np.__version__, "scipy": scipy.__version__},
+            "inputs": self.inputs,
+            "settings": self.settings.to_dict(),
+            "phase_map": {**self.phase_map.to_dict(), "description": self.phase_map.describe()},
+            "data": {"num_layers": t.num_layers, "n_pairs": int(len(t.layers)),
+                     "families": list(t.families),
+                     "phases": {p: int(len(t.rows_of(p))) for p in t.present_phases}},
+            "warnings": [w.to_dict() for w in self.warnings],
+            "pairs": self.pair_rows(),
+            "phase_summary": [r.to_dict() for r in self.phase_summary],
+            "permutation_test": self.permutation.to_dict(),
+            "permutation": [r.to_dict() for r in self.permutation.rows],
+            "equivalence": [r.to_dict() for r in self.equivalence],
+            "equivalence_everywhere": {"holds": self.equivalence_everywhere,
+                                       "untestable_phases": list(self.untestable_phases)},
+            "verdict": self.verdict.to_dict(),
+        }
+
+
+# --------------------------------------------------------------------------- the steps
+
+
+def _column_groups(x: np.ndarray):
+    """Group columns by which rows they have, so shared rows are resampled together."""
+    valid = ~np.isnan(x)
+    groups: dict[bytes, list[int]] = {}
+    for j in range(x.shape[1]):
+        groups.setdefault(valid[:, j].tobytes(), []).append(j)
+    return [(valid[:, cols[0]], cols) for cols in groups.values()]
+
+
+def phase_summary(table: DeltaTable, settings: Settings,
+                  rng: np.random.Generator) -> tuple[PhaseSummaryRow, ...]:
+    """Mean delta with a bootstrap CI for every phase x family, and pooled per phase."""
+    cols = list(table.families) + [POOLED]
+    x_all = table.with_pooled()
+    rows = []
+    for phase in table.present_phases:
+        x = x_all[table.rows_of(phase)]
+        cis: dict[int, MeanCI] = {}
+        for mask, js in _column_groups(x):
+            for j, r in zip(js, mean_ci(x[mask][:, js], n_resamples=settings.n_boot,
+                                        confidence_level=1 - settings.alpha,
+                                        method=settings.ci, rng=rng)):
+                cis[j] = r
+        for j, name in enumerate(cols):
+            r = cis[j]
+            rows.append(PhaseSummaryRow(phase, name, r.n, r.statistic if r.n else None,
+                                        r.ci_low, r.ci_high, r.method, r.note))
+    return tuple(rows)
+
+
+def late_vs_early(table: DeltaTable, settings: Settings, phase_map: PhaseMap,
+                  rng: np.random.Generator) -> PermutationTest:
+    """One-sided permutation test of mean delta(LATE) > mean delta(EARLY), Holm across families."""
+    late, early = settings.compare
+    # a preset knows all standard names (the 36-layer map simply has no E);
+    # a custom map knows only its own
+    known = set(phase_map.phases) | (set(STANDARD_PHASES) if phase_map.preset else set())
+    for p in (late, early):
+        if p not in known:
+            raise UsageError("--compare", f"a phase of the map ({', '.join(phase_map.phases)})", p)
+    rl, re_ = table.rows_of(late), table.rows_of(early)
+    if len(rl) < 2 or len(re_) < 2:
+        empty = [f"{p} has {len(r)} pair(s)" for p, r in ((late, rl), (early, re_)) if len(r) < 2]
+        why = ("; ".join(empty) + " (need >= 2 each)")
+        if late not in phase_map.phases or early not in phase_map.phases:
+            missing = [p for p in (late, early) if p not in phase_map.phases]
+            why = (f"the phase map '{phase_map.name}' has no phase {' or '.join(missing)}")
+        why += "; give phase boundaries with --phases FILE.toml or choose phases with --compare"
+        return PermutationTest(late, early, len(rl), len(re_), False, why)
+    x = table.with_pooled()
+    res = permutation_pvalue(x[rl], x[re_], n_perm=settings.n_perm, rng=rng, keep_null=True)
+    p_holm = holm(res.pvalue[:-1])
+    names = list(table.families) + [POOLED]
+    rows = []
+    for j, name in enumerate(names):
+        rows.append(PermutationRow(name, float(res.statistic[j]), float(res.pvalue[j]),
+                                   float(p_holm[j]) if j < len(p_holm) else None,
+                                   res.exact, res.n_resamples))
+    return PermutationTest(late, early, len(rl), len(re_), True, "", tuple(rows),
+                           n_splits(len(rl), len(re_)), res.null_distribution)
+
+
+def equivalence(table: DeltaTable, settings: Settings) -> tuple[EquivalenceRow, ...]:
+    """TOST of mean delta against the margin, every phase x family and pooled."""
+    lo, hi = settings.margin
+    x_all = table.with_pooled()
+    names = list(table.families) + [POOLED]
+    rows = []
+    for phase in table.present_phases:
+        res = tost_mean(x_all[table.rows_of(phase)], lo, hi, settings.alpha)
+        rows.extend(EquivalenceRow.from_tost(phase, n, r) for n, r in zip(names, res))
+    return tuple(rows)
+
+
+def make_verdict(settings: Settings, perm: PermutationTest, eq_rows, eq_all, untestable,
+                 phase_order) -> Verdict:
+    a = settings.alpha
+    lo, hi = settings.margin
+    margin = f"±{hi:g}" if lo == -hi else f"({lo:g}, {hi:g})"
+    reasons = []
+    pooled = perm.pooled
+    if perm.testable and pooled is not None:
+        sig = pooled.p_value < a
+        kind = "exact" if pooled.exact else f"Monte Carlo, {pooled.n_resamples} splits"
+        reasons.append(
+            f"Pooled {perm.late}>{perm.early} permutation test: mean delta difference "
+            f"{pooled.statistic:+.4f} ({perm.n_late} vs {perm.n_early} pairs), one-sided p = "
+            f"{fmt_p(pooled.p_value, pooled.exact, pooled.n_resamples)} ({kind}) {'<' if sig else '>='} alpha = {a:g}: "
+            f"{'significant' if sig else 'not significant'}.")
+    else:
+        sig = None
+        reasons.append(f"{perm.late}>{perm.early} test not testable: {perm.reason}.")
+    pooled_eq = [r for r in eq_rows if r.family == POOLED and r.equivalent is not None]
+    if eq_all is None:
+        reasons.append("Equivalence everywhere not testable: no phase has >= 2 complete pairs.")
+    elif eq_all:
+        worst = max(pooled_eq, key=lambda r: r.p_value)
+        reasons.append(f"Pooled delta is equivalent to 0 within {margin} in all {len(pooled_eq)} "
+                       f"testable phases (largest TOST p = {fmt_p(worst.p_value)}, phase "
+                       f"{worst.phase}).")
+    else:
+        failed = [r for r in pooled_eq if not r.equivalent]
+        shown = ", ".join(f"{r.phase} (mean {r.mean_delta:+.4f}, p = {fmt_p(r.p_value)}, "
+                          f"would need margin {r.min_margin:.3g})" for r in failed[:6])
+        reasons.append(f"Equivalence to 0 within {margin} fails in {len(failed)} of "
+                       f"{len(pooled_eq)} testable phases: {shown}.")
+    if untestable:
+        reasons.append("Phases left out of 'everywhere' (fewer than 2 complete pairs): "
+                       + ", ".join(untestable) + ".")
+    label = decide(sig, eq_all)
+    return Verdict(label, tuple(reasons), dependence=settings.dependence)
+
+
+def analyze(null: Any, aligned: Any, **settings: Any) -> AnalysisResult:
+    """Run the full analysis of a raw (null) sweep and an aligned sweep.
+
+    Parameters
+    ----------
+    null, aligned : path, dict or Sweep
+        The ``*-null.json`` (``pair_results``) and ``*-aligned.json``
+        (``aligned_cos``) files, as paths or already-loaded dicts.
+    **settings
+        ``alpha`` (0.05), ``margin`` (0.02 or ``(low, high)``), ``n_boot``
+        (10000), ``n_perm`` (100000), ``seed`` (0), ``ci`` ('bca' |
+        'percentile' | 'basic'), ``phases`` (preset name, TOML path or
+        ``{phase: last_L}``), ``compare`` (('E', 'C')), ``dependence``.
+
+    Returns
+    -------
+    AnalysisResult
+
+    Examples
+    --------
+    >>> from gaugetest.synthetic import demo_sweeps
+    >>> null, aligned = demo_sweeps(64)
+    >>> res = analyze(null, aligned, n_boot=1000, n_perm=2000)
+    >>> res.verdict.label in ('training-artifact', 'inconclusive', 'mixed',
+    ...                       'real-specialization', 'not-testable')
+    True
+    """
+    phases_spec = settings.pop("phases", "auto")
+    s = validate_settings(phases=phases_spec, **settings)
+    null_s: Sweep = load_sweep(null, "null")
+    ali_s: Sweep = load_sweep(aligned, "aligned")
+    pmap = resolve_phase_map(phases_spec, ali_s.num_layers)
+    table, issues = build_deltas(null_s, ali_s, pmap)
+
+    boot_ss, perm_ss = np.random.SeedSequence(s.seed).spawn(2)
+    summary = phase_summary(table, s, np.random.default_rng(boot_ss))
+    perm = late_vs_early(table, s, pmap, np.random.default_rng(perm_ss))
+    eq = equivalence(table, s)
+    pooled_eq = [r for r in eq if r.family == POOLED]
+    untestable = tuple(r.phase for r in pooled_eq if r.equivalent is None)
+    testable = [r for r in pooled_eq if r.equivalent is not None]
+    eq_all = all(r.equivalent for r in testable) if testable else None
+    verdict = make_verdict(s, perm, eq, eq_all, untestable, table.present_phases)
+
+    inputs = {k: {"path": sw.source, "sha256": sw.sha256, **({"meta": sw.meta} if sw.meta else {})}
+              for k, sw in (("null", null_s), ("aligned", ali_s))}
+    return AnalysisResult(s, pmap, table, inputs, summary, perm, eq, eq_all, untestable,
+                          verdict, tuple(issues))

@@ -1,0 +1,119 @@
+"""Two one-sided tests (TOST) for a mean lying within an equivalence margin.
+
+H0: mean <= low  or  mean >= high;  H1: low < mean < high.  Each side is a
+one-sample t test; the TOST p-value is the larger of the two, and equivalence
+at level alpha holds exactly when the (1 - 2 alpha) t interval lies inside
+(low, high).  Same numbers as statsmodels' ``DescrStatsW(x).ttost_mean(low,
+high)`` (checked to 1e-10 in the tests), computed with ``scipy.special`` for
+many columns at once and without statsmodels' ~0.2 s import.
+
+Assumption: observations are independent and roughly normal; adjacent layer
+pairs are serially correlated, which inflates the effective precision (see
+``gaugetest.dependence``).
+
+References
+----------
+Schuirmann, D. J. (1987). A comparison of the two one-sided tests procedure
+and the power approach for assessing the equivalence of average
+bioavailability. J. Pharmacokinet. Biopharm. 15(6), 657-680.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class TostResult:
+    """TOST of one mean against (margin_low, margin_high).
+
+    ``ci_low``/``ci_high`` are the (1 - 2 alpha) t interval; ``min_margin`` is
+    the smallest symmetric margin m for which (-m, m) would contain it, i.e.
+    equivalence would hold at alpha for every margin larger than it.
+    Fields are None when the test cannot run (n < 2).
+    """
+
+    n: int
+    mean: float | None
+    margin_low: float
+    margin_high: float
+    p_lower: float | None
+    p_upper: float | None
+    pvalue: float | None
+    ci_low: float | None
+    ci_high: float | None
+    equivalent: bool | None
+    min_margin: float | None
+    df: float | None = None
+    note: str = ""
+
+
+def tost_from_moments(mean, se, df, low: float, high: float, alpha: float, n) -> list[TostResult]:
+    """TOST from means, standard errors and degrees of freedom (arrays of equal length).
+
+    This is the core shared by the iid test (se = s / sqrt(n), df = n - 1) and
+    the dependence-robust variants, which supply their own se and df.
+    """
+    from scipy.special import stdtr, stdtrit
+
+    mean, se, df, n = (np.atleast_1d(np.asarray(a, dtype=float)) for a in (mean, se, df, n))
+    out = []
+    for m, s, d, k in zip(mean, se, df, n):
+        k = int(k)
+        if k < 2 or not np.isfinite(m) or not (d > 0):
+            out.append(TostResult(k, None if not np.isfinite(m) else float(m), low, high,
+                                  None, None, None, None, None, None, None, None,
+                                  f"n = {k} < 2: no equivalence test"))
+            continue
+        note = ""
+        if s == 0:
+            # constant data: the mean is known exactly; it is equivalent iff strictly inside
+            note = "constant data"
+            p_lo = 0.0 if m > low else 1.0
+            p_hi = 0.0 if m < high else 1.0
+            lo = hi = float(m)
+        else:
+            p_lo = float(stdtr(d, -(m - low) / s))    # H0: mean <= low  (sf of t1)
+            p_hi = float(stdtr(d, (m - high) / s))    # H0: mean >= high (cdf of t2)
+            q = float(stdtrit(d, 1 - alpha))
+            lo, hi = float(m - q * s), float(m + q * s)
+        p = max(p_lo, p_hi)
+        out.append(TostResult(k, float(m), low, high, p_lo, p_hi, p, lo, hi, bool(p < alpha),
+                              max(abs(lo), abs(hi)), float(d), note))
+    return out
+
+
+def tost_mean(x, low: float, high: float, alpha: float = 0.05) -> list[TostResult]:
+    """One-sample TOST for the mean of each column of ``x`` (NaN rows dropped per column).
+
+    Parameters
+    ----------
+    x : array_like, shape (n,) or (n, k)
+    low, high : float
+        Equivalence margins, low < high.
+    alpha : float
+        Each one-sided test's level; the reported interval is (1 - 2 alpha).
+
+    Returns
+    -------
+    list of TostResult
+
+    Examples
+    --------
+    >>> r = tost_mean([0.001, -0.002, 0.003, 0.0, 0.001], -0.02, 0.02)[0]
+    >>> r.equivalent, r.pvalue < 1e-4
+    (True, True)
+    """
+    x = np.asarray(x, dtype=float)
+    if x.ndim == 1:
+        x = x[:, None]
+    means, ses, dfs, ns = [], [], [], []
+    for j in range(x.shape[1]):
+        col = x[:, j][~np.isnan(x[:, j])]
+        n = col.size
+        ns.append(n)
+        means.append(col.mean() if n else np.nan)
+        ses.append(col.std(ddof=1) / np.sqrt(n) if n >= 2 else np.nan)
+        dfs.append(n - 1)
+    return tost_from_moments(means, ses, dfs, low, high, alpha, ns)

@@ -1,0 +1,1 @@
+"""Renderers: rich/plain text tables, the results JSON, and file writing."""

@@ -1,0 +1,62 @@
+"""Writing output files safely: whole or not at all.
+
+A regular-file target is written to a temporary file in the same directory and
+renamed over the target, so an interrupted run never leaves a partial file.  A
+target that exists and is not a regular file (``/dev/null``, ``/dev/stdout``, a
+FIFO) is written straight through: renaming a temporary file over a device
+would replace it (as root, ``/dev/null`` would become a plain file).
+"""
+from __future__ import annotations
+
+import os
+import stat
+import sys
+import tempfile
+
+from ..errors import UsageError
+
+
+def write_text(path: str, text: str, option: str = "--json") -> None:
+    """Write ``text`` to ``path`` atomically (``-`` means standard output)."""
+    if path == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    data = text.encode("utf-8")
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise UsageError(option, "a writable file path", f"{path} ({exc.strerror})") from None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise UsageError(option, "a file path, not a directory", path)
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        with open(path, "wb") as fh:  # device or FIFO: straight through, never renamed over
+            fh.write(data)
+        return
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise UsageError(option, "a path in an existing directory", path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".gaugetest-", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise UsageError(option, "a writable location", f"{path} ({exc.strerror})") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if st is not None:
+            os.chmod(tmp, stat.S_IMODE(st.st_mode))
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

@@ -1,0 +1,13 @@
+"""The results JSON: deterministic text (same inputs, settings and seed give the same bytes)."""
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..analysis import AnalysisResult
+
+
+def to_json(res: "AnalysisResult") -> str:
+    """Serialise ``res.to_dict()``; NaN never appears (it is null), keys keep their order."""
+    return json.dumps(res.to_dict(), indent=2, allow_nan=False, ensure_ascii=False) + "\n"

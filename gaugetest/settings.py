@@ -1,0 +1,104 @@
+"""Validation of analysis settings (kept apart from the algorithms, like scipy's ``_iv``).
+
+Each check raises :class:`gaugetest.errors.UsageError` naming the option as the
+CLI spells it, so that the API and the command line report the same message.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import os
+from dataclasses import dataclass
+
+from .bootstrap import CI_METHODS
+from .errors import UsageError
+
+DEPENDENCE_MODES = ("iid", "robust")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated settings of one analysis (recorded verbatim in the results file)."""
+
+    alpha: float = 0.05
+    margin: tuple[float, float] = (-0.02, 0.02)
+    n_boot: int = 10_000
+    n_perm: int = 100_000
+    seed: int = 0
+    ci: str = "bca"
+    phases: str = "auto"
+    compare: tuple[str, str] = ("E", "C")
+    dependence: str = "iid"
+
+    def to_dict(self) -> dict:
+        return {"alpha": self.alpha, "margin": list(self.margin), "n_boot": self.n_boot,
+                "n_perm": self.n_perm, "seed": self.seed, "ci_method": self.ci,
+                "phases": self.phases, "compare": list(self.compare),
+                "dependence": self.dependence}
+
+
+def parse_margin(value) -> tuple[float, float]:
+    """``0.02`` -> (-0.02, 0.02); ``"-0.01,0.03"`` or ``(-0.01, 0.03)`` -> uneven bounds.
+
+    Examples
+    --------
+    >>> parse_margin("0.05"), parse_margin("-0.01,0.03")
+    ((-0.05, 0.05), (-0.01, 0.03))
+    """
+    if isinstance(value, str):
+        parts = [p.strip() for p in value.split(",")]
+        try:
+            nums = [float(p) for p in parts]
+        except ValueError:
+            raise UsageError("--margin", "a number M > 0 or LOW,HIGH", value) from None
+        value = nums[0] if len(nums) == 1 else tuple(nums)
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        m = float(value)
+        if not math.isfinite(m) or m <= 0:
+            raise UsageError("--margin", "a number M > 0 (the margin is -M..M)", value)
+        return (-m, m)
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        lo, hi = (float(v) for v in value)
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise UsageError("--margin", "finite bounds LOW,HIGH", value)
+        if lo >= hi:
+            raise UsageError("--margin", "LOW < HIGH", f"{lo:g},{hi:g}")
+        return (lo, hi)
+    raise UsageError("--margin", "a number M > 0 or LOW,HIGH", value)
+
+
+def _int_at_least(name: str, value, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise UsageError(name, f"an integer >= {low}", value)
+    if value < low:
+        raise UsageError(name, f"an integer >= {low}", value)
+    return int(value)
+
+
+def validate_settings(*, alpha=0.05, margin=0.02, n_boot=10_000, n_perm=100_000, seed=0,
+                      ci="bca", phases="auto", compare=("E", "C"), dependence="iid") -> Settings:
+    """Check every setting; return a frozen :class:`Settings`."""
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not (0 < alpha < 0.5):
+        raise UsageError("--alpha", "a number in (0, 0.5)", alpha)
+    lo, hi = parse_margin(margin)
+    n_boot = _int_at_least("--n-boot", n_boot, 100)
+    n_perm = _int_at_least("--n-perm", n_perm, 100)
+    seed = _int_at_least("--seed", seed, 0)
+    if ci not in CI_METHODS:
+        raise UsageError("--ci", " | ".join(CI_METHODS), ci)
+    if isinstance(compare, str):
+        compare = tuple(compare.split())
+    if not isinstance(compare, (tuple, list)) or len(compare) != 2 or \
+            not all(isinstance(c, str) and c for c in compare):
+        raise UsageError("--compare", "two phase names LATE EARLY", compare)
+    if compare[0] == compare[1]:
+        raise UsageError("--compare", "two different phases", " ".join(compare))
+    if dependence not in DEPENDENCE_MODES:
+        raise UsageError("--dependence", " | ".join(DEPENDENCE_MODES), dependence)
+    phases_s = phases if isinstance(phases, str) else (
+        os.fspath(phases) if isinstance(phases, os.PathLike) else "custom")
+    return Settings(float(alpha), (lo, hi), n_boot, n_perm, seed, ci, phases_s,
+                    (compare[0], compare[1]), dependence)
