@@ -90,9 +90,11 @@ def read_json(path: str | os.PathLike) -> tuple[Any, str]:
     if not data.strip():
         raise InputError(p, "$", "a JSON document", "an empty file")
     try:
-        doc = json.loads(data)
-    except UnicodeDecodeError:
-        raise InputError(p, "$", "UTF-8 encoded JSON", "undecodable bytes") from None
+        text = data.decode("utf-8-sig")  # strict UTF-8 (json.loads(bytes) would guess UTF-16/32)
+    except UnicodeDecodeError as exc:
+        raise InputError(p, "$", "UTF-8 encoded JSON", f"an undecodable byte at offset {exc.start}") from None
+    try:
+        doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(p, "$", "valid JSON",
                          f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None

@@ -1,0 +1,32 @@
+"""Builders of sweep documents from arrays, for constructed test cases."""
+from __future__ import annotations
+
+import numpy as np
+
+from gaugetest.io import STANDARD_FAMILIES
+
+
+def sweeps_from_deltas(delta, num_layers: int, raw=0.03, families=STANDARD_FAMILIES,
+                       layers=None) -> tuple[dict, dict]:
+    """(null, aligned) dicts whose delta matrix (pairs x families) is ``delta``."""
+    delta = np.asarray(delta, dtype=float)
+    if delta.ndim == 1:
+        delta = np.repeat(delta[:, None], len(families), axis=1)
+    layers = list(range(delta.shape[0])) if layers is None else list(layers)
+    raw_m = np.broadcast_to(np.asarray(raw, dtype=float), delta.shape)
+    null = {"num_layers": num_layers, "pair_results": [
+        {"L": L, "L_next": L + 1,
+         "families": {f: {"cos": float(raw_m[i, j])} for j, f in enumerate(families)}}
+        for i, L in enumerate(layers)]}
+    aligned = {"num_layers": num_layers, "aligned_cos": {
+        f: {str(L): float(raw_m[i, j] + delta[i, j]) for i, L in enumerate(layers)}
+        for j, f in enumerate(families)}}
+    return null, aligned
+
+
+def phase_vector(num_layers: int, values: dict, default: float, phases="auto"):
+    """Per-pair values by phase of the auto map."""
+    from gaugetest.phases import resolve_phase_map
+    pm = resolve_phase_map(phases, num_layers)
+    return np.array([values.get(pm.phase_of(L, num_layers), default)
+                     for L in range(num_layers - 1)])
