@@ -5,8 +5,9 @@ families of a pair move together and the pooled column is tested with the
 same splits.  Exact enumeration of all C(N, n_late) splits when that number is
 at most ``n_perm``; otherwise ``n_perm`` random splits and the Monte Carlo
 p-value ``(b + 1) / (m + 1)``, which is never zero (Phipson & Smyth 2010).
-Ties are counted with scipy's relative tolerance (100 machine epsilons), so
-results agree with ``scipy.stats.permutation_test``.
+Ties are counted within 100 machine epsilons (relative to the larger of the
+observed statistic and the data's magnitude), so results agree with
+``scipy.stats.permutation_test`` and survive shifting all data by a constant.
 
 Assumption: under H0 the pairs are exchangeable between the two phases.
 Deltas of adjacent pairs are serially correlated (they share a layer), which
@@ -76,21 +77,26 @@ def _split_stats(Z: np.ndarray, V: np.ndarray, M: np.ndarray, tot_v: np.ndarray,
 
 
 def _exact_batches(N: int, n_late: int, batch: int):
+    """0/1 split indicators for every combination, in lexicographic order."""
     combos = itertools.combinations(range(N), n_late)
     while True:
         chunk = np.fromiter(itertools.chain.from_iterable(itertools.islice(combos, batch)),
                             dtype=np.intp)
         if chunk.size == 0:
             return
-        yield chunk.reshape(-1, n_late)
+        idx = chunk.reshape(-1, n_late)
+        Z = np.zeros((idx.shape[0], N))
+        np.put_along_axis(Z, idx, 1.0, axis=1)
+        yield Z
 
 
 def _random_batches(N: int, n_late: int, m: int, batch: int, rng: np.random.Generator):
-    base = np.arange(N)
+    """0/1 split indicators: each row a uniformly random arrangement of n_late ones."""
+    template = np.zeros(N)
+    template[:n_late] = 1.0
     for start in range(0, m, batch):
         b = min(batch, m - start)
-        perms = rng.permuted(np.broadcast_to(base, (b, N)), axis=1)
-        yield perms[:, :n_late]
+        yield rng.permuted(np.broadcast_to(template, (b, N)), axis=1)
 
 
 def permutation_pvalue(late: np.ndarray, early: np.ndarray, *, n_perm: int = 100_000,
@@ -138,7 +144,11 @@ def permutation_pvalue(late: np.ndarray, early: np.ndarray, *, n_perm: int = 100
     # the observed statistic goes through the same arithmetic as the null ones,
     # so that the identity split ties with itself exactly
     obs = _split_stats(observed_Z, V, M, tot_v, tot_m, complete, n_late, N)[0]
-    gamma = np.abs(obs) * (np.finfo(float).eps * 100)  # scipy's tie tolerance
+    # ties: scipy counts null statistics within 100 machine epsilons of |observed|; we take
+    # the larger of |observed| and the data's magnitude as the scale, so that an observed
+    # difference of exactly 0 (or a shift of all data) does not turn ties into misses
+    scale = np.maximum(np.abs(obs), np.nanmax(np.abs(x), axis=0, initial=0.0))
+    gamma = scale * (np.finfo(float).eps * 100)
     threshold = obs - gamma
 
     total = n_splits(n_late, N - n_late)
@@ -154,9 +164,7 @@ def permutation_pvalue(late: np.ndarray, early: np.ndarray, *, n_perm: int = 100
     count = np.zeros(k, dtype=np.int64)
     null_last = np.empty(m) if keep_null else None
     pos = 0
-    for idx in batches:
-        Z = np.zeros((idx.shape[0], N))
-        np.put_along_axis(Z, idx, 1.0, axis=1)
+    for Z in batches:
         stats = _split_stats(Z, V, M, tot_v, tot_m, complete, n_late, N)
         count += np.count_nonzero(stats >= threshold, axis=0)
         if keep_null:
