@@ -1,0 +1,205 @@
+"""gaugetest benchmarks: ratios against the scipy way of doing the same work.
+
+Run:  python tests/benchmarks/run.py            (about 2-3 minutes on 2 cores)
+      python tests/benchmarks/run.py --quick    (fewer repetitions)
+
+Every comparison runs both sides in the same process or session, interleaved
+(A B A B ...), and reports medians, because absolute times on shared machines
+drift.  Targets are those of issue 7 (docs/performance.md).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", ".."))
+
+from gaugetest.analysis import analyze  # noqa: E402
+from gaugetest.bootstrap import mean_ci  # noqa: E402
+from gaugetest.permutation import permutation_pvalue  # noqa: E402
+from gaugetest.synthetic import synthetic_sweeps  # noqa: E402
+
+ROWS = []
+
+
+def report(name, value, target, ok, unit=""):
+    ROWS.append((name, value, target, ok))
+    flag = "ok " if ok else "MISS"
+    print(f"[{flag}] {name:<58} {value:>10}{unit}   target {target}", flush=True)
+
+
+def interleaved(fa, fb, reps):
+    ta, tb = [], []
+    for _ in range(reps):
+        t = time.perf_counter(); fa(); ta.append(time.perf_counter() - t)
+        t = time.perf_counter(); fb(); tb.append(time.perf_counter() - t)
+    return statistics.median(ta), statistics.median(tb)
+
+
+def sweep_matrix(num_layers=64, seed=1):
+    null, aligned = synthetic_sweeps(num_layers, seed=seed)
+    res = analyze(null, aligned, n_boot=100, n_perm=100)
+    return res.table
+
+
+def bench_permutation(reps):
+    from scipy import stats
+    t = sweep_matrix()
+    x = t.with_pooled()
+    late, early = x[t.rows_of("E")], x[t.rows_of("C")]
+
+    def ours():
+        permutation_pvalue(late, early, n_perm=100_000, rng=1)
+
+    def scipy_way():
+        stats.permutation_test((late, early),
+                               lambda a, b, axis: a.mean(axis=axis) - b.mean(axis=axis),
+                               permutation_type="independent", alternative="greater",
+                               vectorized=True, axis=0, n_resamples=100_000, rng=1)
+
+    a, b = interleaved(ours, scipy_way, reps)
+    report("permutation, 7 families + pooled, 1e5 splits: scipy/ours", f"{b / a:.1f}x",
+           ">= 5x", b / a >= 5)
+    print(f"       ours {a * 1e3:.0f} ms, scipy.stats.permutation_test {b * 1e3:.0f} ms")
+
+
+def bench_bootstrap(reps):
+    from scipy import stats
+    t = sweep_matrix()
+    x = t.with_pooled()
+    phases = [x[t.rows_of(p)] for p in t.present_phases]
+
+    def ours():
+        for xp in phases:
+            mean_ci(xp, n_resamples=10_000, method="bca", rng=1)
+
+    def scipy_way():
+        for xp in phases:
+            stats.bootstrap((xp,), np.mean, n_resamples=10_000, method="BCa", axis=0,
+                            rng=np.random.default_rng(1))
+
+    a, b = interleaved(ours, scipy_way, reps)
+    report("bootstrap BCa, 6 phases x 8 columns, 1e4 resamples: scipy/ours", f"{b / a:.1f}x",
+           "> 1x (report)", b / a > 1)
+    print(f"       ours {a * 1e3:.0f} ms, scipy.stats.bootstrap {b * 1e3:.0f} ms")
+
+
+def _wall(cmd, reps):
+    ts = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        ts.append(time.perf_counter() - t)
+    return statistics.median(ts)
+
+
+def _peak_rss_mib(cmd):
+    code = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, "
+            "stdout=subprocess.DEVNULL); "
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", code, *cmd], check=True, capture_output=True,
+                         text=True).stdout
+    return int(out.strip()) / 1024
+
+
+def write_inputs(d, num_layers, seed=1):
+    null, aligned = synthetic_sweeps(num_layers, seed=seed)
+    n, a = os.path.join(d, f"s{num_layers}-null.json"), os.path.join(d, f"s{num_layers}-aligned.json")
+    json.dump(null, open(n, "w"))
+    json.dump(aligned, open(a, "w"))
+    return n, a
+
+
+def bench_cli(d, reps):
+    exe = [sys.executable, "-m", "gaugetest"]
+    n, a = write_inputs(d, 64)
+    floor_cmd = [sys.executable, "-c", "import numpy, scipy.stats, rich"]
+    test_cmd = exe + ["test", n, a]
+    tf, tt = [], []
+    for _ in range(reps):
+        tf.append(_wall(floor_cmd, 1))
+        tt.append(_wall(test_cmd, 1))
+    f, t = statistics.median(tf), statistics.median(tt)
+    report("gaugetest test (defaults, 64 layers) / import floor", f"{t / f:.2f}x", "<= 1.6x",
+           t / f <= 1.6)
+    print(f"       test {t:.2f} s, floor (import numpy, scipy.stats, rich) {f:.2f} s")
+    h = _wall(exe + ["--help"], reps)
+    report("gaugetest --help wall time", f"{h:.2f}", "<= 0.3 s", h <= 0.3, " s")
+    rss = _peak_rss_mib(test_cmd + ["--n-perm", "1000000"])
+    report("peak RSS, gaugetest test --n-perm 1000000", f"{rss:.0f}", "<= 150 MiB", rss <= 150,
+           " MiB")
+
+
+def bench_scaling(d):
+    exe = [sys.executable, "-m", "gaugetest"]
+    times = {}
+    for L in (64, 1000, 10_000):
+        n, a = write_inputs(d, L)
+        times[L] = _wall(exe + ["test", n, a, "--brief"], 1)
+        print(f"       {L:>6} layers: {times[L]:.2f} s")
+    # log-log slope of the layer-dependent part (fixed start-up cost removed)
+    slope = np.log((times[10_000] - times[64]) / max(times[1000] - times[64], 1e-9)) / np.log(
+        (10_000 - 64) / (1000 - 64))
+    report("log-log slope of time vs layers (1k -> 10k)", f"{slope:.2f}",
+           "<= 1.2 (linear: 1)", slope <= 1.2)
+    x = sweep_matrix().with_pooled()
+    t = sweep_matrix()
+    late, early = x[t.rows_of("E")], x[t.rows_of("C")]
+    ts = {}
+    for m in (10_000, 100_000, 1_000_000):
+        t0 = time.perf_counter()
+        permutation_pvalue(late, early, n_perm=m, rng=0)
+        ts[m] = time.perf_counter() - t0
+        print(f"       permutation n_perm={m:>8}: {ts[m] * 1e3:.0f} ms")
+    r = ts[1_000_000] / ts[100_000]
+    report("permutation time(1e6) / time(1e5)", f"{r:.1f}", "~10 (linear in resamples)",
+           6 <= r <= 14)
+
+
+def bench_big_json(d):
+    # ~200 MB input: 10,000 layers, 7 families, padded with side fields
+    null, aligned = synthetic_sweeps(10_000, seed=2)
+    for pr in null["pair_results"]:
+        for f in pr["families"].values():
+            f.update({f"side_{k}": 0.123456789 for k in range(60)})
+    n, a = os.path.join(d, "big-null.json"), os.path.join(d, "big-aligned.json")
+    json.dump(null, open(n, "w"))
+    json.dump(aligned, open(a, "w"))
+    size = os.path.getsize(n) / 2**20
+    from gaugetest.io import load_sweep
+    t0 = time.perf_counter()
+    load_sweep(n, "null")
+    t = time.perf_counter() - t0
+    report(f"load a {size:.0f} MB null file", f"{t:.1f}", "linear (report)", True, " s")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--skip-scaling", action="store_true")
+    args = ap.parse_args()
+    reps = 3 if args.quick else 7
+    print(f"gaugetest benchmarks on {os.cpu_count()} cores, python {sys.version.split()[0]}")
+    bench_permutation(reps)
+    bench_bootstrap(max(3, reps // 2))
+    with tempfile.TemporaryDirectory() as d:
+        bench_cli(d, reps)
+        if not args.skip_scaling:
+            bench_scaling(d)
+            bench_big_json(d)
+    missed = [r[0] for r in ROWS if not r[3]]
+    print(f"\n{len(ROWS) - len(missed)} of {len(ROWS)} targets met" +
+          (f"; missed: {', '.join(missed)}" if missed else ""))
+
+
+if __name__ == "__main__":
+    main()
