@@ -22,6 +22,8 @@ from .permutation import holm, n_splits, permutation_pvalue
 from .render.formatting import fmt_p
 from .phases import STANDARD_PHASES, PhaseMap, resolve_phase_map
 from .settings import Settings, validate_settings
+from .dependence import ROBUST_METHOD
+from .robust import PowerSummary, RobustResult, power_summary, robust_analysis
 from .verdict import Verdict, decide
 
 POOLED = "pooled"
@@ -144,6 +146,8 @@ class AnalysisResult:
     untestable_phases: tuple[str, ...]
     verdict: Verdict
     warnings: tuple[Issue, ...]
+    robust: RobustResult | None = None
+    power: PowerSummary | None = None
 
     # -- convenient views -------------------------------------------------------------
     def summary(self, phase: str, family: str = POOLED) -> PhaseSummaryRow:
@@ -185,6 +189,8 @@ class AnalysisResult:
             "equivalence": [r.to_dict() for r in self.equivalence],
             "equivalence_everywhere": {"holds": self.equivalence_everywhere,
                                        "untestable_phases": list(self.untestable_phases)},
+            "robust": self.robust.to_dict() if self.robust else None,
+            "power": self.power.to_dict() if self.power else None,
             "verdict": self.verdict.to_dict(),
         }
 
@@ -266,43 +272,78 @@ def equivalence(table: DeltaTable, settings: Settings) -> tuple[EquivalenceRow, 
     return tuple(rows)
 
 
-def make_verdict(settings: Settings, perm: PermutationTest, eq_rows, eq_all, untestable,
-                 phase_order) -> Verdict:
+def _test_reason(settings: Settings, late: str, early: str, n_late: int, n_early: int,
+                 statistic: float, p: float, kind: str, mode: str) -> tuple[bool, str]:
     a = settings.alpha
+    sig = p < a
+    return sig, (f"Pooled {late}>{early} test ({mode}): mean delta difference {statistic:+.4f} "
+                 f"({n_late} vs {n_early} pairs), one-sided p = {kind} "
+                 f"{'<' if sig else '>='} alpha = {a:g}: "
+                 f"{'significant' if sig else 'not significant'}.")
+
+
+def _equivalence_reasons(settings: Settings, eq_rows, eq_all, untestable, mode: str) -> list[str]:
     lo, hi = settings.margin
     margin = f"±{hi:g}" if lo == -hi else f"({lo:g}, {hi:g})"
-    reasons = []
-    pooled = perm.pooled
-    if perm.testable and pooled is not None:
-        sig = pooled.p_value < a
-        kind = "exact" if pooled.exact else f"Monte Carlo, {pooled.n_resamples} splits"
-        reasons.append(
-            f"Pooled {perm.late}>{perm.early} permutation test: mean delta difference "
-            f"{pooled.statistic:+.4f} ({perm.n_late} vs {perm.n_early} pairs), one-sided p = "
-            f"{fmt_p(pooled.p_value, pooled.exact, pooled.n_resamples)} ({kind}) {'<' if sig else '>='} alpha = {a:g}: "
-            f"{'significant' if sig else 'not significant'}.")
-    else:
-        sig = None
-        reasons.append(f"{perm.late}>{perm.early} test not testable: {perm.reason}.")
     pooled_eq = [r for r in eq_rows if r.family == POOLED and r.equivalent is not None]
+    reasons = []
     if eq_all is None:
-        reasons.append("Equivalence everywhere not testable: no phase has >= 2 complete pairs.")
+        reasons.append(f"Equivalence everywhere ({mode}) not testable: no phase has enough "
+                       "complete pairs.")
     elif eq_all:
         worst = max(pooled_eq, key=lambda r: r.p_value)
-        reasons.append(f"Pooled delta is equivalent to 0 within {margin} in all {len(pooled_eq)} "
-                       f"testable phases (largest TOST p = {fmt_p(worst.p_value)}, phase "
-                       f"{worst.phase}).")
+        reasons.append(f"Pooled delta is equivalent to 0 within {margin} ({mode}) in all "
+                       f"{len(pooled_eq)} testable phases (largest TOST p = "
+                       f"{fmt_p(worst.p_value)}, phase {worst.phase}).")
     else:
         failed = [r for r in pooled_eq if not r.equivalent]
         shown = ", ".join(f"{r.phase} (mean {r.mean_delta:+.4f}, p = {fmt_p(r.p_value)}, "
                           f"would need margin {r.min_margin:.3g})" for r in failed[:6])
-        reasons.append(f"Equivalence to 0 within {margin} fails in {len(failed)} of "
+        reasons.append(f"Equivalence to 0 within {margin} ({mode}) fails in {len(failed)} of "
                        f"{len(pooled_eq)} testable phases: {shown}.")
     if untestable:
-        reasons.append("Phases left out of 'everywhere' (fewer than 2 complete pairs): "
+        reasons.append("Phases left out of 'everywhere' (too few complete pairs): "
                        + ", ".join(untestable) + ".")
-    label = decide(sig, eq_all)
-    return Verdict(label, tuple(reasons), dependence=settings.dependence)
+    return reasons
+
+
+def iid_decision(settings: Settings, perm: PermutationTest, eq_rows, eq_all, untestable):
+    """(label, reasons) from the permutation test and the iid TOST."""
+    reasons = []
+    pooled = perm.pooled
+    if perm.testable and pooled is not None:
+        kind = "exact" if pooled.exact else f"Monte Carlo, {pooled.n_resamples} splits"
+        sig, text = _test_reason(settings, perm.late, perm.early, perm.n_late, perm.n_early,
+                                 pooled.statistic, pooled.p_value,
+                                 f"{fmt_p(pooled.p_value, pooled.exact, pooled.n_resamples)} "
+                                 f"({kind})", "iid permutation")
+        reasons.append(text)
+    else:
+        sig = None
+        reasons.append(f"{perm.late}>{perm.early} test not testable: {perm.reason}.")
+    reasons += _equivalence_reasons(settings, eq_rows, eq_all, untestable, "iid t")
+    return decide(sig, eq_all), reasons
+
+
+def robust_decision(settings: Settings, perm: PermutationTest, rob):
+    """(label, reasons) from the dependence-robust test and TOST."""
+    reasons = []
+    pooled = rob.pooled_test
+    mode = f"robust, {rob.method}"
+    if rob.late_vs_early_testable and pooled is not None:
+        sig, text = _test_reason(settings, perm.late, perm.early, perm.n_late, perm.n_early,
+                                 pooled.statistic, pooled.p_value,
+                                 f"{fmt_p(pooled.p_value)} (Welch t, df {pooled.df:.1f})", mode)
+        reasons.append(text)
+    else:
+        sig = None
+        why = perm.reason or "a phase has fewer than 3 pairs"
+        reasons.append(f"{perm.late}>{perm.early} test ({mode}) not testable: {why}.")
+    untestable = tuple(r.phase for r in rob.equivalence
+                       if r.family == POOLED and r.equivalent is None)
+    reasons += _equivalence_reasons(settings, rob.equivalence, rob.equivalence_everywhere,
+                                    untestable, mode)
+    return decide(sig, rob.equivalence_everywhere), reasons
 
 
 def analyze(null: Any, aligned: Any, **settings: Any) -> AnalysisResult:
@@ -339,7 +380,7 @@ def analyze(null: Any, aligned: Any, **settings: Any) -> AnalysisResult:
     pmap = resolve_phase_map(phases_spec, ali_s.num_layers)
     table, issues = build_deltas(null_s, ali_s, pmap)
 
-    boot_ss, perm_ss = np.random.SeedSequence(s.seed).spawn(2)
+    boot_ss, perm_ss, dep_ss = np.random.SeedSequence(s.seed).spawn(3)
     summary = phase_summary(table, s, np.random.default_rng(boot_ss))
     perm = late_vs_early(table, s, pmap, np.random.default_rng(perm_ss))
     eq = equivalence(table, s)
@@ -347,9 +388,26 @@ def analyze(null: Any, aligned: Any, **settings: Any) -> AnalysisResult:
     untestable = tuple(r.phase for r in pooled_eq if r.equivalent is None)
     testable = [r for r in pooled_eq if r.equivalent is not None]
     eq_all = all(r.equivalent for r in testable) if testable else None
-    verdict = make_verdict(s, perm, eq, eq_all, untestable, table.present_phases)
+    method = ROBUST_METHOD if s.dependence in ("robust", "iid") else s.dependence
+    rob = robust_analysis(table, s, method, perm.testable, np.random.default_rng(dep_ss))
+    iid_label, iid_reasons = iid_decision(s, perm, eq, eq_all, untestable)
+    rob_label, rob_reasons = robust_decision(s, perm, rob)
+    if s.dependence == "iid":
+        label, reasons, other = iid_label, iid_reasons, ("robust", rob_label)
+        power = power_summary(table, s, "iid", perm.testable)
+    else:
+        label, reasons, other = rob_label, rob_reasons, ("iid", iid_label)
+        power = rob.power
+    disagreement = ""
+    if iid_label != rob_label:
+        disagreement = (f"The iid and robust ({method}) analyses disagree at alpha = {s.alpha:g}: "
+                        f"iid gives '{iid_label}', robust gives '{rob_label}'. The verdict "
+                        f"follows --dependence {s.dependence}; the robust analysis accounts for "
+                        "serial correlation along depth (docs/calibration.md).")
+    verdict = Verdict(label, tuple(reasons), dependence=s.dependence if s.dependence != "robust"
+                      else f"robust ({method})", disagreement=disagreement)
 
     inputs = {k: {"path": sw.source, "sha256": sw.sha256, **({"meta": sw.meta} if sw.meta else {})}
               for k, sw in (("null", null_s), ("aligned", ali_s))}
     return AnalysisResult(s, pmap, table, inputs, summary, perm, eq, eq_all, untestable,
-                          verdict, tuple(issues))
+                          verdict, tuple(issues), rob, power)

@@ -46,6 +46,11 @@ def _add_analysis_options(p: argparse.ArgumentParser) -> None:
                         "(default auto)")
     g.add_argument("--compare", nargs=2, default=["E", "C"], metavar=("LATE", "EARLY"),
                    help="phases of the one-sided test delta(LATE) > delta(EARLY) (default E C)")
+    g.add_argument("--dependence", default="robust",
+                   choices=("robust", "iid", "neff", "hac", "glsar", "block", "sieve"),
+                   help="which results drive the verdict: robust (default; the method the "
+                        "calibration study supports, neff), iid (bootstrap/permutation/t), or an "
+                        "expert choice of robust method. Both iid and robust are always shown")
     o = p.add_argument_group("output")
     o.add_argument("--json", metavar="PATH",
                    help="write the full result as JSON ('-' = standard output, tables suppressed)")
@@ -80,12 +85,53 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write the demo input files (synthetic-N-null.json, "
                         "synthetic-N-aligned.json) to DIR")
     _add_analysis_options(d)
+
+    pw = sub.add_parser("power", help="smallest detectable LATE-EARLY difference and TOST power "
+                                      "for a sweep's layout and dependence",
+                        description="Power and sensitivity for the observed layout and "
+                                    "dependence: the smallest LATE-EARLY difference detectable "
+                                    "with 80%% power at alpha (per family and pooled), and the "
+                                    "TOST power at the margin if the true mean delta were 0.")
+    pw.add_argument("null_json", help="raw-cosine sweep")
+    pw.add_argument("aligned_json", help="aligned-cosine sweep")
+    _add_analysis_options(pw)
+
+    c = sub.add_parser("calibrate", help="simulate size, coverage and power of every method "
+                                         "under serial dependence",
+                       description="Calibration study: simulate sweeps with a real layout and "
+                                   "AR(1) dependence along depth, and report for every method "
+                                   "its interval coverage, LATE>EARLY size and power, and TOST "
+                                   "size, each with its Monte Carlo standard error.")
+    c.add_argument("--layers", type=int, nargs="+", metavar="N",
+                   help="layer counts to simulate (default: the real layouts 64 with E vs C and "
+                        "36 with D vs C)")
+    c.add_argument("--phases", default="auto", metavar="PRESET|FILE.toml",
+                   help="phase map for --layers (default auto)")
+    c.add_argument("--compare", nargs=2, default=["E", "C"], metavar=("LATE", "EARLY"),
+                   help="phases compared with --layers (default E C)")
+    c.add_argument("--rho", type=float, nargs="+", default=[0.0, 0.3, 0.5, 0.7], metavar="R",
+                   help="lag-1 correlations along depth (default 0 0.3 0.5 0.7)")
+    c.add_argument("--reps", type=int, default=2000, help="replicates per condition (default 2000)")
+    c.add_argument("--effect", type=float, default=1.0,
+                   help="LATE - EARLY difference for power, in per-family noise sd (default 1)")
+    c.add_argument("--margin-sd", type=float, default=0.5,
+                   help="TOST margin in per-family noise sd, for its size (default 0.5)")
+    c.add_argument("--family-corr", type=float, default=0.5,
+                   help="correlation between families of one pair (default 0.5)")
+    c.add_argument("--alpha", type=float, default=0.05, help="level (default 0.05)")
+    c.add_argument("--n-resamples", type=int, default=999,
+                   help="bootstrap / permutation resamples per replicate (default 999)")
+    c.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    c.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    c.add_argument("--output", metavar="PATH",
+                   help="write the Markdown table to PATH (e.g. docs/calibration.md)")
     return p
 
 
 def _settings(args: argparse.Namespace) -> dict:
     return dict(alpha=args.alpha, margin=args.margin, n_boot=args.n_boot, n_perm=args.n_perm,
-                seed=args.seed, ci=args.ci, phases=args.phases, compare=tuple(args.compare))
+                seed=args.seed, ci=args.ci, phases=args.phases, compare=tuple(args.compare),
+                dependence=args.dependence)
 
 
 def _emit(res, args) -> None:
@@ -135,7 +181,75 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"test": cmd_test, "demo": cmd_demo}
+def cmd_power(args: argparse.Namespace) -> int:
+    from .analysis import analyze
+    from .render.files import write_text
+    from .render.text import render_power
+
+    res = analyze(args.null_json, args.aligned_json, **_settings(args))
+    if args.json:
+        import json
+        doc = {"version": res.to_dict()["version"], "inputs": res.inputs,
+               "settings": res.settings.to_dict(), "power": res.power.to_dict()}
+        write_text(args.json, json.dumps(doc, indent=2, allow_nan=False) + "\n", "--json")
+    if args.json != "-":
+        render_power(res)
+    return EXIT_OK
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    import shlex
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from .calibration import Condition, calibrate, default_conditions, to_markdown
+    from .phases import resolve_phase_map
+    from .render.files import write_text
+
+    if args.reps < 10:
+        raise UsageError("--reps", "an integer >= 10", args.reps)
+    if args.jobs < 1:
+        raise UsageError("--jobs", "an integer >= 1", args.jobs)
+    if not 0 < args.alpha < 0.5:
+        raise UsageError("--alpha", "a number in (0, 0.5)", args.alpha)
+    if any(not -1 < r < 1 for r in args.rho):
+        raise UsageError("--rho", "values in (-1, 1)", args.rho)
+    if args.n_resamples < 99:
+        raise UsageError("--n-resamples", "an integer >= 99", args.n_resamples)
+    if args.layers:
+        conds = []
+        for n in args.layers:
+            pmap = resolve_phase_map(args.phases, n)
+            counts = {p: sum(pmap.phase_of(L, n) == p for L in range(n - 1)) for p in pmap.phases}
+            for ph in args.compare:
+                if counts.get(ph, 0) < 3:
+                    raise UsageError("--compare", f"phases with >= 3 pairs in a {n}-layer model "
+                                     f"({', '.join(f'{k}={v}' for k, v in counts.items())})", ph)
+            conds += [Condition(n, args.compare[0], args.compare[1], r, args.phases)
+                      for r in args.rho]
+    else:
+        conds = default_conditions(tuple(args.rho))
+    total = args.reps * len(conds)
+    with Progress(TextColumn("calibrating"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeRemainingColumn(), transient=True,
+                  console=__import__("rich.console").console.Console(stderr=True)) as bar:
+        task = bar.add_task("reps", total=total)
+        results = calibrate(conds, reps=args.reps, seed=args.seed, effect=args.effect,
+                            family_corr=args.family_corr, alpha=args.alpha,
+                            margin=args.margin_sd, n_resamples=args.n_resamples, jobs=args.jobs,
+                            progress=lambda k: bar.advance(task, k))
+    argv = ["gaugetest", "calibrate"] + [a for a in sys.argv[2:] if a] if sys.argv[1:2] == [
+        "calibrate"] else ["gaugetest", "calibrate"]
+    md = to_markdown(results, reps=args.reps, seed=args.seed, effect=args.effect,
+                     family_corr=args.family_corr, alpha=args.alpha, margin=args.margin_sd,
+                     n_resamples=args.n_resamples, command=shlex.join(argv))
+    if args.output:
+        write_text(args.output, md, "--output")
+    print(md)
+    return EXIT_OK
+
+
+COMMANDS = {"test": cmd_test, "demo": cmd_demo, "power": cmd_power, "calibrate": cmd_calibrate}
 
 
 def main(argv: list[str] | None = None) -> int:

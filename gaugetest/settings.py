@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from .bootstrap import CI_METHODS
 from .errors import UsageError
 
-DEPENDENCE_MODES = ("iid", "robust")
+DEPENDENCE_MODES = ("robust", "iid", "neff", "hac", "glsar", "block", "sieve")
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class Settings:
     ci: str = "bca"
     phases: str = "auto"
     compare: tuple[str, str] = ("E", "C")
-    dependence: str = "iid"
+    dependence: str = "robust"
 
     def to_dict(self) -> dict:
         return {"alpha": self.alpha, "margin": list(self.margin), "n_boot": self.n_boot,
@@ -79,7 +79,7 @@ def _int_at_least(name: str, value, low: int) -> int:
 
 
 def validate_settings(*, alpha=0.05, margin=0.02, n_boot=10_000, n_perm=100_000, seed=0,
-                      ci="bca", phases="auto", compare=("E", "C"), dependence="iid") -> Settings:
+                      ci="bca", phases="auto", compare=("E", "C"), dependence="robust") -> Settings:
     """Check every setting; return a frozen :class:`Settings`."""
     if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not (0 < alpha < 0.5):
         raise UsageError("--alpha", "a number in (0, 0.5)", alpha)

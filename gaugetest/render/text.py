@@ -146,6 +146,73 @@ def _equiv_table(res: "AnalysisResult", plain: bool, brief: bool):
     return tab
 
 
+def _diagnostics_table(res: "AnalysisResult", plain: bool):
+    rob = res.robust
+    tab = _table("Serial dependence along depth (lag-1 autocorrelation, Ljung–Box); "
+                 "pooled rows and flagged family rows", plain)
+    for c in ("phase", "family", "n", "lag-1 r", "LB p", "lags", "flag"):
+        tab.add_column(c, justify="left" if c in ("phase", "family", "flag") else "right")
+    for d in rob.diagnostics:
+        if d.family != "pooled" and not d.material:
+            continue
+        tab.add_row(d.phase, d.family, str(d.n), fmt_num(d.lag1, 2),
+                    fmt_p(d.ljung_box_p), "" if d.lags is None else str(d.lags),
+                    "material" if d.material else ("n < 5" if d.lag1 is None else ""))
+    return tab
+
+
+def _robust_tables(res: "AnalysisResult", plain: bool, brief: bool):
+    rob, s = res.robust, res.settings
+    out = []
+    lo, hi = s.margin
+    tab = _table(f"Robust ({rob.method}) mean delta with {100 * (1 - s.alpha):g}% t interval "
+                 "and TOST, pooled over families", plain)
+    for c in ("phase", "n", "mean", "CI low", "CI high", "TOST p", "equiv.", "min margin", "detail"):
+        tab.add_column(c, justify="left" if c in ("phase", "detail") else "right")
+    eq = {(r.phase, r.family): r for r in rob.equivalence}
+    for r in rob.phase_summary:
+        if r.family != "pooled":
+            continue
+        e = eq[(r.phase, r.family)]
+        flag = "—" if e.equivalent is None else ("yes" if e.equivalent else "no")
+        tab.add_row(r.phase, str(r.n), fmt_num(r.mean_delta), fmt_num(r.ci_low),
+                    fmt_num(r.ci_high), fmt_p(e.p_value), flag,
+                    fmt_num(e.min_margin, signed=False), r.note)
+    out.append(tab)
+    if rob.late_vs_early:
+        p = res.permutation
+        t2 = _table(f"Robust ({rob.method}) one-sided test delta({p.late}) > delta({p.early}) "
+                    "(Welch t on dependence-adjusted standard errors)", plain)
+        for c in ("family", "difference", "t", "df", "p", "p (Holm)"):
+            t2.add_column(c, justify="left" if c == "family" else "right")
+        for r in rob.late_vs_early:
+            t2.add_row(r.family, fmt_num(r.statistic), fmt_num(r.t, 2, signed=False),
+                       fmt_num(r.df, 1, signed=False), fmt_p(r.p_value),
+                       fmt_p(r.p_holm) if r.p_holm is not None else "")
+        out.append(t2)
+    return out
+
+
+def _power_lines(res: "AnalysisResult") -> list[str]:
+    pw, s = res.power, res.settings
+    if pw is None:
+        return []
+    lines = [f"[bold]Power and sensitivity[/] ({pw.method} standard errors, alpha = {s.alpha:g})"]
+    pooled = pw.mdd.get("pooled")
+    if pooled is not None:
+        lines.append(f"  smallest pooled {pw.late}-{pw.early} difference detectable with 80% "
+                     f"power: {pooled:.4f} (observed "
+                     f"{res.permutation.pooled.statistic:+.4f})" if res.permutation.pooled else
+                     f"  smallest pooled {pw.late}-{pw.early} difference detectable with 80% "
+                     f"power: {pooled:.4f}")
+    else:
+        lines.append(f"  {pw.late}-{pw.early} test not testable: no detectable-difference estimate")
+    lo, hi = s.margin
+    tp = ", ".join(f"{ph} {v:.2f}" if v is not None else f"{ph} —" for ph, v in pw.tost.items())
+    lines.append(f"  TOST power at margin ({lo:g}, {hi:g}) if the true mean delta were 0: {tp}")
+    return lines
+
+
 def render_text(res: "AnalysisResult", file: TextIO | None = None, *, brief: bool = False,
                 width: int | None = None) -> None:
     """Print the whole result as tables (see module docstring)."""
@@ -176,6 +243,13 @@ def render_text(res: "AnalysisResult", file: TextIO | None = None, *, brief: boo
         console.print(f"[bold]Permutation test {res.permutation.late} > {res.permutation.early}:[/] "
                       f"not testable — {res.permutation.reason}\n")
     _show(console, _equiv_table(res, plain, brief))
+    if res.robust is not None:
+        _show(console, _diagnostics_table(res, plain))
+        for tab in _robust_tables(res, plain, brief):
+            _show(console, tab)
+    for line in _power_lines(res):
+        console.print(line)
+    console.print()
     v = res.verdict
     style = VERDICT_STYLE.get(v.label, "bold")
     console.print(f"Verdict: [{style}]{v.label}[/]  (alpha = {res.settings.alpha:g}, "
@@ -185,3 +259,30 @@ def render_text(res: "AnalysisResult", file: TextIO | None = None, *, brief: boo
     if v.disagreement:
         console.print(f"  ! {v.disagreement}")
     console.print(f"  {v.caveat}")
+
+
+def render_power(res: "AnalysisResult", file: TextIO | None = None) -> None:
+    """The `gaugetest power` report: detectable differences per family and TOST power."""
+    console, plain = make_console(file)
+    pw, s = res.power, res.settings
+    console.print(f"gaugetest power — {res.inputs['aligned']['path']}")
+    console.print(f"  {pw.method} standard errors; alpha = {s.alpha:g}; target power 80%\n")
+    if pw.mdd:
+        tab = _table(f"Smallest {pw.late}-{pw.early} difference in mean delta detectable with 80% "
+                     "power (one-sided)", plain)
+        for c in ("family", "detectable difference", "observed difference"):
+            tab.add_column(c, justify="left" if c == "family" else "right")
+        obs = {r.family: r.statistic for r in res.permutation.rows}
+        for fam, v in pw.mdd.items():
+            tab.add_row(fam, fmt_num(v, signed=False), fmt_num(obs.get(fam)))
+        _show(console, tab)
+    else:
+        console.print(f"{pw.late}-{pw.early}: not testable — {res.permutation.reason}\n")
+    lo, hi = s.margin
+    tab = _table(f"TOST power at margin ({lo:g}, {hi:g}) if the true pooled mean delta were 0",
+                 plain)
+    tab.add_column("phase")
+    tab.add_column("power", justify="right")
+    for ph, v in pw.tost.items():
+        tab.add_row(ph, "—" if v is None else f"{v:.3f}")
+    _show(console, tab)
