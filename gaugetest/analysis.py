@@ -19,7 +19,7 @@ from .equivalence import TostResult, tost_mean
 from .errors import UsageError
 from .io import Sweep, load_sweep
 from .permutation import holm, n_splits, permutation_pvalue
-from .render.formatting import fmt_p
+from .render.formatting import fmt_p, p_phrase
 from .phases import STANDARD_PHASES, PhaseMap, resolve_phase_map
 from .settings import Settings, validate_settings
 from .dependence import ROBUST_METHOD
@@ -166,6 +166,26 @@ class AnalysisResult:
                                  "delta": float(t.aligned[i, j] - t.raw[i, j])})
         return rows
 
+    def tidy_tables(self) -> dict[str, list[dict]]:
+        """The tables of the CSV export as lists of rows (see ``render.tables``)."""
+        from .render.tables import tidy_tables
+
+        return tidy_tables(self.to_dict())
+
+    def to_frames(self) -> dict:
+        """Each tidy table as a pandas DataFrame (the same tables ``--csv`` writes).
+
+        Examples
+        --------
+        >>> from gaugetest.synthetic import demo_sweeps
+        >>> frames = analyze(*demo_sweeps(64), n_boot=200, n_perm=500).to_frames()
+        >>> list(frames["permutation"].columns)[:3]
+        ['family', 'statistic', 'p_value']
+        """
+        import pandas as pd
+
+        return {k: pd.DataFrame(v) for k, v in self.tidy_tables().items()}
+
     def to_dict(self) -> dict:
         import scipy
 
@@ -277,7 +297,7 @@ def _test_reason(settings: Settings, late: str, early: str, n_late: int, n_early
     a = settings.alpha
     sig = p < a
     return sig, (f"Pooled {late}>{early} test ({mode}): mean delta difference {statistic:+.4f} "
-                 f"({n_late} vs {n_early} pairs), one-sided p = {kind} "
+                 f"({n_late} vs {n_early} pairs), one-sided {kind} "
                  f"{'<' if sig else '>='} alpha = {a:g}: "
                  f"{'significant' if sig else 'not significant'}.")
 
@@ -315,7 +335,7 @@ def iid_decision(settings: Settings, perm: PermutationTest, eq_rows, eq_all, unt
         kind = "exact" if pooled.exact else f"Monte Carlo, {pooled.n_resamples} splits"
         sig, text = _test_reason(settings, perm.late, perm.early, perm.n_late, perm.n_early,
                                  pooled.statistic, pooled.p_value,
-                                 f"{fmt_p(pooled.p_value, pooled.exact, pooled.n_resamples)} "
+                                 f"{p_phrase(pooled.p_value, pooled.exact, pooled.n_resamples)} "
                                  f"({kind})", "iid permutation")
         reasons.append(text)
     else:
@@ -333,7 +353,7 @@ def robust_decision(settings: Settings, perm: PermutationTest, rob):
     if rob.late_vs_early_testable and pooled is not None:
         sig, text = _test_reason(settings, perm.late, perm.early, perm.n_late, perm.n_early,
                                  pooled.statistic, pooled.p_value,
-                                 f"{fmt_p(pooled.p_value)} (Welch t, df {pooled.df:.1f})", mode)
+                                 f"{p_phrase(pooled.p_value)} (Welch t, df {pooled.df:.1f})", mode)
         reasons.append(text)
     else:
         sig = None

@@ -54,6 +54,16 @@ def _add_analysis_options(p: argparse.ArgumentParser) -> None:
     o = p.add_argument_group("output")
     o.add_argument("--json", metavar="PATH",
                    help="write the full result as JSON ('-' = standard output, tables suppressed)")
+    o.add_argument("--csv", metavar="DIR",
+                   help="write tidy CSV tables (pairs, phase_summary, permutation, equivalence, "
+                        "robust and diagnostic tables, power) into DIR")
+    o.add_argument("--markdown", metavar="PATH", help="write the main tables as Markdown")
+    o.add_argument("--latex", metavar="PATH", help="write the main tables as LaTeX (booktabs)")
+    o.add_argument("--report", metavar="PATH",
+                   help="write a methods-and-results paragraph (Markdown) with references")
+    o.add_argument("--plot", metavar="DIR",
+                   help="write figures (PNG and PDF): delta by layer, forest plot of phase means, "
+                        "permutation null (needs the 'plot' extra: matplotlib)")
     o.add_argument("--brief", action="store_true",
                    help="leave out the per-pair table and the per-family equivalence rows")
 
@@ -71,8 +81,15 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("test", help="analyse a raw (null) sweep and an aligned sweep",
                        description="Analyse NULL_JSON (pair_results, raw cosines) against "
                                    "ALIGNED_JSON (aligned_cos) and print tables and a verdict.")
-    t.add_argument("null_json", help="raw-cosine sweep (output of null_residual.py)")
-    t.add_argument("aligned_json", help="aligned-cosine sweep (output of aligned_variation.py)")
+    t.add_argument("null_json", nargs="?", help="raw-cosine sweep (output of null_residual.py)")
+    t.add_argument("aligned_json", nargs="?",
+                   help="aligned-cosine sweep (output of aligned_variation.py)")
+    m = t.add_argument_group("several models")
+    m.add_argument("--model", action="append", metavar="NAME=NULL.json,ALIGNED.json",
+                   help="analyse a named model; repeat for several models (one combined table, "
+                        "a verdict per model, a model column in JSON/CSV)")
+    m.add_argument("--manifest", metavar="FILE.toml",
+                   help="models from a TOML file: [models.NAME] null = ..., aligned = ...")
     _add_analysis_options(t)
 
     d = sub.add_parser("demo", help="run the full test on bundled synthetic sweeps (64 and 36 layers)",
@@ -80,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "seeded generator (gaugetest.synthetic): a 64-layer model with a "
                                    "planted E > C effect and a 36-layer model (no phase E).")
     d.add_argument("--layers", choices=("64", "36", "all"), default="all",
-                   help="which demo model to run (default all)")
+                   help="which demo model to run (default all: both, as a two-model run)")
     d.add_argument("--write-inputs", metavar="DIR",
                    help="also write the demo input files (synthetic-N-null.json, "
                         "synthetic-N-aligned.json) to DIR")
@@ -134,20 +151,99 @@ def _settings(args: argparse.Namespace) -> dict:
                 dependence=args.dependence)
 
 
+def _check_outputs(args) -> None:
+    """Fail before writing anything when an output cannot be produced."""
+    if getattr(args, "plot", None):
+        try:
+            import matplotlib  # noqa: F401
+        except ModuleNotFoundError:
+            raise UsageError("--plot", "matplotlib installed (pip install 'gaugetest[plot]')",
+                             args.plot) from None
+
+
 def _emit(res, args) -> None:
+    """Write every requested file, then print the tables."""
+    from .render.documents import latex_document, markdown_document, report_markdown
     from .render.files import write_text
     from .render.json_out import to_json
+    from .render.tables import tidy_tables, write_csv_dir
     from .render.text import render_text
 
+    doc = res.to_dict()
     if args.json:
         write_text(args.json, to_json(res), "--json")
+    if args.csv:
+        write_csv_dir(args.csv, tidy_tables(doc))
+    if args.markdown:
+        write_text(args.markdown, markdown_document(doc), "--markdown")
+    if args.latex:
+        write_text(args.latex, latex_document(doc), "--latex")
+    if args.report:
+        write_text(args.report, report_markdown(doc), "--report")
+    if args.plot:
+        from .render.plots import write_plots
+        write_plots(res, args.plot)
     if args.json != "-":
         render_text(res, brief=args.brief)
+
+
+def _emit_many(multi, args) -> None:
+    import json
+    import os
+
+    from .render.documents import latex_document, markdown_document, report_markdown
+    from .render.files import write_text
+    from .render.tables import write_csv_dir
+    from .render.text import render_summary, render_text
+
+    if args.json:
+        write_text(args.json, json.dumps(multi.to_dict(), indent=2, allow_nan=False,
+                                         ensure_ascii=False) + "\n", "--json")
+    if args.csv:
+        write_csv_dir(args.csv, multi.tidy_tables())
+    docs = [(name, res.to_dict()) for name, res in multi.models]
+    if args.markdown:
+        write_text(args.markdown, "\n".join(markdown_document(d, title=f"gaugetest results: {n}")
+                                            for n, d in docs), "--markdown")
+    if args.latex:
+        write_text(args.latex, "\n".join(f"% model {n}\n" + latex_document(d) for n, d in docs),
+                   "--latex")
+    if args.report:
+        write_text(args.report, "\n".join(f"# {n}\n\n" + report_markdown(d) for n, d in docs),
+                   "--report")
+    if args.plot:
+        from .render.plots import write_plots
+        for name, res in multi.models:
+            write_plots(res, os.path.join(args.plot, name))
+    if args.json != "-":
+        for i, (name, res) in enumerate(multi.models):
+            if i:
+                print("\n" + "=" * 100 + "\n")
+            print(f"### model: {name}")
+            render_text(res, brief=args.brief)
+        print("\n" + "=" * 100 + "\n")
+        render_summary(multi)
 
 
 def cmd_test(args: argparse.Namespace) -> int:
     from .analysis import analyze
 
+    _check_outputs(args)
+    models = []
+    if args.model or args.manifest:
+        from .multi import load_manifest, parse_model_option
+        if args.null_json or args.aligned_json:
+            raise UsageError("NULL_JSON ALIGNED_JSON", "no positional files together with "
+                             "--model/--manifest (name that pair with --model too)")
+        models = [parse_model_option(v) for v in args.model or []]
+        if args.manifest:
+            models += load_manifest(args.manifest)
+    elif not (args.null_json and args.aligned_json):
+        raise UsageError("NULL_JSON ALIGNED_JSON", "two input files (or --model / --manifest)")
+    if models:
+        from .multi import analyze_many
+        _emit_many(analyze_many(models, **_settings(args)), args)
+        return EXIT_OK
     res = analyze(args.null_json, args.aligned_json, **_settings(args))
     _emit(res, args)
     return EXIT_OK
@@ -160,12 +256,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .render.files import write_text
     from .synthetic import demo_sweeps
 
+    _check_outputs(args)
     layers = (64, 36) if args.layers == "all" else (int(args.layers),)
-    if args.json and len(layers) > 1:
-        raise UsageError("--json", "one demo model (add --layers 64 or --layers 36)", args.json)
     if args.write_inputs and not os.path.isdir(args.write_inputs):
         raise UsageError("--write-inputs", "an existing directory", args.write_inputs)
-    results = []
+    models = []
     for n in layers:
         null, aligned = demo_sweeps(n)
         if args.write_inputs:
@@ -173,11 +268,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
             write_text(base + "-null.json", json.dumps(null, indent=1) + "\n", "--write-inputs")
             write_text(base + "-aligned.json", json.dumps(aligned, indent=1) + "\n",
                        "--write-inputs")
-        results.append(analyze(null, aligned, **_settings(args)))
-    for i, res in enumerate(results):
-        if i:
-            print("\n" + "=" * 100 + "\n")
-        _emit(res, args)
+        models.append((f"synthetic-{n}", null, aligned))
+    if len(models) == 1:
+        _emit(analyze(models[0][1], models[0][2], **_settings(args)), args)
+    else:
+        from .multi import analyze_many
+        _emit_many(analyze_many(models, **_settings(args)), args)
     return EXIT_OK
 
 

@@ -22,7 +22,11 @@ def write_text(path: str, text: str, option: str = "--json") -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    data = text.encode("utf-8")
+    write_bytes(path, text.encode("utf-8"), option)
+
+
+def write_bytes(path: str, data: bytes, option: str = "--json") -> None:
+    """Write ``data`` to ``path`` atomically; devices and FIFOs straight through."""
     try:
         st = os.stat(path)
     except FileNotFoundError:

@@ -30,3 +30,9 @@ def fmt_num(x, digits: int = 4, signed: bool = True) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "—"
     return f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
+
+
+def p_phrase(p, exact: bool = True, n_resamples: int | None = None) -> str:
+    """``p = 0.0123`` or, at the Monte Carlo floor, ``p < 1e-5``."""
+    s = fmt_p(p, exact, n_resamples)
+    return f"p {s[0]} {s[1:]}" if s.startswith("<") else f"p = {s}"

@@ -286,3 +286,18 @@ def render_power(res: "AnalysisResult", file: TextIO | None = None) -> None:
     for ph, v in pw.tost.items():
         tab.add_row(ph, "—" if v is None else f"{v:.3f}")
     _show(console, tab)
+
+
+def render_summary(multi, file: TextIO | None = None) -> None:
+    """The combined table of a several-model run: one verdict per model."""
+    console, plain = make_console(file)
+    tab = _table("Summary: one verdict per model", plain)
+    for c in ("model", "layers", "pairs", "test", "difference", "p (perm.)", "p (robust)",
+              "verdict"):
+        tab.add_column(c, justify="left" if c in ("model", "test", "verdict") else "right")
+    for r in multi.summary_rows():
+        tab.add_row(r["model"], str(r["num_layers"]), str(r["n_pairs"]),
+                    f"{r['late']}>{r['early']}", fmt_num(r["difference"]),
+                    fmt_p(r["p_permutation"], bool(r["permutation_exact"]),
+                          r["permutation_resamples"]), fmt_p(r["p_robust"]), r["verdict"])
+    _show(console, tab)

@@ -1,0 +1,123 @@
+"""Several models in one run: one analysis per model, a combined summary table, and tables
+with a model column.
+
+Models come from repeated ``--model NAME=NULL.json,ALIGNED.json`` options or a TOML
+manifest::
+
+    [models.qwen3-32b]
+    null = "qwen3-32b-null.json"        # paths relative to the manifest
+    aligned = "qwen3-32b-aligned.json"
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from ._version import __version__
+from .errors import InputError, UsageError
+
+
+def parse_model_option(value: str) -> tuple[str, str, str]:
+    """``NAME=NULL.json,ALIGNED.json`` -> (name, null, aligned)."""
+    name, sep, rest = value.partition("=")
+    paths = rest.split(",")
+    if not sep or not name or len(paths) != 2 or not all(paths):
+        raise UsageError("--model", "NAME=NULL.json,ALIGNED.json", value)
+    return name, paths[0], paths[1]
+
+
+def load_manifest(path: str) -> list[tuple[str, str, str]]:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+    if not os.path.isfile(path):
+        raise InputError(path, "$", "an existing TOML file", "no such file")
+    try:
+        with open(path, "rb") as fh:
+            doc = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(path, "$", "valid TOML", str(exc).splitlines()[0]) from None
+    models = doc.get("models")
+    if not isinstance(models, dict) or not models:
+        raise InputError(path, "models", "a [models.NAME] table with null and aligned paths")
+    base = os.path.dirname(os.path.abspath(path))
+    out = []
+    for name, entry in models.items():
+        if not isinstance(entry, dict):
+            raise InputError(path, f"models.{name}", "a table with null and aligned")
+        for key in ("null", "aligned"):
+            if not isinstance(entry.get(key), str):
+                raise InputError(path, f"models.{name}.{key}", "a file path (string)",
+                                 "missing" if key not in entry else repr(entry[key]))
+        out.append((name, os.path.join(base, entry["null"]), os.path.join(base, entry["aligned"])))
+    return out
+
+
+@dataclass(frozen=True)
+class MultiResult:
+    """Results of several models analysed with the same settings."""
+
+    models: tuple[tuple[str, Any], ...]   # (name, AnalysisResult)
+
+    def summary_rows(self) -> list[dict]:
+        rows = []
+        for name, res in self.models:
+            d = res.to_dict()
+            perm = d["permutation"][-1] if d["permutation"] else None
+            rob = (d["robust"] or {}).get("late_vs_early") or []
+            rows.append({
+                "model": name, "num_layers": d["data"]["num_layers"],
+                "n_pairs": d["data"]["n_pairs"], "verdict": d["verdict"]["label"],
+                "dependence": d["verdict"]["dependence"],
+                "late": d["settings"]["compare"][0], "early": d["settings"]["compare"][1],
+                "difference": perm["statistic"] if perm else None,
+                "p_permutation": perm["p_value"] if perm else None,
+                "permutation_exact": perm["exact"] if perm else None,
+                "permutation_resamples": perm["n_resamples"] if perm else None,
+                "p_robust": rob[-1]["p_value"] if rob else None,
+                "equivalent_everywhere_iid": d["equivalence_everywhere"]["holds"],
+                "equivalent_everywhere_robust": (d["robust"] or {}).get("equivalence_everywhere"),
+            })
+        return rows
+
+    def to_dict(self) -> dict:
+        return {"version": __version__, "tool": "gaugetest",
+                "summary": self.summary_rows(),
+                "models": [{"model": name, **res.to_dict()} for name, res in self.models]}
+
+    def tidy_tables(self) -> dict[str, list[dict]]:
+        from .render.tables import tidy_tables
+
+        out: dict[str, list[dict]] = {"summary": self.summary_rows()}
+        for name, res in self.models:
+            for k, rows in tidy_tables(res.to_dict(), model=name).items():
+                out.setdefault(k, []).extend(rows)
+        return out
+
+    def to_frames(self) -> dict:
+        import pandas as pd
+
+        return {k: pd.DataFrame(v) for k, v in self.tidy_tables().items()}
+
+
+def analyze_many(models: list[tuple[str, Any, Any]], **settings) -> MultiResult:
+    """Analyse each (name, null, aligned) with the same settings.
+
+    Examples
+    --------
+    >>> from gaugetest.synthetic import demo_sweeps
+    >>> m = analyze_many([("a", *demo_sweeps(64)), ("b", *demo_sweeps(36))],
+    ...                  n_boot=200, n_perm=500)
+    >>> [r["model"] for r in m.summary_rows()]
+    ['a', 'b']
+    """
+    from .analysis import analyze
+
+    names = [m[0] for m in models]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise UsageError("--model", "distinct model names", ", ".join(sorted(dup)))
+    return MultiResult(tuple((name, analyze(null, aligned, **settings))
+                             for name, null, aligned in models))
