@@ -148,6 +148,7 @@ class AnalysisResult:
     warnings: tuple[Issue, ...]
     robust: RobustResult | None = None
     power: PowerSummary | None = None
+    gaussian_null: dict | None = None
 
     # -- convenient views -------------------------------------------------------------
     def summary(self, phase: str, family: str = POOLED) -> PhaseSummaryRow:
@@ -158,12 +159,17 @@ class AnalysisResult:
 
     def pair_rows(self) -> list[dict]:
         t, rows = self.table, []
+        raw = t.raw if t.raw_cos is None else t.raw_cos
         for i, L in enumerate(t.layers):
             for j, f in enumerate(t.families):
                 if not np.isnan(t.raw[i, j]):
-                    rows.append({"L": int(L), "phase": t.phases[i], "family": f,
-                                 "raw": float(t.raw[i, j]), "aligned": float(t.aligned[i, j]),
-                                 "delta": float(t.aligned[i, j] - t.raw[i, j])})
+                    row = {"L": int(L), "phase": t.phases[i], "family": f,
+                           "raw": float(raw[i, j]), "aligned": float(t.aligned[i, j]),
+                           "delta": float(t.aligned[i, j] - raw[i, j])}
+                    if t.raw_cos is not None:
+                        row["null_mean"] = float(t.raw[i, j])
+                        row["excess"] = float(t.aligned[i, j] - t.raw[i, j])
+                    rows.append(row)
         return rows
 
     def tidy_tables(self) -> dict[str, list[dict]]:
@@ -199,6 +205,7 @@ class AnalysisResult:
             "settings": self.settings.to_dict(),
             "phase_map": {**self.phase_map.to_dict(), "description": self.phase_map.describe()},
             "data": {"num_layers": t.num_layers, "n_pairs": int(len(t.layers)),
+                     "quantity": t.quantity_label,
                      "families": list(t.families),
                      "phases": {p: int(len(t.rows_of(p))) for p in t.present_phases}},
             "warnings": [w.to_dict() for w in self.warnings],
@@ -209,6 +216,7 @@ class AnalysisResult:
             "equivalence": [r.to_dict() for r in self.equivalence],
             "equivalence_everywhere": {"holds": self.equivalence_everywhere,
                                        "untestable_phases": list(self.untestable_phases)},
+            "gaussian_null": self.gaussian_null,
             "robust": self.robust.to_dict() if self.robust else None,
             "power": self.power.to_dict() if self.power else None,
             "verdict": self.verdict.to_dict(),
@@ -292,11 +300,16 @@ def equivalence(table: DeltaTable, settings: Settings) -> tuple[EquivalenceRow, 
     return tuple(rows)
 
 
+def _q(settings: Settings) -> str:
+    return "excess" if settings.baseline == "null" else "delta"
+
+
 def _test_reason(settings: Settings, late: str, early: str, n_late: int, n_early: int,
                  statistic: float, p: float, kind: str, mode: str) -> tuple[bool, str]:
     a = settings.alpha
     sig = p < a
-    return sig, (f"Pooled {late}>{early} test ({mode}): mean delta difference {statistic:+.4f} "
+    return sig, (f"Pooled {late}>{early} test ({mode}): mean {_q(settings)} difference "
+                 f"{statistic:+.4f} "
                  f"({n_late} vs {n_early} pairs), one-sided {kind} "
                  f"{'<' if sig else '>='} alpha = {a:g}: "
                  f"{'significant' if sig else 'not significant'}.")
@@ -312,7 +325,7 @@ def _equivalence_reasons(settings: Settings, eq_rows, eq_all, untestable, mode: 
                        "complete pairs.")
     elif eq_all:
         worst = max(pooled_eq, key=lambda r: r.p_value)
-        reasons.append(f"Pooled delta is equivalent to 0 within {margin} ({mode}) in all "
+        reasons.append(f"Pooled {_q(settings)} is equivalent to 0 within {margin} ({mode}) in all "
                        f"{len(pooled_eq)} testable phases (largest TOST p = "
                        f"{fmt_p(worst.p_value)}, phase {worst.phase}).")
     else:
@@ -398,7 +411,7 @@ def analyze(null: Any, aligned: Any, **settings: Any) -> AnalysisResult:
     null_s: Sweep = load_sweep(null, "null")
     ali_s: Sweep = load_sweep(aligned, "aligned")
     pmap = resolve_phase_map(phases_spec, ali_s.num_layers)
-    table, issues = build_deltas(null_s, ali_s, pmap)
+    table, issues = build_deltas(null_s, ali_s, pmap, s.baseline)
 
     boot_ss, perm_ss, dep_ss = np.random.SeedSequence(s.seed).spawn(3)
     summary = phase_summary(table, s, np.random.default_rng(boot_ss))
@@ -424,10 +437,23 @@ def analyze(null: Any, aligned: Any, **settings: Any) -> AnalysisResult:
                         f"iid gives '{iid_label}', robust gives '{rob_label}'. The verdict "
                         f"follows --dependence {s.dependence}; the robust analysis accounts for "
                         "serial correlation along depth (docs/calibration.md).")
+    if s.baseline == "null":
+        reasons = [*reasons, "These results analyse the excess of the aligned cosine over its "
+                   "spectrum-matched null mean (--baseline null), not delta."]
     verdict = Verdict(label, tuple(reasons), dependence=s.dependence if s.dependence != "robust"
                       else f"robust ({method})", disagreement=disagreement)
 
     inputs = {k: {"path": sw.source, "sha256": sw.sha256, **({"meta": sw.meta} if sw.meta else {})}
               for k, sw in (("null", null_s), ("aligned", ali_s))}
+    gnull = None
+    if s.shapes:
+        from .shapes import gaussian_null_table
+        obs = {f: float(np.nanmean(table.aligned[:, j])) for j, f in enumerate(table.families)}
+        rows = [{**r, "observed_mean_aligned": obs.get(r["family"])}
+                for r in gaussian_null_table(s.shapes)]
+        gnull = {"preset": s.shapes, "side": "cols", "rows": rows,
+                 "note": "large-size-limit aligned cosine of independent Gaussian matrices of "
+                         "these shapes (input side rotated); real spectra differ, see "
+                         "docs/measure.md"}
     return AnalysisResult(s, pmap, table, inputs, summary, perm, eq, eq_all, untestable,
-                          verdict, tuple(issues), rob, power)
+                          verdict, tuple(issues), rob, power, gnull)

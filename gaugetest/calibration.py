@@ -134,8 +134,8 @@ def calibrate(conditions, *, reps: int = 2000, seed: int = 0, effect: float = 1.
                           n_resamples))
     totals = {ci: Counts() for ci in range(len(conditions))}
     if jobs > 1:
-        from concurrent.futures import ProcessPoolExecutor
-        with ProcessPoolExecutor(max_workers=jobs) as ex:
+        from .parallel import process_pool, single_threaded_workers
+        with single_threaded_workers(), process_pool(jobs) as ex:
             for ci, counts in ex.map(run_chunk, tasks):
                 totals[ci].add(counts)
                 if progress:

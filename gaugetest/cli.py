@@ -51,6 +51,15 @@ def _add_analysis_options(p: argparse.ArgumentParser) -> None:
                    help="which results drive the verdict: robust (default; the method the "
                         "calibration study supports, neff), iid (bootstrap/permutation/t), or an "
                         "expert choice of robust method. Both iid and robust are always shown")
+    g.add_argument("--baseline", choices=("raw", "null"), default="raw",
+                   help="raw: analyse delta = aligned - raw (default); null: analyse the excess "
+                        "aligned - spectrum-matched null mean (inputs from 'gaugetest measure')")
+    g.add_argument("--shapes", metavar="PRESET",
+                   choices=("qwen3-0.6b", "qwen3-1.7b", "qwen3-4b", "qwen3-8b", "qwen3-14b",
+                            "qwen3-32b"),
+                   help="show the Gaussian-null expectation of the aligned cosine per family at "
+                        "a Qwen3 model's shapes (qwen3-0.6b, -1.7b, -4b, -8b, -14b, -32b) as a "
+                        "caveat table")
     o = p.add_argument_group("output")
     o.add_argument("--json", metavar="PATH",
                    help="write the full result as JSON ('-' = standard output, tables suppressed)")
@@ -113,6 +122,31 @@ def build_parser() -> argparse.ArgumentParser:
     pw.add_argument("aligned_json", help="aligned-cosine sweep")
     _add_analysis_options(pw)
 
+    ms = sub.add_parser("measure", help="produce the two sweep files from a checkpoint, with a "
+                                        "spectrum-matched null",
+                        description="Measure raw and Procrustes-aligned cosines of every adjacent "
+                                    "layer pair and family of a checkpoint (safetensors file, "
+                                    "directory or shards; GGUF), with the spectrum-matched null "
+                                    "of the aligned cosine, and write PREFIX-null.json and "
+                                    "PREFIX-aligned.json. Needs the 'measure' extra.")
+    ms.add_argument("model", metavar="MODEL",
+                    help="a .safetensors file, a directory of safetensors (with or without "
+                         "model.safetensors.index.json), or a .gguf file")
+    ms.add_argument("-o", "--output", required=True, metavar="PREFIX",
+                    help="output prefix: writes PREFIX-null.json and PREFIX-aligned.json")
+    ms.add_argument("--side", choices=("cols", "rows"), default="cols",
+                    help="rotated side: cols = input side, R = scipy.linalg.orthogonal_procrustes"
+                         "(W_L, W_{L+1})[0] (default); rows = output side")
+    ms.add_argument("--null-draws", type=int, default=8, metavar="K",
+                    help="spectrum-matched null draws per pair and family (default 8; 0 = none)")
+    ms.add_argument("--seed", type=int, default=0, help="seed of the null draws (default 0)")
+    ms.add_argument("--jobs", type=int, default=1, help="worker processes over pairs (default 1)")
+    ms.add_argument("--family-map", metavar="FILE.toml",
+                    help="tensor names for other layouts: [families] q_proj = "
+                         "\"encoder.layer.{i}.attention.self.query.weight\" ...")
+    ms.add_argument("--max-layers", type=int, metavar="N",
+                    help="measure only the pairs among the first N layers (quick checks)")
+
     c = sub.add_parser("calibrate", help="simulate size, coverage and power of every method "
                                          "under serial dependence",
                        description="Calibration study: simulate sweeps with a real layout and "
@@ -148,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _settings(args: argparse.Namespace) -> dict:
     return dict(alpha=args.alpha, margin=args.margin, n_boot=args.n_boot, n_perm=args.n_perm,
                 seed=args.seed, ci=args.ci, phases=args.phases, compare=tuple(args.compare),
-                dependence=args.dependence)
+                dependence=args.dependence, baseline=args.baseline, shapes=args.shapes)
 
 
 def _check_outputs(args) -> None:
@@ -293,6 +327,45 @@ def cmd_power(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_measure(args: argparse.Namespace) -> int:
+    import json
+
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from .measure.sweep import count_pairs, measure_checkpoint
+    from .render.files import write_text
+
+    if args.null_draws < 0:
+        raise UsageError("--null-draws", "an integer >= 0", args.null_draws)
+    if args.jobs < 1:
+        raise UsageError("--jobs", "an integer >= 1", args.jobs)
+    if args.seed < 0:
+        raise UsageError("--seed", "an integer >= 0", args.seed)
+    if args.max_layers is not None and args.max_layers < 2:
+        raise UsageError("--max-layers", "an integer >= 2", args.max_layers)
+    out_dir = os.path.dirname(os.path.abspath(args.output))
+    if not os.path.isdir(out_dir):
+        raise UsageError("--output", "a prefix in an existing directory", args.output)
+    total = count_pairs(args.model, args.family_map, args.max_layers)
+    with Progress(TextColumn("measuring"), BarColumn(), TextColumn("{task.completed}/{task.total} "
+                  "pairs x families"), TimeRemainingColumn(), transient=True,
+                  console=Console(stderr=True)) as bar:
+        task = bar.add_task("pairs", total=total)
+        null_doc, aligned_doc = measure_checkpoint(
+            args.model, side=args.side, null_draws=args.null_draws, seed=args.seed,
+            jobs=args.jobs, family_map=args.family_map, max_layers=args.max_layers,
+            progress=lambda k: bar.advance(task, k))
+    write_text(args.output + "-null.json", json.dumps(null_doc, indent=1) + "\n", "--output")
+    write_text(args.output + "-aligned.json", json.dumps(aligned_doc, indent=1) + "\n",
+               "--output")
+    print(f"wrote {args.output}-null.json and {args.output}-aligned.json "
+          f"({null_doc['model']}, {null_doc['num_layers']} layers, "
+          f"{len(null_doc['pair_results'])} pairs, {len(aligned_doc['aligned_cos'])} families, "
+          f"side {args.side}, {args.null_draws} null draws)")
+    return EXIT_OK
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
     import shlex
 
@@ -345,7 +418,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"test": cmd_test, "demo": cmd_demo, "power": cmd_power, "calibrate": cmd_calibrate}
+COMMANDS = {"test": cmd_test, "demo": cmd_demo, "power": cmd_power, "measure": cmd_measure,
+            "calibrate": cmd_calibrate}
 
 
 def main(argv: list[str] | None = None) -> int:

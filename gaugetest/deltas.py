@@ -56,6 +56,15 @@ class DeltaTable:
     raw: np.ndarray
     aligned: np.ndarray
     phase_order: tuple[str, ...]
+    #: "delta" (aligned - raw) or "excess" (aligned - spectrum-matched null mean)
+    quantity: str = "delta"
+    #: the raw cosines when ``raw`` holds another baseline (the null mean)
+    raw_cos: np.ndarray | None = None
+
+    @property
+    def quantity_label(self) -> str:
+        return ("excess (aligned_cos - null mean)" if self.quantity == "excess"
+                else "delta (aligned_cos - raw_cos)")
 
     @property
     def delta(self) -> np.ndarray:
@@ -93,7 +102,8 @@ def _compact(Ls: list[int]) -> str:
     return ", ".join(out)
 
 
-def build_deltas(null: Sweep, aligned: Sweep, phase_map: PhaseMap) -> tuple[DeltaTable, list[Issue]]:
+def build_deltas(null: Sweep, aligned: Sweep, phase_map: PhaseMap,
+                 baseline: str = "raw") -> tuple[DeltaTable, list[Issue]]:
     """Join the sweeps on (L, family); return the table and the warnings found.
 
     Raises
@@ -155,6 +165,21 @@ def build_deltas(null: Sweep, aligned: Sweep, phase_map: PhaseMap) -> tuple[Delt
             r, a = rn.get(L), an.get(L)
             if r is not None and a is not None:
                 raw[i, j], ali[i, j] = r, a
+    base = raw
+    if baseline == "null":
+        base = np.full((n, F), np.nan)
+        for j, f in enumerate(families):
+            ex = null.extras.get(f, {})
+            for i, L in enumerate(layers):
+                if np.isnan(raw[i, j]):
+                    continue
+                v = ex.get(L, {}).get("aligned_null_mean")
+                if v is None:
+                    raise InputError(null.source, f"pair_results[L={L}].families.{f}.aligned_null_mean",
+                                     "the spectrum-matched null mean of the aligned cosine "
+                                     "(written by 'gaugetest measure'); --baseline null needs it",
+                                     "missing")
+                base[i, j] = v
     incomplete = [layers[i] for i in np.flatnonzero(np.isnan(raw).any(axis=1))]
     if incomplete:
         issues.append(Issue("incomplete-pairs",
@@ -171,5 +196,7 @@ def build_deltas(null: Sweep, aligned: Sweep, phase_map: PhaseMap) -> tuple[Delt
                             "and the same alignment?"))
     phases = tuple(phase_map.phase_of(L, n_layers) for L in layers)
     table = DeltaTable(n_layers, np.asarray(layers, dtype=np.int64), phases, tuple(families),
-                       raw, ali, phase_map.phases)
+                       base, ali, phase_map.phases,
+                       "excess" if baseline == "null" else "delta",
+                       raw if baseline == "null" else None)
     return table, issues

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from .bootstrap import CI_METHODS
 from .errors import UsageError
 
+BASELINES = ("raw", "null")
 DEPENDENCE_MODES = ("robust", "iid", "neff", "hac", "glsar", "block", "sieve")
 
 
@@ -29,12 +30,15 @@ class Settings:
     phases: str = "auto"
     compare: tuple[str, str] = ("E", "C")
     dependence: str = "robust"
+    baseline: str = "raw"
+    shapes: str | None = None
 
     def to_dict(self) -> dict:
         return {"alpha": self.alpha, "margin": list(self.margin), "n_boot": self.n_boot,
                 "n_perm": self.n_perm, "seed": self.seed, "ci_method": self.ci,
                 "phases": self.phases, "compare": list(self.compare),
-                "dependence": self.dependence}
+                "dependence": self.dependence, "baseline": self.baseline,
+                "shapes": self.shapes}
 
 
 def parse_margin(value) -> tuple[float, float]:
@@ -79,7 +83,8 @@ def _int_at_least(name: str, value, low: int) -> int:
 
 
 def validate_settings(*, alpha=0.05, margin=0.02, n_boot=10_000, n_perm=100_000, seed=0,
-                      ci="bca", phases="auto", compare=("E", "C"), dependence="robust") -> Settings:
+                      ci="bca", phases="auto", compare=("E", "C"), dependence="robust", baseline="raw",
+                      shapes=None) -> Settings:
     """Check every setting; return a frozen :class:`Settings`."""
     if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not (0 < alpha < 0.5):
         raise UsageError("--alpha", "a number in (0, 0.5)", alpha)
@@ -98,7 +103,13 @@ def validate_settings(*, alpha=0.05, margin=0.02, n_boot=10_000, n_perm=100_000,
         raise UsageError("--compare", "two different phases", " ".join(compare))
     if dependence not in DEPENDENCE_MODES:
         raise UsageError("--dependence", " | ".join(DEPENDENCE_MODES), dependence)
+    if baseline not in BASELINES:
+        raise UsageError("--baseline", " | ".join(BASELINES), baseline)
+    if shapes is not None:
+        from .shapes import SHAPE_PRESETS
+        if shapes not in SHAPE_PRESETS:
+            raise UsageError("--shapes", " | ".join(SHAPE_PRESETS), shapes)
     phases_s = phases if isinstance(phases, str) else (
         os.fspath(phases) if isinstance(phases, os.PathLike) else "custom")
     return Settings(float(alpha), (lo, hi), n_boot, n_perm, seed, ci, phases_s,
-                    (compare[0], compare[1]), dependence)
+                    (compare[0], compare[1]), dependence, baseline, shapes)

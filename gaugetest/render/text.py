@@ -66,10 +66,11 @@ def _pairs_tables(res: "AnalysisResult", plain: bool):
             tab.add_column(f"{f}\nraw", justify="right", no_wrap=True)
             tab.add_column(f"{f}\naligned", justify="right", no_wrap=True)
         idx = [t.families.index(f) for f in fams]
+        raw = t.raw if t.raw_cos is None else t.raw_cos
         for i, L in enumerate(t.layers):
             cells = [str(L), t.phases[i]]
             for j in idx:
-                cells += [fmt_cos(float(t.raw[i, j])), fmt_cos(float(t.aligned[i, j]))]
+                cells += [fmt_cos(float(raw[i, j])), fmt_cos(float(t.aligned[i, j]))]
             tab.add_row(*cells)
         out.append(tab)
     return out
@@ -77,7 +78,7 @@ def _pairs_tables(res: "AnalysisResult", plain: bool):
 
 def _phase_means_table(res: "AnalysisResult", plain: bool):
     t = res.table
-    tab = _table("Per-phase mean delta (aligned_cos - raw_cos) by family", plain)
+    tab = _table(f"Per-phase mean {res.table.quantity_label} by family", plain)
     tab.add_column("phase", justify="right")
     for f in t.families:
         tab.add_column(f, justify="right")
@@ -91,10 +92,22 @@ def _phase_means_table(res: "AnalysisResult", plain: bool):
     return tab
 
 
+def _gaussian_null_table(res: "AnalysisResult", plain: bool):
+    g = res.gaussian_null
+    tab = _table(f"Caveat: aligned cosine that unrelated Gaussian matrices reach at {g['preset']} "
+                 "shapes (input side rotated); see docs/measure.md", plain)
+    for c in ("family", "shape (out x in)", "Gaussian null", "observed mean aligned"):
+        tab.add_column(c, justify="left" if c == "family" else "right")
+    for r in g["rows"]:
+        tab.add_row(r["family"], f"{r['out']} x {r['in']}", f"{r['aligned_null']:.3f}",
+                    fmt_num(r["observed_mean_aligned"], signed=False))
+    return tab
+
+
 def _ci_table(res: "AnalysisResult", plain: bool):
     s = res.settings
     level = f"{100 * (1 - s.alpha):g}%"
-    tab = _table(f"Mean delta with {level} bootstrap CI ({s.ci}, {s.n_boot} resamples of pairs)",
+    tab = _table(f"Mean {res.table.quantity} with {level} bootstrap CI ({s.ci}, {s.n_boot} resamples of pairs)",
                  plain)
     for c, j in (("phase", "left"), ("family", "left"), ("n", "right"), ("mean", "right"),
                  ("CI low", "right"), ("CI high", "right"), ("note", "left")):
@@ -114,7 +127,8 @@ def _perm_table(res: "AnalysisResult", plain: bool):
     p = res.permutation
     kind = (f"exact, all {p.n_splits} splits" if p.rows and p.rows[0].exact
             else f"Monte Carlo, {p.rows[0].n_resamples if p.rows else 0} random splits")
-    tab = _table(f"Permutation test H1: mean delta({p.late}) > mean delta({p.early}), one-sided "
+    q = res.table.quantity
+    tab = _table(f"Permutation test H1: mean {q}({p.late}) > mean {q}({p.early}), one-sided "
                  f"({p.n_late} vs {p.n_early} pairs; {kind})", plain)
     for c in ("family", "difference", "p", "p (Holm)"):
         tab.add_column(c, justify="left" if c == "family" else "right")
@@ -128,7 +142,7 @@ def _equiv_table(res: "AnalysisResult", plain: bool, brief: bool):
     s = res.settings
     lo, hi = s.margin
     level = f"{100 * (1 - 2 * s.alpha):g}%"
-    tab = _table(f"Equivalence (TOST) of mean delta within ({lo:g}, {hi:g}); {level} t interval",
+    tab = _table(f"Equivalence (TOST) of mean {res.table.quantity} within ({lo:g}, {hi:g}); {level} t interval",
                  plain)
     for c in ("phase", "family", "n", "mean", "CI low", "CI high", "p", "equiv.", "min margin"):
         tab.add_column(c, justify="left" if c in ("phase", "family") else "right")
@@ -165,7 +179,7 @@ def _robust_tables(res: "AnalysisResult", plain: bool, brief: bool):
     rob, s = res.robust, res.settings
     out = []
     lo, hi = s.margin
-    tab = _table(f"Robust ({rob.method}) mean delta with {100 * (1 - s.alpha):g}% t interval "
+    tab = _table(f"Robust ({rob.method}) mean {res.table.quantity} with {100 * (1 - s.alpha):g}% t interval "
                  "and TOST, pooled over families", plain)
     for c in ("phase", "n", "mean", "CI low", "CI high", "TOST p", "equiv.", "min margin", "detail"):
         tab.add_column(c, justify="left" if c in ("phase", "detail") else "right")
@@ -181,7 +195,8 @@ def _robust_tables(res: "AnalysisResult", plain: bool, brief: bool):
     out.append(tab)
     if rob.late_vs_early:
         p = res.permutation
-        t2 = _table(f"Robust ({rob.method}) one-sided test delta({p.late}) > delta({p.early}) "
+        q = res.table.quantity
+        t2 = _table(f"Robust ({rob.method}) one-sided test {q}({p.late}) > {q}({p.early}) "
                     "(Welch t on dependence-adjusted standard errors)", plain)
         for c in ("family", "difference", "t", "df", "p", "p (Holm)"):
             t2.add_column(c, justify="left" if c == "family" else "right")
@@ -226,6 +241,10 @@ def render_text(res: "AnalysisResult", file: TextIO | None = None, *, brief: boo
     console.print(f"  {t.num_layers} layers; {d['n_pairs']} pairs analysed (present in both files); "
                   f"{len(t.families)} families")
     console.print(f"  phase map: {res.phase_map.name} — {res.phase_map.describe()}")
+    console.print(f"  quantity analysed: {t.quantity_label}")
+    if t.quantity == "excess":
+        console.print("  [bold]--baseline null:[/] every table below is about the excess of the "
+                      "aligned cosine over its spectrum-matched null, not delta")
     counts = ", ".join(f"{p}={n}" for p, n in d["phases"].items())
     console.print(f"  pairs per phase: {counts}\n")
     for w in res.warnings:
@@ -236,6 +255,8 @@ def render_text(res: "AnalysisResult", file: TextIO | None = None, *, brief: boo
         for tab in _pairs_tables(res, plain):
             _show(console, tab)
     _show(console, _phase_means_table(res, plain))
+    if res.gaussian_null:
+        _show(console, _gaussian_null_table(res, plain))
     _show(console, _ci_table(res, plain))
     if res.permutation.testable:
         _show(console, _perm_table(res, plain))

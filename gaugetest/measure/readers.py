@@ -1,0 +1,246 @@
+"""Checkpoint readers: safetensors and GGUF, memory-mapped, never pickle.
+
+Both return float64 matrices in the Hugging Face layout (out x in).  bf16 is
+converted exactly (its 16 bits are the high half of a float32).  Tensor names
+map to the seven families through patterns with ``{i}`` for the layer index.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import InputError
+
+HF_PATTERNS = {
+    "q_proj": "model.layers.{i}.self_attn.q_proj.weight",
+    "k_proj": "model.layers.{i}.self_attn.k_proj.weight",
+    "v_proj": "model.layers.{i}.self_attn.v_proj.weight",
+    "o_proj": "model.layers.{i}.self_attn.o_proj.weight",
+    "gate_proj": "model.layers.{i}.mlp.gate_proj.weight",
+    "up_proj": "model.layers.{i}.mlp.up_proj.weight",
+    "down_proj": "model.layers.{i}.mlp.down_proj.weight",
+}
+GGUF_PATTERNS = {
+    "q_proj": "blk.{i}.attn_q.weight",
+    "k_proj": "blk.{i}.attn_k.weight",
+    "v_proj": "blk.{i}.attn_v.weight",
+    "o_proj": "blk.{i}.attn_output.weight",
+    "gate_proj": "blk.{i}.ffn_gate.weight",
+    "up_proj": "blk.{i}.ffn_up.weight",
+    "down_proj": "blk.{i}.ffn_down.weight",
+}
+
+_ST_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "BF16": np.uint16}
+
+
+def bf16_to_float32(bits: np.ndarray) -> np.ndarray:
+    """Exact bf16 -> float32: the 16 stored bits are the high half of the float32."""
+    return (bits.astype(np.uint32) << 16).view(np.float32)
+
+
+class SafetensorsReader:
+    """Reads one or several ``.safetensors`` files by parsing their JSON headers and
+    memory-mapping the data (no pickle, no full load)."""
+
+    def __init__(self, path: str):
+        self.path = path
+        files = self._files(path)
+        self._index: dict[str, tuple[np.memmap, dict, int]] = {}
+        for f in files:
+            mm, header, start = self._open(f)
+            for name, info in header.items():
+                if name != "__metadata__":
+                    self._index[name] = (mm, info, start, f)
+        if not self._index:
+            raise InputError(path, "$", "safetensors files with tensors", "no tensors")
+
+    @staticmethod
+    def _files(path: str) -> list[str]:
+        if os.path.isfile(path):
+            return [path]
+        idx = os.path.join(path, "model.safetensors.index.json")
+        if os.path.isfile(idx):
+            try:
+                with open(idx) as fh:
+                    wm = json.load(fh)["weight_map"]
+            except (ValueError, KeyError, TypeError):
+                raise InputError(idx, "weight_map", "a safetensors index with a weight_map") from None
+            files = sorted(set(wm.values()))
+            missing = [f for f in files if not os.path.isfile(os.path.join(path, f))]
+            if missing:
+                raise InputError(idx, "weight_map", "shard files that exist", f"missing {missing[0]}")
+            return [os.path.join(path, f) for f in files]
+        files = sorted(f for f in os.listdir(path) if f.endswith(".safetensors"))
+        if not files:
+            raise InputError(path, "$", "a .safetensors file or a directory with one", "none found")
+        return [os.path.join(path, f) for f in files]
+
+    @staticmethod
+    def _open(f: str):
+        size = os.path.getsize(f)
+        with open(f, "rb") as fh:
+            head = fh.read(8)
+            if len(head) < 8:
+                raise InputError(f, "$", "a safetensors file", "too short")
+            (n,) = struct.unpack("<Q", head)
+            if n > size - 8 or n > 100_000_000:
+                raise InputError(f, "$", "a safetensors header", "a bad header length")
+            try:
+                header = json.loads(fh.read(n))
+            except ValueError:
+                raise InputError(f, "$", "a safetensors JSON header", "invalid JSON") from None
+        mm = np.memmap(f, dtype=np.uint8, mode="r")
+        return mm, header, 8 + n
+
+    def names(self) -> list[str]:
+        return list(self._index)
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        return tuple(self._index[name][1]["shape"])
+
+    def tensor(self, name: str) -> np.ndarray:
+        mm, info, start, f = self._index[name]
+        dt = info.get("dtype")
+        if dt not in _ST_DTYPES:
+            raise InputError(f, f"{name}.dtype", "F64, F32, F16 or BF16", repr(dt))
+        b, e = info["data_offsets"]
+        raw = np.asarray(mm[start + b:start + e]).view(_ST_DTYPES[dt]).reshape(info["shape"])
+        if dt == "BF16":
+            raw = bf16_to_float32(raw)
+        return raw.astype(np.float64)
+
+    @property
+    def model_name(self) -> str:
+        return os.path.basename(os.path.normpath(self.path))
+
+    def block_count(self) -> int | None:
+        return None
+
+
+class GGUFReader:
+    """Reads a GGUF file with the ``gguf`` package and dequantises tensors."""
+
+    def __init__(self, path: str):
+        try:
+            import gguf
+        except ModuleNotFoundError:
+            from ..errors import UsageError
+            raise UsageError("MODEL", "the gguf package for .gguf files "
+                             "(pip install 'gaugetest[measure]')", path) from None
+        self.path = path
+        self._gguf = gguf
+        try:
+            self._r = gguf.GGUFReader(path)
+        except Exception as exc:  # the package raises plain ValueError/struct errors
+            raise InputError(path, "$", "a GGUF file", str(exc).splitlines()[0][:80]) from None
+        self._t = {t.name: t for t in self._r.tensors}
+
+    def names(self) -> list[str]:
+        return list(self._t)
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        # GGUF lists dimensions fastest-first; numpy (and Hugging Face) order is reversed
+        return tuple(int(d) for d in reversed(self._t[name].shape.tolist()))
+
+    def tensor(self, name: str) -> np.ndarray:
+        t = self._t[name]
+        return np.asarray(self._gguf.quants.dequantize(t.data, t.tensor_type), dtype=np.float64)
+
+    def _field(self, key: str):
+        f = self._r.fields.get(key)
+        if f is None or not f.data:
+            return None
+        return f.parts[f.data[0]]
+
+    @property
+    def model_name(self) -> str:
+        v = self._field("general.name")
+        return bytes(v).decode("utf-8", "replace") if v is not None else os.path.basename(self.path)
+
+    def block_count(self) -> int | None:
+        for key in self._r.fields:
+            if key.endswith(".block_count"):
+                v = self._field(key)
+                return int(v[0]) if v is not None else None
+        return None
+
+
+def open_checkpoint(path: str):
+    """A reader for a .gguf file, a .safetensors file, or a directory of safetensors."""
+    if not os.path.exists(path):
+        raise InputError(path, "$", "an existing checkpoint file or directory", "no such path")
+    if os.path.isfile(path) and path.endswith(".gguf"):
+        return GGUFReader(path)
+    if os.path.isfile(path):
+        with open(path, "rb") as fh:
+            if fh.read(4) == b"GGUF":
+                return GGUFReader(path)
+        if path.endswith((".bin", ".pt", ".pth", ".ckpt", ".pkl")):
+            raise InputError(path, "$", "safetensors or GGUF (pickle checkpoints are never loaded)")
+    return SafetensorsReader(path)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Which tensor holds family f of layer i, and how many layers there are."""
+
+    patterns: dict[str, str]
+    num_layers: int
+
+    def name(self, family: str, layer: int) -> str:
+        return self.patterns[family].format(i=layer)
+
+
+def load_family_map(path: str) -> dict[str, str]:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+    try:
+        with open(path, "rb") as fh:
+            doc = tomllib.load(fh) if not path.endswith(".json") else json.load(fh)
+    except FileNotFoundError:
+        raise InputError(path, "$", "an existing family-map file", "no such file") from None
+    except (ValueError, tomllib.TOMLDecodeError) as exc:
+        raise InputError(path, "$", "valid TOML (or JSON)", str(exc).splitlines()[0]) from None
+    fams = doc.get("families", doc)
+    if not isinstance(fams, dict) or not fams:
+        raise InputError(path, "families", "a table family = \"pattern with {i}\"")
+    for k, v in fams.items():
+        if not isinstance(v, str) or "{i}" not in v:
+            raise InputError(path, f"families.{k}", "a tensor-name pattern containing {i}", repr(v))
+    return dict(fams)
+
+
+def _summarise_names(names: list[str], k: int = 12) -> str:
+    generic = sorted({re.sub(r"\.(\d+)\.", ".{i}.", n) for n in names})
+    more = f" (+{len(generic) - k} more)" if len(generic) > k else ""
+    return ", ".join(generic[:k]) + more
+
+
+def detect_layout(reader, family_map: dict[str, str] | None = None) -> Layout:
+    """Match tensor names to families; count layers; a clear error when nothing matches."""
+    names = set(reader.names())
+    candidates = [family_map] if family_map else [HF_PATTERNS, GGUF_PATTERNS]
+    for pats in candidates:
+        present = {f: p for f, p in pats.items() if p.format(i=0) in names}
+        if present:
+            n = 0
+            while all(p.format(i=n) in names for p in present.values()):
+                n += 1
+            bc = reader.block_count()
+            if bc is not None and bc != n:
+                n = min(n, bc)
+            if n < 2:
+                raise InputError(reader.path, "tensors", "at least two layers of each family",
+                                 f"{n} layer(s)")
+            return Layout(present, n)
+    raise InputError(reader.path, "tensors",
+                     "Llama/Qwen-style names (model.layers.{i}.self_attn.q_proj.weight or "
+                     "blk.{i}.attn_q.weight) or a --family-map",
+                     f"found: {_summarise_names(sorted(names))}")
