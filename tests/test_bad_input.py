@@ -244,3 +244,55 @@ def test_subprocess_shows_no_traceback(tmp_path):
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
     assert str(n) in r.stderr and "valid JSON" in r.stderr
+
+
+OUTPUT_CASES = [
+    (["--csv", "{file}"], "--csv"),
+    (["--json", "{missing}/r.json"], "--json"),
+    (["--json", "{dir}"], "--json"),
+    (["--markdown", "{missing}/r.md"], "--markdown"),
+    (["--plot", "{file}"], "--plot"),
+]
+
+
+@pytest.mark.parametrize("args,expect", OUTPUT_CASES, ids=[c[1] for c in OUTPUT_CASES])
+def test_bad_output_path(tmp_path, capsys, args, expect):
+    n, a = tmp_path / "n.json", tmp_path / "a.json"
+    _write(n, BASE_NULL)
+    _write(a, BASE_ALIGNED)
+    f = tmp_path / "plain-file"
+    f.write_text("x")
+    fill = {"file": str(f), "missing": str(tmp_path / "no" / "such"), "dir": str(tmp_path)}
+    argv = ["test", str(n), str(a), "--n-boot", "100", "--n-perm", "100",
+            *[x.format(**fill) for x in args]]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert expect in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+MEASURE_CASES = [
+    (["{nope}", "-o", "{out}"], "no such path"),
+    (["{ckpt}", "-o", "{missing}/x"], "--output"),
+    (["{ckpt}", "-o", "{out}", "--null-draws", "-1"], "--null-draws"),
+    (["{ckpt}", "-o", "{out}", "--jobs", "0"], "--jobs"),
+    (["{ckpt}", "-o", "{out}", "--max-layers", "1"], "--max-layers"),
+    (["{notsafetensors}", "-o", "{out}"], "safetensors"),
+]
+
+
+@pytest.mark.parametrize("args,expect", MEASURE_CASES, ids=[c[1] for c in MEASURE_CASES])
+def test_bad_measure_input(tmp_path, capsys, args, expect):
+    pytest.importorskip("safetensors")
+    ckpt = tmp_path / "m.safetensors"
+    from safetensors.numpy import save_file
+    save_file({f"model.layers.{i}.self_attn.q_proj.weight": np.eye(4, dtype=np.float32)
+               for i in range(3)}, str(ckpt))
+    bad = tmp_path / "garbage.safetensors"
+    bad.write_bytes(b"\x05\x00\x00\x00\x00\x00\x00\x00{oops")
+    fill = {"nope": str(tmp_path / "nope.safetensors"), "out": str(tmp_path / "o"),
+            "ckpt": str(ckpt), "missing": str(tmp_path / "no" / "dir"),
+            "notsafetensors": str(bad)}
+    assert main(["measure", *[x.format(**fill) for x in args]]) == 2
+    err = capsys.readouterr().err
+    assert expect in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "o-null.json").exists()
