@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ._util import json_number
 from ._version import __version__
 from .bootstrap import MeanCI, mean_ci
 from .deltas import DeltaTable, Issue, build_deltas
@@ -29,12 +30,7 @@ from .verdict import Verdict, decide
 POOLED = "pooled"
 
 
-def _num(x: Any) -> Any:
-    """JSON-safe float: NaN and infinities become None."""
-    if x is None:
-        return None
-    x = float(x)
-    return x if np.isfinite(x) else None
+_num = json_number
 
 
 # --------------------------------------------------------------------------- result rows

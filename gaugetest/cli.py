@@ -327,35 +327,42 @@ def cmd_power(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_measure(args: argparse.Namespace) -> int:
-    import json
+def _at_least(option: str, value, low) -> None:
+    if value is not None and value < low:
+        raise UsageError(option, f"an integer >= {low}", value)
 
+
+def _progress(label: str, total: int):
+    """A transient progress bar on standard error; returns (context manager, advance)."""
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn(label), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                   TimeRemainingColumn(), transient=True, console=Console(stderr=True))
+    task = bar.add_task(label, total=total)
+    return bar, (lambda k: bar.advance(task, k))
+
+
+def cmd_measure(args: argparse.Namespace) -> int:
+    import json
 
     from .measure.sweep import count_pairs, measure_checkpoint
     from .render.files import write_text
 
-    if args.null_draws < 0:
-        raise UsageError("--null-draws", "an integer >= 0", args.null_draws)
-    if args.jobs < 1:
-        raise UsageError("--jobs", "an integer >= 1", args.jobs)
-    if args.seed < 0:
-        raise UsageError("--seed", "an integer >= 0", args.seed)
-    if args.max_layers is not None and args.max_layers < 2:
-        raise UsageError("--max-layers", "an integer >= 2", args.max_layers)
+    _at_least("--null-draws", args.null_draws, 0)
+    _at_least("--jobs", args.jobs, 1)
+    _at_least("--seed", args.seed, 0)
+    _at_least("--max-layers", args.max_layers, 2)
     out_dir = os.path.dirname(os.path.abspath(args.output))
     if not os.path.isdir(out_dir):
         raise UsageError("--output", "a prefix in an existing directory", args.output)
-    total = count_pairs(args.model, args.family_map, args.max_layers)
-    with Progress(TextColumn("measuring"), BarColumn(), TextColumn("{task.completed}/{task.total} "
-                  "pairs x families"), TimeRemainingColumn(), transient=True,
-                  console=Console(stderr=True)) as bar:
-        task = bar.add_task("pairs", total=total)
+    bar, advance = _progress("measuring pairs x families",
+                             count_pairs(args.model, args.family_map, args.max_layers))
+    with bar:
         null_doc, aligned_doc = measure_checkpoint(
             args.model, side=args.side, null_draws=args.null_draws, seed=args.seed,
             jobs=args.jobs, family_map=args.family_map, max_layers=args.max_layers,
-            progress=lambda k: bar.advance(task, k))
+            progress=advance)
     write_text(args.output + "-null.json", json.dumps(null_doc, indent=1) + "\n", "--output")
     write_text(args.output + "-aligned.json", json.dumps(aligned_doc, indent=1) + "\n",
                "--output")
@@ -369,22 +376,17 @@ def cmd_measure(args: argparse.Namespace) -> int:
 def cmd_calibrate(args: argparse.Namespace) -> int:
     import shlex
 
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
     from .calibration import Condition, calibrate, default_conditions, to_markdown
     from .phases import resolve_phase_map
     from .render.files import write_text
 
-    if args.reps < 10:
-        raise UsageError("--reps", "an integer >= 10", args.reps)
-    if args.jobs < 1:
-        raise UsageError("--jobs", "an integer >= 1", args.jobs)
+    _at_least("--reps", args.reps, 10)
+    _at_least("--jobs", args.jobs, 1)
+    _at_least("--n-resamples", args.n_resamples, 99)
     if not 0 < args.alpha < 0.5:
         raise UsageError("--alpha", "a number in (0, 0.5)", args.alpha)
     if any(not -1 < r < 1 for r in args.rho):
         raise UsageError("--rho", "values in (-1, 1)", args.rho)
-    if args.n_resamples < 99:
-        raise UsageError("--n-resamples", "an integer >= 99", args.n_resamples)
     if args.layers:
         conds = []
         for n in args.layers:
@@ -398,15 +400,12 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
                       for r in args.rho]
     else:
         conds = default_conditions(tuple(args.rho))
-    total = args.reps * len(conds)
-    with Progress(TextColumn("calibrating"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeRemainingColumn(), transient=True,
-                  console=__import__("rich.console").console.Console(stderr=True)) as bar:
-        task = bar.add_task("reps", total=total)
+    bar, advance = _progress("calibrating replicates", args.reps * len(conds))
+    with bar:
         results = calibrate(conds, reps=args.reps, seed=args.seed, effect=args.effect,
                             family_corr=args.family_corr, alpha=args.alpha,
                             margin=args.margin_sd, n_resamples=args.n_resamples, jobs=args.jobs,
-                            progress=lambda k: bar.advance(task, k))
+                            progress=advance)
     argv = ["gaugetest", "calibrate"] + [a for a in sys.argv[2:] if a] if sys.argv[1:2] == [
         "calibrate"] else ["gaugetest", "calibrate"]
     md = to_markdown(results, reps=args.reps, seed=args.seed, effect=args.effect,

@@ -105,8 +105,8 @@ class Diagnostic:
     material: bool
 
     def to_dict(self) -> dict:
-        def num(v):
-            return None if v is None or not np.isfinite(v) else float(v)
+        from ._util import json_number as num
+
         return {"phase": self.phase, "family": self.family, "n": self.n, "lag1": num(self.lag1),
                 "ljung_box_q": num(self.ljung_box_q), "ljung_box_p": num(self.ljung_box_p),
                 "lags": self.lags, "material": self.material}

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._util import json_number
 from .deltas import DeltaTable
 from .dependence import (Diagnostic, Moments, common_lag1, diagnose, series_moments, t_interval,
                          welch_greater)
@@ -17,11 +18,7 @@ from .power import minimum_detectable_difference, tost_power
 POOLED = "pooled"
 
 
-def _num(x):
-    if x is None:
-        return None
-    x = float(x)
-    return x if np.isfinite(x) else None
+_num = json_number
 
 
 @dataclass(frozen=True)
