@@ -421,10 +421,26 @@ COMMANDS = {"test": cmd_test, "demo": cmd_demo, "power": cmd_power, "measure": c
             "calibrate": cmd_calibrate}
 
 
+def _join_negative_values(argv: list[str]) -> list[str]:
+    """``--margin -0.01,0.03`` -> ``--margin=-0.01,0.03``: argparse would take a value that
+    starts with '-' and is not a plain number for an option."""
+    out, i = [], 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--margin" and i + 1 < len(argv) and argv[i + 1][:1] == "-" and \
+                argv[i + 1][1:2] in "0123456789.":
+            out.append(f"--margin={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(a)
+        i += 1
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``gaugetest`` command; returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_join_negative_values(sys.argv[1:] if argv is None else list(argv)))
     if not args.command:
         parser.print_help()
         return EXIT_USAGE

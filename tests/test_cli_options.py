@@ -1,0 +1,79 @@
+"""Each inference/output option of `gaugetest test` and `gaugetest power` has a test that it
+does what its --help says."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import write_json
+from gaugetest.cli import main
+from gaugetest.synthetic import synthetic_sweeps
+
+FAST = ["--n-boot", "300", "--n-perm", "2000"]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("opts")
+    null, aligned = synthetic_sweeps(64, seed=21)
+    return write_json(d / "n.json", null), write_json(d / "a.json", aligned)
+
+
+def run_json(files, tmp_path, *args):
+    out = tmp_path / "r.json"
+    assert main(["test", str(files[0]), str(files[1]), *FAST, "--json", str(out), *args]) == 0
+    return json.loads(out.read_text())
+
+
+def test_shapes_adds_the_gaussian_null_caveat(files, tmp_path, capsys):
+    doc = run_json(files, tmp_path, "--shapes", "qwen3-32b")
+    got = {r["family"]: round(r["aligned_null"], 2) for r in doc["gaussian_null"]["rows"]}
+    # SCIENCE.md: Qwen3-32B shapes, column side
+    assert got == {"q_proj": 0.63, "k_proj": 0.95, "v_proj": 0.95, "o_proj": 0.84,
+                   "gate_proj": 0.37, "up_proj": 0.37, "down_proj": 0.95}
+    assert "Caveat: aligned cosine that unrelated Gaussian matrices reach" in capsys.readouterr().out
+
+
+def test_dependence_choice_drives_the_verdict(files, tmp_path, capsys):
+    assert run_json(files, tmp_path, "--dependence", "iid")["verdict"]["dependence"] == "iid"
+    d = run_json(files, tmp_path)
+    assert d["verdict"]["dependence"] == "robust (neff)" and d["robust"]["method"] == "neff"
+    assert run_json(files, tmp_path, "--dependence", "hac")["robust"]["method"] == "hac"
+
+
+def test_ci_alpha_margin_compare_are_recorded_and_used(files, tmp_path, capsys):
+    d = run_json(files, tmp_path, "--ci", "percentile", "--alpha", "0.1", "--margin",
+                 "-0.01,0.03", "--compare", "D", "C", "--seed", "5")
+    s = d["settings"]
+    assert (s["ci_method"], s["alpha"], s["margin"], s["compare"], s["seed"]) == \
+        ("percentile", 0.1, [-0.01, 0.03], ["D", "C"], 5)
+    assert {r["ci_method"] for r in d["phase_summary"] if r["n"] >= 3} == {"percentile"}
+    assert {(r["margin_low"], r["margin_high"]) for r in d["equivalence"]} == {(-0.01, 0.03)}
+    assert d["permutation_test"]["late"] == "D"
+
+
+def test_brief_leaves_out_the_pair_table(files, capsys):
+    assert main(["test", str(files[0]), str(files[1]), *FAST, "--brief"]) == 0
+    brief = capsys.readouterr().out
+    assert main(["test", str(files[0]), str(files[1]), *FAST]) == 0
+    full = capsys.readouterr().out
+    assert "Per-pair raw / aligned" in full and "Per-pair raw / aligned" not in brief
+
+
+def test_power_command(files, tmp_path, capsys):
+    out = tmp_path / "p.json"
+    assert main(["power", str(files[0]), str(files[1]), *FAST, "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "detectable with 80%" in text
+    doc = json.loads(out.read_text())
+    pooled = next(r for r in doc["power"]["min_detectable_difference"] if r["family"] == "pooled")
+    assert pooled["value"] > 0
+    assert {r["phase"] for r in doc["power"]["tost_power_at_zero"]} >= {"C", "E"}
+
+
+def test_demo_write_inputs(tmp_path, capsys):
+    assert main(["demo", "--layers", "36", *FAST, "--write-inputs", str(tmp_path)]) == 0
+    assert json.loads((tmp_path / "synthetic-36-aligned.json").read_text())["synthetic"] is True
+    assert main(["test", str(tmp_path / "synthetic-36-null.json"),
+                 str(tmp_path / "synthetic-36-aligned.json"), *FAST]) == 0
