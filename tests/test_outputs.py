@@ -190,3 +190,15 @@ def test_internal_error_exits_1(files, capsys, monkeypatch):
     code = main(["test", str(files[0]), str(files[1]), *FAST])
     err = capsys.readouterr().err
     assert code == 1 and "internal error" in err and "Traceback" not in err
+
+
+def test_csv_is_byte_identical_across_runs(files, tmp_path, capsys):
+    dirs = []
+    for k in range(2):
+        d = tmp_path / f"csv{k}"
+        assert main(["test", str(files[0]), str(files[1]), *FAST, "--csv", str(d)]) == 0
+        dirs.append(d)
+    names = sorted(p.name for p in dirs[0].iterdir())
+    assert names == sorted(p.name for p in dirs[1].iterdir())
+    for n in names:
+        assert (dirs[0] / n).read_bytes() == (dirs[1] / n).read_bytes()
