@@ -387,7 +387,9 @@ def analyze(null: Any, aligned: Any, **settings: Any) -> AnalysisResult:
         ``alpha`` (0.05), ``margin`` (0.02 or ``(low, high)``), ``n_boot``
         (10000), ``n_perm`` (100000), ``seed`` (0), ``ci`` ('bca' |
         'percentile' | 'basic'), ``phases`` (preset name, TOML path or
-        ``{phase: last_L}``), ``compare`` (('E', 'C')), ``dependence``.
+        ``{phase: last_L}``), ``compare`` (('E', 'C')), ``dependence``
+        ('robust' | 'iid' | 'neff' | 'hac' | 'glsar' | 'block' | 'sieve'),
+        ``baseline`` ('raw' | 'null'), ``shapes`` (a Qwen3 preset or None).
 
     Returns
     -------
@@ -402,6 +404,11 @@ def analyze(null: Any, aligned: Any, **settings: Any) -> AnalysisResult:
     ...                       'real-specialization', 'not-testable')
     True
     """
+    allowed = {"alpha", "margin", "n_boot", "n_perm", "seed", "ci", "phases", "compare",
+               "dependence", "baseline", "shapes"}
+    unknown = sorted(set(settings) - allowed)
+    if unknown:
+        raise UsageError(unknown[0], f"one of the settings {', '.join(sorted(allowed))}")
     phases_spec = settings.pop("phases", "auto")
     s = validate_settings(phases=phases_spec, **settings)
     null_s: Sweep = load_sweep(null, "null")

@@ -45,7 +45,7 @@ def planted_weights(seed=0):
 
 def write_checkpoint(directory: Path, tensors, dtype="fp32", shards=1):
     directory.mkdir(parents=True, exist_ok=True)
-    conv = {"fp32": np.float32, "bf16": ml_dtypes.bfloat16}[dtype]
+    conv = {"fp32": np.float32, "fp16": np.float16, "bf16": ml_dtypes.bfloat16}[dtype]
     names = sorted(tensors)
     if shards == 1:
         safetensors_numpy.save_file({k: tensors[k].astype(conv) for k in names},
@@ -63,7 +63,7 @@ def write_checkpoint(directory: Path, tensors, dtype="fp32", shards=1):
 
 
 def stored(tensors, dtype):
-    conv = {"fp32": np.float32, "bf16": ml_dtypes.bfloat16}[dtype]
+    conv = {"fp32": np.float32, "fp16": np.float16, "bf16": ml_dtypes.bfloat16}[dtype]
     return {k: v.astype(conv).astype(np.float64) for k, v in tensors.items()}
 
 
@@ -76,7 +76,8 @@ def direct(A, B, side):
     return raw_cosine(A, B), raw_cosine((A.T @ R).T, B)
 
 
-@pytest.mark.parametrize("dtype,shards", [("fp32", 1), ("fp32", 3), ("bf16", 1), ("bf16", 2)])
+@pytest.mark.parametrize("dtype,shards", [("fp32", 1), ("fp32", 3), ("fp16", 1), ("bf16", 1),
+                                          ("bf16", 2)])
 @pytest.mark.parametrize("side", ["cols", "rows"])
 def test_cosines_equal_direct_scipy(tmp_path, dtype, shards, side):
     tensors = planted_weights()
