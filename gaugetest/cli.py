@@ -373,6 +373,29 @@ def cmd_measure(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+_CALIBRATE_DEFAULTS = {"phases": "auto", "compare": ["E", "C"], "rho": [0.0, 0.3, 0.5, 0.7],
+                       "reps": 2000, "effect": 1.0, "margin_sd": 0.5, "family_corr": 0.5,
+                       "alpha": 0.05, "n_resamples": 999, "seed": 0}
+
+
+def _calibrate_options(args: argparse.Namespace) -> list[str]:
+    """The options that reproduce this study (non-default ones; --jobs does not matter)."""
+    out: list[str] = []
+    if args.layers:
+        out += ["--layers", *map(str, args.layers)]
+    for key, default in _CALIBRATE_DEFAULTS.items():
+        value = getattr(args, key)
+        if key in ("phases", "compare") and not args.layers:
+            continue
+        if value != default:
+            flag = "--" + key.replace("_", "-")
+            out += [flag, *map(lambda v: f"{v:g}" if isinstance(v, float) else str(v),
+                               value if isinstance(value, list) else [value])]
+    if args.output:
+        out += ["--output", args.output]
+    return out
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
     import shlex
 
@@ -406,8 +429,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
                             family_corr=args.family_corr, alpha=args.alpha,
                             margin=args.margin_sd, n_resamples=args.n_resamples, jobs=args.jobs,
                             progress=advance)
-    argv = ["gaugetest", "calibrate"] + [a for a in sys.argv[2:] if a] if sys.argv[1:2] == [
-        "calibrate"] else ["gaugetest", "calibrate"]
+    argv = ["gaugetest", "calibrate"] + _calibrate_options(args)
     md = to_markdown(results, reps=args.reps, seed=args.seed, effect=args.effect,
                      family_corr=args.family_corr, alpha=args.alpha, margin=args.margin_sd,
                      n_resamples=args.n_resamples, command=shlex.join(argv))

@@ -77,3 +77,39 @@ def test_demo_write_inputs(tmp_path, capsys):
     assert json.loads((tmp_path / "synthetic-36-aligned.json").read_text())["synthetic"] is True
     assert main(["test", str(tmp_path / "synthetic-36-null.json"),
                  str(tmp_path / "synthetic-36-aligned.json"), *FAST]) == 0
+
+
+def test_calibrate_command_writes_its_table(tmp_path, capsys):
+    out = tmp_path / "cal.md"
+    assert main(["calibrate", "--layers", "48", "--rho", "0.3", "--reps", "20",
+                 "--n-resamples", "99", "--effect", "1.5", "--margin-sd", "0.4",
+                 "--family-corr", "0.3", "--seed", "2", "--output", str(out)]) == 0
+    text = out.read_text()
+    assert "## 48 layers, E vs C, rho=0.3" in text and "## Summary across conditions" in text
+    assert "| neff |" in text and "--layers 48" in text
+    assert capsys.readouterr().out.startswith("# Calibration")
+
+
+@pytest.mark.parametrize("args,expect", [
+    (["--layers", "12", "--compare", "E", "C"], "--compare"),
+    (["--reps", "5"], "--reps"),
+    (["--rho", "1.0"], "--rho"),
+    (["--jobs", "0"], "--jobs"),
+])
+def test_calibrate_bad_arguments(capsys, args, expect):
+    assert main(["calibrate", *args]) == 2
+    err = capsys.readouterr().err
+    assert expect in err and len(err.strip().splitlines()) == 1
+
+
+def test_measure_side_rows_from_the_cli(tmp_path, capsys):
+    np = pytest.importorskip("numpy")
+    st = pytest.importorskip("safetensors.numpy")
+    rng = np.random.default_rng(0)
+    st.save_file({f"model.layers.{i}.mlp.down_proj.weight":
+                  rng.standard_normal((6, 10)).astype(np.float32) for i in range(3)},
+                 str(tmp_path / "m.safetensors"))
+    assert main(["measure", str(tmp_path / "m.safetensors"), "-o", str(tmp_path / "m"),
+                 "--side", "rows", "--null-draws", "2", "--seed", "3"]) == 0
+    doc = json.loads((tmp_path / "m-aligned.json").read_text())
+    assert doc["alignment_side"] == "rows" and set(doc["aligned_cos"]) == {"down_proj"}
