@@ -26,7 +26,8 @@ LABELS = ("training-artifact", "real-specialization", "mixed", "inconclusive", "
 CAVEAT = ("Caveat: under orthogonal Procrustes alignment delta's null expectation is not 0 - "
           "aligned cosines of unrelated matrices are 0.37-0.95 at Qwen3 shapes - so a large delta "
           "alone does not show hidden shared structure (see docs/methodology.md, "
-          "'What delta means against a null').")
+          "'What delta means against a null'; 'gaugetest measure' with --baseline null tests the "
+          "excess over a spectrum-matched null instead).")
 
 
 @dataclass(frozen=True)
