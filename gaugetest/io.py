@@ -103,6 +103,33 @@ def read_json(path: str | os.PathLike) -> tuple[Any, str]:
     return doc, hashlib.sha256(data).hexdigest()
 
 
+def read_toml(path: str | os.PathLike) -> dict:
+    """Read a TOML settings file (phase map, manifest, family map).
+
+    Raises
+    ------
+    InputError
+        If the path is missing, a directory, unreadable, not UTF-8 or not TOML.
+    """
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+    p = os.fspath(path)
+    if not os.path.isfile(p):
+        raise InputError(p, "$", "an existing TOML file",
+                         "a directory" if os.path.isdir(p) else "no such file")
+    try:
+        with open(p, "rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(p, "$", "valid TOML", str(exc).splitlines()[0]) from None
+    except UnicodeDecodeError:
+        raise InputError(p, "$", "UTF-8 TOML", "undecodable bytes") from None
+    except OSError as exc:
+        raise InputError(p, "$", "a readable file", exc.strerror or str(exc)) from None
+
+
 # --------------------------------------------------------------------------- field checks
 
 

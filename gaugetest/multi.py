@@ -28,17 +28,9 @@ def parse_model_option(value: str) -> tuple[str, str, str]:
 
 
 def load_manifest(path: str) -> list[tuple[str, str, str]]:
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
-    if not os.path.isfile(path):
-        raise InputError(path, "$", "an existing TOML file", "no such file")
-    try:
-        with open(path, "rb") as fh:
-            doc = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(path, "$", "valid TOML", str(exc).splitlines()[0]) from None
+    from .io import read_toml
+
+    doc = read_toml(path)
     models = doc.get("models")
     if not isinstance(models, dict) or not models:
         raise InputError(path, "models", "a [models.NAME] table with null and aligned paths")

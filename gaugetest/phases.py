@@ -110,22 +110,9 @@ def resolve_phase_map(spec: str | os.PathLike | PhaseMap | dict, num_layers: int
 
 def load_phase_toml(path: str) -> PhaseMap:
     """Read a ``[phases]`` table mapping phase name -> inclusive last L."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
-    if not os.path.isfile(path):
-        raise InputError(path, "$", "an existing TOML file",
-                         "a directory" if os.path.isdir(path) else "no such file")
-    try:
-        with open(path, "rb") as fh:
-            doc = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(path, "$", "valid TOML", str(exc).splitlines()[0]) from None
-    except UnicodeDecodeError:
-        raise InputError(path, "$", "UTF-8 TOML", "undecodable bytes") from None
-    except OSError as exc:
-        raise InputError(path, "$", "a readable file", exc.strerror or str(exc)) from None
+    from .io import read_toml
+
+    doc = read_toml(path)
     if "phases" not in doc or not isinstance(doc["phases"], dict):
         raise InputError(path, "phases", "a [phases] table mapping name = last L",
                          "missing" if "phases" not in doc else type(doc["phases"]).__name__)

@@ -197,17 +197,12 @@ class Layout:
 
 
 def load_family_map(path: str) -> dict[str, str]:
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
-    try:
-        with open(path, "rb") as fh:
-            doc = tomllib.load(fh) if not path.endswith(".json") else json.load(fh)
-    except FileNotFoundError:
-        raise InputError(path, "$", "an existing family-map file", "no such file") from None
-    except (ValueError, tomllib.TOMLDecodeError) as exc:
-        raise InputError(path, "$", "valid TOML (or JSON)", str(exc).splitlines()[0]) from None
+    """``[families]`` name = "pattern with {i}" from a TOML file (or the same object in JSON)."""
+    from ..io import read_json, read_toml
+
+    doc = read_json(path)[0] if path.endswith(".json") else read_toml(path)
+    if not isinstance(doc, dict):
+        raise InputError(path, "$", "a table of families")
     fams = doc.get("families", doc)
     if not isinstance(fams, dict) or not fams:
         raise InputError(path, "families", "a table family = \"pattern with {i}\"")
