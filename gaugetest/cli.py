@@ -205,7 +205,7 @@ def _emit(res, args) -> None:
 
     doc = res.to_dict()
     if args.json:
-        write_text(args.json, to_json(res), "--json")
+        write_text(args.json, to_json(doc), "--json")
     if args.csv:
         write_csv_dir(args.csv, tidy_tables(doc))
     if args.markdown:
@@ -216,26 +216,26 @@ def _emit(res, args) -> None:
         write_text(args.report, report_markdown(doc), "--report")
     if args.plot:
         from .render.plots import write_plots
-        write_plots(res, args.plot)
+        write_plots(res, args.plot, doc)
     if args.json != "-":
         render_text(res, brief=args.brief)
 
 
 def _emit_many(multi, args) -> None:
-    import json
     import os
 
+    from .multi import combined_document, combined_tables, summary_rows
     from .render.documents import latex_document, markdown_document, report_markdown
     from .render.files import write_text
+    from .render.json_out import to_json
     from .render.tables import write_csv_dir
     from .render.text import render_summary, render_text
 
+    docs = multi.documents()
     if args.json:
-        write_text(args.json, json.dumps(multi.to_dict(), indent=2, allow_nan=False,
-                                         ensure_ascii=False) + "\n", "--json")
+        write_text(args.json, to_json(combined_document(docs)), "--json")
     if args.csv:
-        write_csv_dir(args.csv, multi.tidy_tables())
-    docs = [(name, res.to_dict()) for name, res in multi.models]
+        write_csv_dir(args.csv, combined_tables(docs))
     if args.markdown:
         write_text(args.markdown, "\n".join(markdown_document(d, title=f"gaugetest results: {n}")
                                             for n, d in docs), "--markdown")
@@ -247,8 +247,8 @@ def _emit_many(multi, args) -> None:
                    "--report")
     if args.plot:
         from .render.plots import write_plots
-        for name, res in multi.models:
-            write_plots(res, os.path.join(args.plot, name))
+        for (name, res), (_, doc) in zip(multi.models, docs):
+            write_plots(res, os.path.join(args.plot, name), doc)
     if args.json != "-":
         for i, (name, res) in enumerate(multi.models):
             if i:
@@ -256,7 +256,7 @@ def _emit_many(multi, args) -> None:
             print(f"### model: {name}")
             render_text(res, brief=args.brief)
         print("\n" + "=" * 100 + "\n")
-        render_summary(multi)
+        render_summary(summary_rows(docs))
 
 
 def cmd_test(args: argparse.Namespace) -> int:
@@ -319,7 +319,7 @@ def cmd_power(args: argparse.Namespace) -> int:
     res = analyze(args.null_json, args.aligned_json, **_settings(args))
     if args.json:
         import json
-        doc = {"version": res.to_dict()["version"], "inputs": res.inputs,
+        doc = {"version": __version__, "inputs": res.inputs,
                "settings": res.settings.to_dict(), "power": res.power.to_dict()}
         write_text(args.json, json.dumps(doc, indent=2, allow_nan=False) + "\n", "--json")
     if args.json != "-":

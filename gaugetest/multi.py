@@ -53,45 +53,62 @@ class MultiResult:
 
     models: tuple[tuple[str, Any], ...]   # (name, AnalysisResult)
 
+    def documents(self) -> list[tuple[str, dict]]:
+        """(name, results dict) per model; each model's ``to_dict()`` computed once."""
+        return [(name, res.to_dict()) for name, res in self.models]
+
     def summary_rows(self) -> list[dict]:
-        rows = []
-        for name, res in self.models:
-            d = res.to_dict()
-            perm = d["permutation"][-1] if d["permutation"] else None
-            rob = (d["robust"] or {}).get("late_vs_early") or []
-            rows.append({
-                "model": name, "num_layers": d["data"]["num_layers"],
-                "n_pairs": d["data"]["n_pairs"], "verdict": d["verdict"]["label"],
-                "dependence": d["verdict"]["dependence"],
-                "late": d["settings"]["compare"][0], "early": d["settings"]["compare"][1],
-                "difference": perm["statistic"] if perm else None,
-                "p_permutation": perm["p_value"] if perm else None,
-                "permutation_exact": perm["exact"] if perm else None,
-                "permutation_resamples": perm["n_resamples"] if perm else None,
-                "p_robust": rob[-1]["p_value"] if rob else None,
-                "equivalent_everywhere_iid": d["equivalence_everywhere"]["holds"],
-                "equivalent_everywhere_robust": (d["robust"] or {}).get("equivalence_everywhere"),
-            })
-        return rows
+        return summary_rows(self.documents())
 
     def to_dict(self) -> dict:
-        return {"version": __version__, "tool": "gaugetest",
-                "summary": self.summary_rows(),
-                "models": [{"model": name, **res.to_dict()} for name, res in self.models]}
+        return combined_document(self.documents())
 
     def tidy_tables(self) -> dict[str, list[dict]]:
-        from .render.tables import tidy_tables
-
-        out: dict[str, list[dict]] = {"summary": self.summary_rows()}
-        for name, res in self.models:
-            for k, rows in tidy_tables(res.to_dict(), model=name).items():
-                out.setdefault(k, []).extend(rows)
-        return out
+        return combined_tables(self.documents())
 
     def to_frames(self) -> dict:
         import pandas as pd
 
         return {k: pd.DataFrame(v) for k, v in self.tidy_tables().items()}
+
+
+def summary_rows(docs: list[tuple[str, dict]]) -> list[dict]:
+    """One row per model: layout, verdict and the key test numbers."""
+    rows = []
+    for name, d in docs:
+        perm = d["permutation"][-1] if d["permutation"] else None
+        rob = (d["robust"] or {}).get("late_vs_early") or []
+        rows.append({
+            "model": name, "num_layers": d["data"]["num_layers"],
+            "n_pairs": d["data"]["n_pairs"], "verdict": d["verdict"]["label"],
+            "dependence": d["verdict"]["dependence"],
+            "late": d["settings"]["compare"][0], "early": d["settings"]["compare"][1],
+            "difference": perm["statistic"] if perm else None,
+            "p_permutation": perm["p_value"] if perm else None,
+            "permutation_exact": perm["exact"] if perm else None,
+            "permutation_resamples": perm["n_resamples"] if perm else None,
+            "p_robust": rob[-1]["p_value"] if rob else None,
+            "equivalent_everywhere_iid": d["equivalence_everywhere"]["holds"],
+            "equivalent_everywhere_robust": (d["robust"] or {}).get("equivalence_everywhere"),
+        })
+    return rows
+
+
+def combined_document(docs: list[tuple[str, dict]]) -> dict:
+    """The several-model results JSON: {version, tool, summary, models}."""
+    return {"version": __version__, "tool": "gaugetest", "summary": summary_rows(docs),
+            "models": [{"model": name, **d} for name, d in docs]}
+
+
+def combined_tables(docs: list[tuple[str, dict]]) -> dict[str, list[dict]]:
+    """Tidy tables of all models with a leading model column, plus the summary table."""
+    from .render.tables import tidy_tables
+
+    out: dict[str, list[dict]] = {"summary": summary_rows(docs)}
+    for name, d in docs:
+        for k, rows in tidy_tables(d, model=name).items():
+            out.setdefault(k, []).extend(rows)
+    return out
 
 
 def analyze_many(models: list[tuple[str, Any, Any]], **settings) -> MultiResult:

@@ -147,13 +147,14 @@ def permutation_null(doc: dict, null: np.ndarray | None, directory: str) -> list
     return paths
 
 
-def write_plots(res, directory: str) -> list[str]:
-    """All figures for one result into ``directory`` (created if missing)."""
+def write_plots(res, directory: str, doc: dict | None = None) -> list[str]:
+    """All figures for one result into ``directory`` (created if missing); ``doc`` is
+    ``res.to_dict()`` when the caller has it already."""
     from ..errors import UsageError
 
     if os.path.exists(directory) and not os.path.isdir(directory):
         raise UsageError("--plot", "a directory", directory)
     os.makedirs(directory, exist_ok=True)
-    doc = res.to_dict()
+    doc = doc if doc is not None else res.to_dict()
     return (delta_by_layer(doc, directory) + forest(doc, directory)
             + permutation_null(doc, res.permutation.null_distribution, directory))

@@ -233,19 +233,18 @@ def render_text(res: "AnalysisResult", file: TextIO | None = None, *, brief: boo
     """Print the whole result as tables (see module docstring)."""
     console, plain = make_console(file, width)
     t = res.table
-    d = res.to_dict()["data"]
     synthetic = any(v.get("meta", {}).get("synthetic") for v in res.inputs.values())
     console.print(f"gaugetest — aligned vs raw cosine: {res.inputs['aligned']['path']}")
     if synthetic:
         console.print("[bold]SYNTHETIC DATA[/] (gaugetest demo generator; not a real model)")
-    console.print(f"  {t.num_layers} layers; {d['n_pairs']} pairs analysed (present in both files); "
+    console.print(f"  {t.num_layers} layers; {len(t.layers)} pairs analysed (present in both files); "
                   f"{len(t.families)} families")
     console.print(f"  phase map: {res.phase_map.name} — {res.phase_map.describe()}")
     console.print(f"  quantity analysed: {t.quantity_label}")
     if t.quantity == "excess":
         console.print("  [bold]--baseline null:[/] every table below is about the excess of the "
                       "aligned cosine over its spectrum-matched null, not delta")
-    counts = ", ".join(f"{p}={n}" for p, n in d["phases"].items())
+    counts = ", ".join(f"{p}={len(t.rows_of(p))}" for p in t.present_phases)
     console.print(f"  pairs per phase: {counts}\n")
     for w in res.warnings:
         console.print(f"[yellow]warning:[/] {w.message}", markup=True)
@@ -309,14 +308,15 @@ def render_power(res: "AnalysisResult", file: TextIO | None = None) -> None:
     _show(console, tab)
 
 
-def render_summary(multi, file: TextIO | None = None) -> None:
-    """The combined table of a several-model run: one verdict per model."""
+def render_summary(rows: list[dict], file: TextIO | None = None) -> None:
+    """The combined table of a several-model run (``multi.summary_rows``): one verdict per
+    model."""
     console, plain = make_console(file)
     tab = _table("Summary: one verdict per model", plain)
     for c in ("model", "layers", "pairs", "test", "difference", "p (perm.)", "p (robust)",
               "verdict"):
         tab.add_column(c, justify="left" if c in ("model", "test", "verdict") else "right")
-    for r in multi.summary_rows():
+    for r in rows:
         tab.add_row(r["model"], str(r["num_layers"]), str(r["n_pairs"]),
                     f"{r['late']}>{r['early']}", fmt_num(r["difference"]),
                     fmt_p(r["p_permutation"], bool(r["permutation_exact"]),
