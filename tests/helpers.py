@@ -30,3 +30,23 @@ def phase_vector(num_layers: int, values: dict, default: float, phases="auto"):
     pm = resolve_phase_map(phases, num_layers)
     return np.array([values.get(pm.phase_of(L, num_layers), default)
                      for L in range(num_layers - 1)])
+
+
+def assert_usage_error(capsys, argv, *expect, absent=()):
+    """Run the CLI: exit 2, exactly one stderr line containing every ``expect``, no traceback,
+    and none of the ``absent`` paths created. Returns the message."""
+    from gaugetest.cli import main
+
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:  # argparse's own errors (type/choices) leave through SystemExit
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err
+    for e in expect:
+        assert e in err, (e, err)
+    for p in absent:
+        assert not p.exists(), p
+    return err

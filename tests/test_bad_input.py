@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from gaugetest.cli import main
-from helpers import sweeps_from_deltas
+from helpers import assert_usage_error, sweeps_from_deltas
 
 BASE_NULL, BASE_ALIGNED = sweeps_from_deltas(np.full((7, 3), 0.01), 8,
                                              families=("q_proj", "k_proj", "v_proj"))
@@ -120,16 +120,7 @@ def _write(path, content):
 
 
 def _check(capsys, argv, out, *expect):
-    code = main(argv)
-    err = capsys.readouterr().err
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    for e in expect:
-        assert e in err, (e, err)
-    assert not out.exists()
-    return err
+    return assert_usage_error(capsys, argv, *expect, absent=[out])
 
 
 @pytest.mark.parametrize("case", FILE_CASES, ids=[c[0] for c in FILE_CASES])
@@ -202,15 +193,7 @@ def test_bad_setting(tmp_path, capsys, args, expect):
     _write(n, BASE_NULL)
     _write(a, BASE_ALIGNED)
     out = tmp_path / "out.json"
-    argv = ["test", str(n), str(a), "--json", str(out), *args]
-    try:
-        code = main(argv)
-    except SystemExit as e:  # argparse's own errors (type/choices) exit through SystemExit
-        code = e.code
-    err = capsys.readouterr().err
-    assert code == 2, err
-    assert len(err.strip().splitlines()) == 1 and expect in err and "Traceback" not in err
-    assert not out.exists()
+    _check(capsys, ["test", str(n), str(a), "--json", str(out), *args], out, expect)
 
 
 TOML_CASES = [
@@ -263,11 +246,8 @@ def test_bad_output_path(tmp_path, capsys, args, expect):
     f = tmp_path / "plain-file"
     f.write_text("x")
     fill = {"file": str(f), "missing": str(tmp_path / "no" / "such"), "dir": str(tmp_path)}
-    argv = ["test", str(n), str(a), "--n-boot", "100", "--n-perm", "100",
-            *[x.format(**fill) for x in args]]
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert expect in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert_usage_error(capsys, ["test", str(n), str(a), "--n-boot", "100", "--n-perm", "100",
+                                *[x.format(**fill) for x in args]], expect)
 
 
 MEASURE_CASES = [
@@ -292,7 +272,5 @@ def test_bad_measure_input(tmp_path, capsys, args, expect):
     fill = {"nope": str(tmp_path / "nope.safetensors"), "out": str(tmp_path / "o"),
             "ckpt": str(ckpt), "missing": str(tmp_path / "no" / "dir"),
             "notsafetensors": str(bad)}
-    assert main(["measure", *[x.format(**fill) for x in args]]) == 2
-    err = capsys.readouterr().err
-    assert expect in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
-    assert not (tmp_path / "o-null.json").exists()
+    assert_usage_error(capsys, ["measure", *[x.format(**fill) for x in args]], expect,
+                       absent=[tmp_path / "o-null.json"])

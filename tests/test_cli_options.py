@@ -9,6 +9,7 @@ import pytest
 from conftest import write_json
 from gaugetest.cli import main
 from gaugetest.synthetic import synthetic_sweeps
+from helpers import assert_usage_error
 
 FAST = ["--n-boot", "300", "--n-perm", "2000"]
 
@@ -97,9 +98,7 @@ def test_calibrate_command_writes_its_table(tmp_path, capsys):
     (["--jobs", "0"], "--jobs"),
 ])
 def test_calibrate_bad_arguments(capsys, args, expect):
-    assert main(["calibrate", *args]) == 2
-    err = capsys.readouterr().err
-    assert expect in err and len(err.strip().splitlines()) == 1
+    assert_usage_error(capsys, ["calibrate", *args], expect)
 
 
 def test_measure_side_rows_from_the_cli(tmp_path, capsys):

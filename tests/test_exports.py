@@ -12,6 +12,7 @@ from gaugetest import analyze
 from gaugetest.cli import main
 from gaugetest.render.formatting import fmt_num, fmt_p, p_phrase
 from gaugetest.synthetic import synthetic_sweeps
+from helpers import assert_usage_error
 
 FAST = ["--n-boot", "300", "--n-perm", "3000"]
 
@@ -158,9 +159,7 @@ def test_several_models_in_one_run(tmp_path, capsys):
     (["--model", "a=only-one.json"], "--model"),
 ])
 def test_bad_model_option(capsys, argv, expect):
-    assert main(["test", *argv]) == 2
-    err = capsys.readouterr().err
-    assert expect in err and len(err.strip().splitlines()) == 1
+    assert_usage_error(capsys, ["test", *argv], expect)
 
 
 def test_demo_writes_every_export(tmp_path, capsys):
