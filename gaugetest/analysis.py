@@ -1,133 +1,56 @@
 """``analyze``: from the two sweep files to tables, tests and a verdict.
 
-Data flow: ``io`` (load, validate) -> ``phases`` -> ``deltas`` (join) ->
-``bootstrap`` / ``permutation`` / ``equivalence`` -> ``verdict``.  The CLI is
-a thin layer over :func:`analyze`; rendering lives in ``gaugetest.render``.
+Data flow: ``io`` (load, validate) -> ``phases`` -> ``deltas`` (join) -> ``quantity`` and
+``description`` (what is analysed, once) -> ``inference`` (the iid and the robust method, two
+uses of one interface) -> ``verdict``. The CLI is a thin layer over :func:`analyze`; rendering
+lives in ``gaugetest.render`` and is never imported here.
 """
 from __future__ import annotations
 
+import os
 import platform
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from ._util import json_number
 from ._version import __version__
-from .bootstrap import MeanCI, mean_ci
 from .deltas import DeltaTable, Issue, build_deltas
-from .equivalence import TostResult, tost_mean
+from .dependence import Diagnostic, diagnose
+from .description import AnalysisDescription, caveat
 from .errors import UsageError
+from .inference import get as get_method
+from .inference.base import POOLED, InferenceInput, InferenceResult
+from .inference.moments import depth_rho
 from .io import Sweep, load_sweep
-from .permutation import holm, n_splits, permutation_pvalue
-from .render.formatting import fmt_p, p_phrase
 from .phases import STANDARD_PHASES, PhaseMap, resolve_phase_map
+from .quantity import delta_quantity, excess_quantity, gauge_of, reference_levels
 from .settings import Settings, validate_settings
-from .dependence import ROBUST_METHOD
-from .robust import PowerSummary, RobustResult, power_summary, robust_analysis
-from .verdict import Verdict, decide
-
-POOLED = "pooled"
-
-
-_num = json_number
-
-
-# --------------------------------------------------------------------------- result rows
+from .verdict import Verdict, make_verdict
 
 
 @dataclass(frozen=True)
-class PhaseSummaryRow:
-    phase: str
-    family: str
-    n: int
-    mean_delta: float | None
-    ci_low: float | None
-    ci_high: float | None
-    ci_method: str
-    note: str = ""
+class Diagnostics:
+    """Serial dependence along depth: the per-phase lag-1 r and Ljung–Box (diagnostic only),
+    and the depth-wide lag-1 correlation the robust analysis uses."""
+
+    rows: tuple[Diagnostic, ...]
+    depth_rho: dict            # column -> (rho or None, points used)
 
     def to_dict(self) -> dict:
-        return {"phase": self.phase, "family": self.family, "n": self.n,
-                "mean_delta": _num(self.mean_delta), "ci_low": _num(self.ci_low),
-                "ci_high": _num(self.ci_high), "ci_method": self.ci_method, "note": self.note}
+        from ._util import json_number as num
+
+        return {"rows": [d.to_dict() for d in self.rows],
+                "depth_rho": [{"family": k, "rho": num(v[0]), "points": v[1]}
+                              for k, v in self.depth_rho.items()]}
 
 
-@dataclass(frozen=True)
-class PermutationRow:
-    family: str
-    statistic: float | None
-    p_value: float | None
-    p_holm: float | None
-    exact: bool
-    n_resamples: int
-
-    def to_dict(self) -> dict:
-        return {"family": self.family, "statistic": _num(self.statistic),
-                "p_value": _num(self.p_value), "p_holm": _num(self.p_holm),
-                "exact": self.exact, "n_resamples": self.n_resamples}
-
-
-@dataclass(frozen=True)
-class PermutationTest:
-    """The LATE > EARLY test for every family and pooled, or why it could not run."""
-
-    late: str
-    early: str
-    n_late: int
-    n_early: int
-    testable: bool
-    reason: str
-    rows: tuple[PermutationRow, ...] = ()
-    n_splits: int = 0
-    null_distribution: np.ndarray | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def pooled(self) -> PermutationRow | None:
-        return next((r for r in self.rows if r.family == POOLED), None)
-
-    def to_dict(self) -> dict:
-        return {"late": self.late, "early": self.early, "n_late": self.n_late,
-                "n_early": self.n_early, "testable": self.testable, "reason": self.reason,
-                "n_distinct_splits": self.n_splits}
-
-
-@dataclass(frozen=True)
-class EquivalenceRow:
-    phase: str
-    family: str
-    n: int
-    mean_delta: float | None
-    margin_low: float
-    margin_high: float
-    p_lower: float | None
-    p_upper: float | None
-    p_value: float | None
-    ci_low: float | None
-    ci_high: float | None
-    equivalent: bool | None
-    min_margin: float | None
-    note: str = ""
-
-    @classmethod
-    def from_tost(cls, phase: str, family: str, r: TostResult) -> "EquivalenceRow":
-        return cls(phase, family, r.n, r.mean, r.margin_low, r.margin_high, r.p_lower,
-                   r.p_upper, r.pvalue, r.ci_low, r.ci_high, r.equivalent, r.min_margin, r.note)
-
-    def to_dict(self) -> dict:
-        return {"phase": self.phase, "family": self.family, "n": self.n,
-                "mean_delta": _num(self.mean_delta),
-                "margin_low": self.margin_low, "margin_high": self.margin_high,
-                "p_lower": _num(self.p_lower), "p_upper": _num(self.p_upper),
-                "p_value": _num(self.p_value), "ci_low": _num(self.ci_low),
-                "ci_high": _num(self.ci_high), "equivalent": self.equivalent,
-                "min_margin": _num(self.min_margin), "note": self.note}
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class AnalysisResult:
     """Everything one run of ``gaugetest test`` computes.
 
+    ``description`` names what was analysed and how; ``iid`` and ``robust`` are the two
+    inference results (same shape); ``verdict`` follows ``description.driving``.
     ``to_dict()`` is exactly the results JSON (see docs/json.md).
     """
 
@@ -135,42 +58,78 @@ class AnalysisResult:
     phase_map: PhaseMap
     table: DeltaTable
     inputs: dict
-    phase_summary: tuple[PhaseSummaryRow, ...]
-    permutation: PermutationTest
-    equivalence: tuple[EquivalenceRow, ...]
-    equivalence_everywhere: bool | None
-    untestable_phases: tuple[str, ...]
+    description: AnalysisDescription
+    iid: InferenceResult
+    robust: InferenceResult
     verdict: Verdict
     warnings: tuple[Issue, ...]
-    robust: RobustResult | None = None
-    power: PowerSummary | None = None
+    diagnostics: Diagnostics
     gaussian_null: dict | None = None
+    _cache: dict = field(default_factory=dict, compare=False)
+
+    def __repr__(self) -> str:
+        d, v = self.description, self.verdict
+        row = self.driving.difference.pooled
+        diff = "" if row is None or row.statistic is None else (
+            f", {d.late}-{d.early}={row.statistic:+.4f}"
+            + (f" [{row.ci_low:+.4f}, {row.ci_high:+.4f}]" if row.ci_low is not None else "")
+            + (f" p={row.p_value:.3g}" if row.p_value is not None else ""))
+        return (f"AnalysisResult(model={d.model!r}, quantity={d.quantity.symbol!r}, "
+                f"pairs={d.n_pairs}{diff}, verdict={v.label!r} ({v.dependence}))")
 
     # -- convenient views -------------------------------------------------------------
-    def summary(self, phase: str, family: str = POOLED) -> PhaseSummaryRow:
-        return next(r for r in self.phase_summary if r.phase == phase and r.family == family)
+    @property
+    def driving(self) -> InferenceResult:
+        """The inference result the verdict follows."""
+        return self.iid if self.description.driving == "iid" else self.robust
 
-    def equivalence_row(self, phase: str, family: str = POOLED) -> EquivalenceRow:
-        return next(r for r in self.equivalence if r.phase == phase and r.family == family)
+    @property
+    def power(self):
+        return self.driving.power
+
+    @property
+    def permutation(self):
+        """The iid LATE > EARLY permutation test (rows with intervals)."""
+        return self.iid.difference
+
+    @property
+    def phase_summary(self):
+        return self.iid.phase_summary
+
+    @property
+    def equivalence(self):
+        return self.iid.equivalence
+
+    def summary(self, phase: str, family: str = POOLED):
+        """The iid phase estimate (mean with bootstrap interval) of ``phase`` x ``family``."""
+        r = self.iid.estimate(phase, family)
+        if r is None:
+            raise KeyError((phase, family))
+        return r
+
+    def equivalence_row(self, phase: str, family: str = POOLED):
+        return self.iid.equivalence_row(phase, family)
 
     def pair_rows(self) -> list[dict]:
         t, rows = self.table, []
-        raw = t.raw if t.raw_cos is None else t.raw_cos
         for i, L in enumerate(t.layers):
             for j, f in enumerate(t.families):
-                if not np.isnan(t.raw[i, j]):
-                    row = {"L": int(L), "phase": t.phases[i], "family": f,
-                           "raw": float(raw[i, j]), "aligned": float(t.aligned[i, j]),
-                           "delta": float(t.aligned[i, j] - raw[i, j])}
-                    if t.raw_cos is not None:
-                        row["null_mean"] = float(t.raw[i, j])
-                        row["excess"] = float(t.aligned[i, j] - t.raw[i, j])
-                    rows.append(row)
+                if np.isnan(t.raw[i, j]):
+                    continue
+                row = {"L": int(L), "phase": t.phases[i], "family": f,
+                       "raw": float(t.raw[i, j]), "aligned": float(t.aligned[i, j]),
+                       "delta": float(t.aligned[i, j] - t.raw[i, j])}
+                if t.null_mean is not None and not np.isnan(t.null_mean[i, j]):
+                    row["null_mean"] = float(t.null_mean[i, j])
+                    if t.null_var is not None:
+                        row["null_mean_se"] = float(np.sqrt(t.null_var[i, j]))
+                    row["excess"] = float(t.aligned[i, j] - t.null_mean[i, j])
+                rows.append(row)
         return rows
 
     def tidy_tables(self) -> dict[str, list[dict]]:
         """The tables of the CSV export as lists of rows (see ``render.tables``)."""
-        from .render.tables import tidy_tables
+        from .render.tables import tidy_tables  # the API's convenience, not the analysis
 
         return tidy_tables(self.to_dict())
 
@@ -181,215 +140,132 @@ class AnalysisResult:
         --------
         >>> from gaugetest.synthetic import demo_sweeps
         >>> frames = analyze(*demo_sweeps(64), n_boot=200, n_perm=500).to_frames()
-        >>> list(frames["permutation"].columns)[:3]
-        ['family', 'statistic', 'p_value']
+        >>> list(frames["permutation"].columns)[:5]
+        ['method', 'family', 'statistic', 'ci_low', 'ci_high']
         """
         import pandas as pd
 
         return {k: pd.DataFrame(v) for k, v in self.tidy_tables().items()}
 
     def to_dict(self) -> dict:
+        if "doc" in self._cache:
+            return self._cache["doc"]
         import scipy
 
         t = self.table
-        return {
+        iid = self.iid.to_dict()
+        doc = {
             "version": __version__,
             "tool": "gaugetest",
             "versions": {"gaugetest": __version__, "python": platform.python_version(),
                          "numpy": np.__version__, "scipy": scipy.__version__},
             "inputs": self.inputs,
             "settings": self.settings.to_dict(),
+            "analysis": self.description.to_dict(),
             "phase_map": {**self.phase_map.to_dict(), "description": self.phase_map.describe()},
             "data": {"num_layers": t.num_layers, "n_pairs": int(len(t.layers)),
-                     "quantity": t.quantity_label,
+                     "quantity": self.description.quantity.symbol,
                      "families": list(t.families),
                      "phases": {p: int(len(t.rows_of(p))) for p in t.present_phases}},
             "warnings": [w.to_dict() for w in self.warnings],
             "pairs": self.pair_rows(),
-            "phase_summary": [r.to_dict() for r in self.phase_summary],
-            "permutation_test": self.permutation.to_dict(),
-            "permutation": [r.to_dict() for r in self.permutation.rows],
-            "equivalence": [r.to_dict() for r in self.equivalence],
-            "equivalence_everywhere": {"holds": self.equivalence_everywhere,
-                                       "untestable_phases": list(self.untestable_phases)},
+            "phase_summary": iid["phase_summary"],
+            "permutation_test": iid["difference_test"],
+            "permutation": iid["late_vs_early"],
+            "equivalence": iid["equivalence"],
+            "iid": {k: iid[k] for k in ("method", "name", "description", "interval_method",
+                                        "power")},
+            "robust": self.robust.to_dict(),
+            "diagnostics": self.diagnostics.to_dict(),
             "gaussian_null": self.gaussian_null,
-            "robust": self.robust.to_dict() if self.robust else None,
             "power": self.power.to_dict() if self.power else None,
             "verdict": self.verdict.to_dict(),
         }
+        self._cache["doc"] = doc
+        return doc
 
 
 # --------------------------------------------------------------------------- the steps
 
 
-def _column_groups(x: np.ndarray):
-    """Group columns by which rows they have, so shared rows are resampled together."""
-    valid = ~np.isnan(x)
-    groups: dict[bytes, list[int]] = {}
-    for j in range(x.shape[1]):
-        groups.setdefault(valid[:, j].tobytes(), []).append(j)
-    return [(valid[:, cols[0]], cols) for cols in groups.values()]
+def _model_name(explicit, null_s: Sweep, ali_s: Sweep) -> str:
+    if explicit:
+        return str(explicit)
+    for s in (ali_s, null_s):
+        m = s.meta.get("model")
+        if isinstance(m, str) and m:
+            return m
+    src = ali_s.source
+    return os.path.basename(src).removesuffix(".json").removesuffix("-aligned") \
+        if not src.startswith("<") else "in-memory sweeps"
 
 
-def phase_summary(table: DeltaTable, settings: Settings,
-                  rng: np.random.Generator) -> tuple[PhaseSummaryRow, ...]:
-    """Mean delta with a bootstrap CI for every phase x family, and pooled per phase."""
-    cols = list(table.families) + [POOLED]
-    x_all = table.with_pooled()
+def _quantity(s: Settings, table: DeltaTable, null_s: Sweep, ali_s: Sweep):
+    gauge, gauge_src = gauge_of(null_s.meta, ali_s.meta)
+    shapes = ali_s.meta.get("shapes") or null_s.meta.get("shapes")
+    if s.shapes and not shapes:
+        from .shapes import preset_shapes
+        shapes = {f: list(v) for f, v in preset_shapes(s.shapes).items()}
+    side = ali_s.meta.get("alignment_side") or null_s.meta.get("alignment_side") or "cols"
+    null_name = "spectrum-matched null"
+    meta_null = null_s.meta.get("null")
+    if isinstance(meta_null, str) and "spectrum-matched" not in meta_null and meta_null:
+        null_name = "matched null"
+    draws = null_s.meta.get("null_draws")
+    draws = draws if isinstance(draws, int) and draws > 0 else None
+    if table.quantity == "excess":
+        reason = ("the raw file carries the matched null for every analysed value"
+                  if s.baseline == "auto" else "requested")
+        ref = reference_levels(table.families, table.raw, table.null_mean, shapes, side, "excess")
+        return excess_quantity(gauge, gauge_src, s.baseline, reason, null_name, draws, ref)
+    reason = ("the raw file carries no matched null" if table.null_mean is None
+              else "the raw file lacks the matched null for some values") \
+        if s.baseline == "auto" else "requested"
+    ref = reference_levels(table.families, table.raw, table.null_mean,
+                           shapes if gauge == "orthogonal" else None, side, "delta")
+    return delta_quantity(gauge, gauge_src, s.baseline, reason, ref, s.margin, null_name, draws)
+
+
+def _equivalence_phases(s: Settings, pmap: PhaseMap, table: DeltaTable) -> tuple[tuple, str]:
+    spec = s.equivalence_phases
+    if spec == "compared":
+        return tuple(p for p in table.present_phases if p in s.compare) or tuple(s.compare), \
+            "compared"
+    if spec == "all":
+        return table.present_phases, "all"
+    names = tuple(p.strip() for p in spec.split(",") if p.strip())
+    for p in names:
+        if p not in pmap.phases:
+            raise UsageError("--equivalence-phases",
+                             f"compared, all or phases of the map ({', '.join(pmap.phases)})", p)
+    return names, "custom"
+
+
+def _diagnostics(data: InferenceInput) -> Diagnostics:
     rows = []
-    for phase in table.present_phases:
-        x = x_all[table.rows_of(phase)]
-        cis: dict[int, MeanCI] = {}
-        for mask, js in _column_groups(x):
-            for j, r in zip(js, mean_ci(x[mask][:, js], n_resamples=settings.n_boot,
-                                        confidence_level=1 - settings.alpha,
-                                        method=settings.ci, rng=rng)):
-                cis[j] = r
-        for j, name in enumerate(cols):
-            r = cis[j]
-            rows.append(PhaseSummaryRow(phase, name, r.n, r.statistic if r.n else None,
-                                        r.ci_low, r.ci_high, r.method, r.note))
-    return tuple(rows)
-
-
-def late_vs_early(table: DeltaTable, settings: Settings, phase_map: PhaseMap,
-                  rng: np.random.Generator) -> PermutationTest:
-    """One-sided permutation test of mean delta(LATE) > mean delta(EARLY), Holm across families."""
-    late, early = settings.compare
-    # a preset knows all standard names (the 36-layer map simply has no E);
-    # a custom map knows only its own
-    known = set(phase_map.phases) | (set(STANDARD_PHASES) if phase_map.preset else set())
-    for p in (late, early):
-        if p not in known:
-            raise UsageError("--compare", f"a phase of the map ({', '.join(phase_map.phases)})", p)
-    rl, re_ = table.rows_of(late), table.rows_of(early)
-    if len(rl) < 2 or len(re_) < 2:
-        empty = [f"{p} has {len(r)} pair(s)" for p, r in ((late, rl), (early, re_)) if len(r) < 2]
-        why = ("; ".join(empty) + " (need >= 2 each)")
-        if late not in phase_map.phases or early not in phase_map.phases:
-            missing = [p for p in (late, early) if p not in phase_map.phases]
-            why = (f"the phase map '{phase_map.name}' has no phase {' or '.join(missing)}")
-        why += "; give phase boundaries with --phases FILE.toml or choose phases with --compare"
-        return PermutationTest(late, early, len(rl), len(re_), False, why)
-    x = table.with_pooled()
-    res = permutation_pvalue(x[rl], x[re_], n_perm=settings.n_perm, rng=rng, keep_null=True)
-    p_holm = holm(res.pvalue[:-1])
-    names = list(table.families) + [POOLED]
-    rows = []
-    for j, name in enumerate(names):
-        rows.append(PermutationRow(name, float(res.statistic[j]), float(res.pvalue[j]),
-                                   float(p_holm[j]) if j < len(p_holm) else None,
-                                   res.exact, res.n_resamples))
-    return PermutationTest(late, early, len(rl), len(re_), True, "", tuple(rows),
-                           n_splits(len(rl), len(re_)), res.null_distribution)
-
-
-def equivalence(table: DeltaTable, settings: Settings) -> tuple[EquivalenceRow, ...]:
-    """TOST of mean delta against the margin, every phase x family and pooled."""
-    lo, hi = settings.margin
-    x_all = table.with_pooled()
-    names = list(table.families) + [POOLED]
-    rows = []
-    for phase in table.present_phases:
-        res = tost_mean(x_all[table.rows_of(phase)], lo, hi, settings.alpha)
-        rows.extend(EquivalenceRow.from_tost(phase, n, r) for n, r in zip(names, res))
-    return tuple(rows)
-
-
-def _q(settings: Settings) -> str:
-    return "excess" if settings.baseline == "null" else "delta"
-
-
-def _test_reason(settings: Settings, late: str, early: str, n_late: int, n_early: int,
-                 statistic: float, p: float, kind: str, mode: str) -> tuple[bool, str]:
-    a = settings.alpha
-    sig = p < a
-    return sig, (f"Pooled {late}>{early} test ({mode}): mean {_q(settings)} difference "
-                 f"{statistic:+.4f} "
-                 f"({n_late} vs {n_early} pairs), one-sided {kind} "
-                 f"{'<' if sig else '>='} alpha = {a:g}: "
-                 f"{'significant' if sig else 'not significant'}.")
-
-
-def _equivalence_reasons(settings: Settings, eq_rows, eq_all, untestable, mode: str) -> list[str]:
-    lo, hi = settings.margin
-    margin = f"±{hi:g}" if lo == -hi else f"({lo:g}, {hi:g})"
-    pooled_eq = [r for r in eq_rows if r.family == POOLED and r.equivalent is not None]
-    reasons = []
-    if eq_all is None:
-        reasons.append(f"Equivalence everywhere ({mode}) not testable: no phase has enough "
-                       "complete pairs.")
-    elif eq_all:
-        worst = max(pooled_eq, key=lambda r: r.p_value)
-        reasons.append(f"Pooled {_q(settings)} is equivalent to 0 within {margin} ({mode}) in all "
-                       f"{len(pooled_eq)} testable phases (largest TOST p = "
-                       f"{fmt_p(worst.p_value)}, phase {worst.phase}).")
-    else:
-        failed = [r for r in pooled_eq if not r.equivalent]
-        shown = ", ".join(f"{r.phase} (mean {r.mean_delta:+.4f}, p = {fmt_p(r.p_value)}, "
-                          f"would need margin {r.min_margin:.3g})" for r in failed[:6])
-        reasons.append(f"Equivalence to 0 within {margin} ({mode}) fails in {len(failed)} of "
-                       f"{len(pooled_eq)} testable phases: {shown}.")
-    if untestable:
-        reasons.append("Phases left out of 'everywhere' (too few complete pairs): "
-                       + ", ".join(untestable) + ".")
-    return reasons
-
-
-def iid_decision(settings: Settings, perm: PermutationTest, eq_rows, eq_all, untestable):
-    """(label, reasons) from the permutation test and the iid TOST."""
-    reasons = []
-    pooled = perm.pooled
-    if perm.testable and pooled is not None:
-        kind = "exact" if pooled.exact else f"Monte Carlo, {pooled.n_resamples} splits"
-        sig, text = _test_reason(settings, perm.late, perm.early, perm.n_late, perm.n_early,
-                                 pooled.statistic, pooled.p_value,
-                                 f"{p_phrase(pooled.p_value, pooled.exact, pooled.n_resamples)} "
-                                 f"({kind})", "iid permutation")
-        reasons.append(text)
-    else:
-        sig = None
-        reasons.append(f"{perm.late}>{perm.early} test not testable: {perm.reason}.")
-    reasons += _equivalence_reasons(settings, eq_rows, eq_all, untestable, "iid t")
-    return decide(sig, eq_all), reasons
-
-
-def robust_decision(settings: Settings, perm: PermutationTest, rob):
-    """(label, reasons) from the dependence-robust test and TOST."""
-    reasons = []
-    pooled = rob.pooled_test
-    mode = f"robust, {rob.method}"
-    if rob.late_vs_early_testable and pooled is not None:
-        sig, text = _test_reason(settings, perm.late, perm.early, perm.n_late, perm.n_early,
-                                 pooled.statistic, pooled.p_value,
-                                 f"{p_phrase(pooled.p_value)} (Welch t, df {pooled.df:.1f})", mode)
-        reasons.append(text)
-    else:
-        sig = None
-        why = perm.reason or "a phase has fewer than 3 pairs"
-        reasons.append(f"{perm.late}>{perm.early} test ({mode}) not testable: {why}.")
-    untestable = tuple(r.phase for r in rob.equivalence
-                       if r.family == POOLED and r.equivalent is None)
-    reasons += _equivalence_reasons(settings, rob.equivalence, rob.equivalence_everywhere,
-                                    untestable, mode)
-    return decide(sig, rob.equivalence_everywhere), reasons
+    for phase in data.phase_order:
+        r = data.rows_of(phase)
+        for j, name in enumerate(data.columns):
+            rows.append(diagnose(data.x[r, j], phase, name, data.alpha))
+    return Diagnostics(tuple(rows), depth_rho(data))
 
 
 def analyze(null: Any, aligned: Any, **settings: Any) -> AnalysisResult:
-    """Run the full analysis of a raw (null) sweep and an aligned sweep.
+    """Run the full analysis of a raw sweep and an aligned sweep.
 
     Parameters
     ----------
     null, aligned : path, dict or Sweep
-        The ``*-null.json`` (``pair_results``) and ``*-aligned.json``
-        (``aligned_cos``) files, as paths or already-loaded dicts.
+        The raw file (``*-null.json``: ``pair_results`` with raw cosines, and the matched null
+        when ``gaugetest measure`` wrote it) and the aligned file (``aligned_cos``), as paths or
+        already-loaded dicts.
     **settings
-        ``alpha`` (0.05), ``margin`` (0.02 or ``(low, high)``), ``n_boot``
-        (10000), ``n_perm`` (100000), ``seed`` (0), ``ci`` ('bca' |
-        'percentile' | 'basic'), ``phases`` (preset name, TOML path or
-        ``{phase: last_L}``), ``compare`` (('E', 'C')), ``dependence``
-        ('robust' | 'iid' | 'neff' | 'hac' | 'glsar' | 'block' | 'sieve'),
-        ``baseline`` ('raw' | 'null'), ``shapes`` (a Qwen3 preset or None).
+        ``alpha`` (0.05), ``margin`` (0.02 or ``(low, high)``), ``n_boot`` (10000), ``n_perm``
+        (100000), ``seed`` (0), ``ci`` ('bca' | 'percentile' | 'basic'), ``phases`` (preset
+        name, TOML path or ``{phase: last_L}``), ``compare`` (('E', 'C')),
+        ``equivalence_phases`` ('compared' | 'all' | 'E,C,...'), ``dependence`` ('robust' |
+        'iid' | 'neff' | 'hac' | 'glsar' | 'block' | 'sieve'), ``baseline`` ('auto' | 'raw' |
+        'matched'), ``shapes`` (a Qwen3 preset or None), ``model`` (a name for the outputs).
 
     Returns
     -------
@@ -400,51 +276,47 @@ def analyze(null: Any, aligned: Any, **settings: Any) -> AnalysisResult:
     >>> from gaugetest.synthetic import demo_sweeps
     >>> null, aligned = demo_sweeps(64)
     >>> res = analyze(null, aligned, n_boot=1000, n_perm=2000)
-    >>> res.verdict.label in ('training-artifact', 'inconclusive', 'mixed',
-    ...                       'real-specialization', 'not-testable')
-    True
+    >>> res.description.quantity.symbol, res.verdict.label in LABELS
+    ('excess', True)
     """
     allowed = {"alpha", "margin", "n_boot", "n_perm", "seed", "ci", "phases", "compare",
-               "dependence", "baseline", "shapes"}
+               "dependence", "baseline", "shapes", "equivalence_phases", "model"}
     unknown = sorted(set(settings) - allowed)
     if unknown:
         raise UsageError(unknown[0], f"one of the settings {', '.join(sorted(allowed))}")
+    model = settings.pop("model", None)
     phases_spec = settings.pop("phases", "auto")
     s = validate_settings(phases=phases_spec, **settings)
     null_s: Sweep = load_sweep(null, "null")
     ali_s: Sweep = load_sweep(aligned, "aligned")
     pmap = resolve_phase_map(phases_spec, ali_s.num_layers)
+    late, early = s.compare
+    # a preset knows all standard names (the 36-layer map simply has no E); a custom map only its own
+    known = set(pmap.phases) | (set(STANDARD_PHASES) if pmap.preset else set())
+    for p in (late, early):
+        if p not in known:
+            raise UsageError("--compare", f"a phase of the map ({', '.join(pmap.phases)})", p)
     table, issues = build_deltas(null_s, ali_s, pmap, s.baseline)
+    quantity = _quantity(s, table, null_s, ali_s)
+    eq_phases, eq_rule = _equivalence_phases(s, pmap, table)
 
-    boot_ss, perm_ss, dep_ss = np.random.SeedSequence(s.seed).spawn(3)
-    summary = phase_summary(table, s, np.random.default_rng(boot_ss))
-    perm = late_vs_early(table, s, pmap, np.random.default_rng(perm_ss))
-    eq = equivalence(table, s)
-    pooled_eq = [r for r in eq if r.family == POOLED]
-    untestable = tuple(r.phase for r in pooled_eq if r.equivalent is None)
-    testable = [r for r in pooled_eq if r.equivalent is not None]
-    eq_all = all(r.equivalent for r in testable) if testable else None
-    method = ROBUST_METHOD if s.dependence in ("robust", "iid") else s.dependence
-    rob = robust_analysis(table, s, method, perm.testable, np.random.default_rng(dep_ss))
-    iid_label, iid_reasons = iid_decision(s, perm, eq, eq_all, untestable)
-    rob_label, rob_reasons = robust_decision(s, perm, rob)
-    if s.dependence == "iid":
-        label, reasons, other = iid_label, iid_reasons, ("robust", rob_label)
-        power = power_summary(table, s, "iid", perm.testable)
-    else:
-        label, reasons, other = rob_label, rob_reasons, ("iid", iid_label)
-        power = rob.power
-    disagreement = ""
-    if iid_label != rob_label:
-        disagreement = (f"The iid and robust ({method}) analyses disagree at alpha = {s.alpha:g}: "
-                        f"iid gives '{iid_label}', robust gives '{rob_label}'. The verdict "
-                        f"follows --dependence {s.dependence}; the robust analysis accounts for "
-                        "serial correlation along depth (docs/calibration.md).")
-    if s.baseline == "null":
-        reasons = [*reasons, "These results analyse the excess of the aligned cosine over its "
-                   "spectrum-matched null mean (--baseline null), not delta."]
-    verdict = Verdict(label, tuple(reasons), dependence=s.dependence if s.dependence != "robust"
-                      else f"robust ({method})", disagreement=disagreement)
+    data = InferenceInput(table.with_pooled(), tuple(table.families) + (POOLED,), table.layers,
+                          table.phases, table.present_phases, table.known_var_with_pooled(),
+                          late, early, s.alpha, s.margin, s.n_boot, s.n_perm, s.ci)
+    boot_ss, dep_ss = np.random.SeedSequence(s.seed).spawn(2)
+    iid = get_method("iid").run(data, np.random.default_rng(boot_ss), pmap.phases)
+    robust_key = "robust" if s.dependence in ("robust", "iid") else s.dependence
+    robust = get_method(robust_key).run(data, np.random.default_rng(dep_ss), pmap.phases)
+    driving, other = (iid, robust) if s.dependence == "iid" else (robust, iid)
+
+    desc = AnalysisDescription(
+        _model_name(model, null_s, ali_s), quantity, late, early, s.alpha, s.margin, eq_phases,
+        eq_rule, driving.method, driving.name, other.name, pmap.name, pmap.describe(),
+        int(len(table.layers)), table.num_layers, tuple(table.families))
+    null_se = None
+    if table.null_var is not None:
+        null_se = float(np.sqrt(np.nanmean(table.null_var)))
+    verdict = make_verdict(driving, other, desc, caveat(quantity, null_se))
 
     inputs = {k: {"path": sw.source, "sha256": sw.sha256, **({"meta": sw.meta} if sw.meta else {})}
               for k, sw in (("null", null_s), ("aligned", ali_s))}
@@ -456,7 +328,10 @@ def analyze(null: Any, aligned: Any, **settings: Any) -> AnalysisResult:
                 for r in gaussian_null_table(s.shapes)]
         gnull = {"preset": s.shapes, "side": "cols", "rows": rows,
                  "note": "large-size-limit aligned cosine of independent Gaussian matrices of "
-                         "these shapes (input side rotated); real spectra differ, see "
-                         "docs/measure.md"}
-    return AnalysisResult(s, pmap, table, inputs, summary, perm, eq, eq_all, untestable,
-                          verdict, tuple(issues), rob, power, gnull)
+                         "these shapes (input side rotated): the Gaussian reference; real spectra "
+                         "differ, see docs/measure.md"}
+    return AnalysisResult(s, pmap, table, inputs, desc, iid, robust, verdict, tuple(issues),
+                          _diagnostics(data), gnull)
+
+
+from .verdict import LABELS  # noqa: E402  (for the doctest above and callers)

@@ -23,10 +23,12 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-def _add_analysis_options(p: argparse.ArgumentParser) -> None:
+def _add_analysis_options(p: argparse.ArgumentParser, outputs: str = "all") -> None:
+    """The inference options, and the output options (``outputs``: "all" or "power")."""
     g = p.add_argument_group("inference")
     g.add_argument("--alpha", type=float, default=0.05, metavar="A",
-                   help="significance level, in (0, 0.5); CIs are 1-A (TOST: 1-2A) (default 0.05)")
+                   help="significance level, in (0, 0.5); intervals are 1-A, TOST intervals "
+                        "1-2A (default 0.05)")
     g.add_argument("--margin", default="0.02", metavar="M|LOW,HIGH",
                    help="equivalence margin for TOST: M means (-M, M); LOW,HIGH gives uneven "
                         "bounds (default 0.02)")
@@ -45,36 +47,49 @@ def _add_analysis_options(p: argparse.ArgumentParser) -> None:
                         "fractional, or a TOML file with a [phases] table name = last L "
                         "(default auto)")
     g.add_argument("--compare", nargs=2, default=["E", "C"], metavar=("LATE", "EARLY"),
-                   help="phases of the one-sided test delta(LATE) > delta(EARLY) (default E C)")
+                   help="phases of the one-sided test that the analysed quantity is larger in "
+                        "LATE than in EARLY (default E C)")
+    g.add_argument("--equivalence-phases", default="compared", metavar="compared|all|P,Q,...",
+                   help="phases whose equivalence to 0 decides the verdict: the two compared "
+                        "phases (default), all phases, or a list; the others are reported")
     g.add_argument("--dependence", default="robust",
                    choices=("robust", "iid", "neff", "hac", "glsar", "block", "sieve"),
-                   help="which results drive the verdict: robust (default; the method the "
-                        "calibration study supports, neff), iid (bootstrap/permutation/t), or an "
+                   help="which analysis drives the verdict: robust (default; the method the "
+                        "calibration study supports), iid (bootstrap/permutation/t), or an "
                         "expert choice of robust method. Both iid and robust are always shown")
-    g.add_argument("--baseline", choices=("raw", "null"), default="raw",
-                   help="raw: analyse delta = aligned - raw (default); null: analyse the excess "
-                        "aligned - spectrum-matched null mean (inputs from 'gaugetest measure')")
+    g.add_argument("--baseline", choices=("auto", "raw", "matched", "null"), default="auto",
+                   help="the analysed quantity: raw = delta (aligned - raw cosine); matched = "
+                        "the excess over the matched null (aligned - mean aligned cosine of "
+                        "matrices with the same spectra, written by 'gaugetest measure'; 'null' "
+                        "is its old name); auto (default) = matched when the raw file carries "
+                        "the matched null, else raw")
     g.add_argument("--shapes", metavar="PRESET",
                    choices=("qwen3-0.6b", "qwen3-1.7b", "qwen3-4b", "qwen3-8b", "qwen3-14b",
                             "qwen3-32b"),
-                   help="show the Gaussian-null expectation of the aligned cosine per family at "
-                        "a Qwen3 model's shapes (qwen3-0.6b, -1.7b, -4b, -8b, -14b, -32b) as a "
-                        "caveat table")
+                   help="add the Gaussian reference: the aligned cosine that unrelated Gaussian "
+                        "matrices reach at a Qwen3 model's shapes (qwen3-0.6b, -1.7b, -4b, -8b, "
+                        "-14b, -32b), as a caveat table")
     o = p.add_argument_group("output")
     o.add_argument("--json", metavar="PATH",
                    help="write the full result as JSON ('-' = standard output, tables suppressed)")
+    if outputs == "power":
+        return
     o.add_argument("--csv", metavar="DIR",
                    help="write tidy CSV tables (pairs, phase_summary, permutation, equivalence, "
                         "robust and diagnostic tables, power) into DIR")
     o.add_argument("--markdown", metavar="PATH", help="write the main tables as Markdown")
     o.add_argument("--latex", metavar="PATH", help="write the main tables as LaTeX (booktabs)")
     o.add_argument("--report", metavar="PATH",
-                   help="write a methods-and-results paragraph (Markdown) with references")
+                   help="write a methods-and-results text (Markdown) to paste into a paper, "
+                        "with references")
     o.add_argument("--plot", metavar="DIR",
-                   help="write figures (PNG and PDF): delta by layer, forest plot of phase means, "
-                        "permutation null (needs the 'plot' extra: matplotlib)")
+                   help="write figures (PNG and PDF): the analysed quantity by layer, a forest "
+                        "plot of phase means and of the compared difference, the permutation "
+                        "distribution (needs the 'plot' extra: matplotlib)")
     o.add_argument("--brief", action="store_true",
-                   help="leave out the per-pair table and the per-family equivalence rows")
+                   help="print only the headline and one phase table")
+    o.add_argument("--full", action="store_true",
+                   help="also print the per-family rows of every interval and equivalence table")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,11 +103,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     t = sub.add_parser("test", help="analyse a raw (null) sweep and an aligned sweep",
-                       description="Analyse NULL_JSON (pair_results, raw cosines) against "
-                                   "ALIGNED_JSON (aligned_cos) and print tables and a verdict.")
-    t.add_argument("null_json", nargs="?", help="raw-cosine sweep (output of null_residual.py)")
-    t.add_argument("aligned_json", nargs="?",
-                   help="aligned-cosine sweep (output of aligned_variation.py)")
+                       description="Analyse RAW_JSON (pair_results: raw cosines) against "
+                                   "ALIGNED_JSON (aligned_cos) and print a headline, the verdict "
+                                   "with its reasons, and the tables.")
+    t.add_argument("null_json", nargs="?", metavar="RAW_JSON",
+                   help="the raw file (*-null.json: raw cosines, and the matched null when "
+                        "'gaugetest measure' wrote it)")
+    t.add_argument("aligned_json", nargs="?", metavar="ALIGNED_JSON",
+                   help="the aligned file (*-aligned.json: aligned cosines)")
     m = t.add_argument_group("several models")
     m.add_argument("--model", action="append", metavar="NAME=NULL.json,ALIGNED.json",
                    help="analyse a named model; repeat for several models (one combined table, "
@@ -116,11 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
                                       "for a sweep's layout and dependence",
                         description="Power and sensitivity for the observed layout and "
                                     "dependence: the smallest LATE-EARLY difference detectable "
-                                    "with 80%% power at alpha (per family and pooled), and the "
-                                    "TOST power at the margin if the true mean delta were 0.")
-    pw.add_argument("null_json", help="raw-cosine sweep")
-    pw.add_argument("aligned_json", help="aligned-cosine sweep")
-    _add_analysis_options(pw)
+                                    "with 80 percent power at alpha (per family and pooled), and "
+                                    "the TOST power at the margin if the true mean of the "
+                                    "analysed quantity were 0.")
+    pw.add_argument("null_json", metavar="RAW_JSON", help="the raw file (*-null.json)")
+    pw.add_argument("aligned_json", metavar="ALIGNED_JSON", help="the aligned file")
+    _add_analysis_options(pw, outputs="power")
 
     ms = sub.add_parser("measure", help="produce the two sweep files from a checkpoint, with a "
                                         "spectrum-matched null",
@@ -182,17 +201,38 @@ def build_parser() -> argparse.ArgumentParser:
 def _settings(args: argparse.Namespace) -> dict:
     return dict(alpha=args.alpha, margin=args.margin, n_boot=args.n_boot, n_perm=args.n_perm,
                 seed=args.seed, ci=args.ci, phases=args.phases, compare=tuple(args.compare),
-                dependence=args.dependence, baseline=args.baseline, shapes=args.shapes)
+                dependence=args.dependence, baseline=args.baseline, shapes=args.shapes,
+                equivalence_phases=args.equivalence_phases)
 
 
 def _check_outputs(args) -> None:
-    """Fail before writing anything when an output cannot be produced."""
+    """Fail before computing or writing anything when an output cannot be produced."""
+    from .render.files import check_dir_target, check_file_target
+
     if getattr(args, "plot", None):
         try:
             import matplotlib  # noqa: F401
         except ModuleNotFoundError:
             raise UsageError("--plot", "matplotlib installed (pip install 'gaugetest[plot]')",
                              args.plot) from None
+    for opt in ("json", "markdown", "latex", "report"):
+        path = getattr(args, opt, None)
+        if path and path != "-":
+            check_file_target(path, f"--{opt}")
+    for opt in ("csv", "plot", "write_inputs"):
+        path = getattr(args, opt, None)
+        if path:
+            check_dir_target(path, "--" + opt.replace("_", "-"))
+
+
+def _make_dirs(args) -> None:
+    """Create the output directories before any file is written (a failure is exit 2 with
+    nothing written)."""
+    from .render.files import make_dir
+
+    for opt in ("csv", "plot"):
+        if getattr(args, opt, None):
+            make_dir(getattr(args, opt), f"--{opt}")
 
 
 def _emit(res, args) -> None:
@@ -204,6 +244,7 @@ def _emit(res, args) -> None:
     from .render.text import render_text
 
     doc = res.to_dict()
+    _make_dirs(args)
     if args.json:
         write_text(args.json, to_json(doc), "--json")
     if args.csv:
@@ -218,7 +259,7 @@ def _emit(res, args) -> None:
         from .render.plots import write_plots
         write_plots(res, args.plot, doc)
     if args.json != "-":
-        render_text(res, brief=args.brief)
+        render_text(res, brief=args.brief, full=args.full)
 
 
 def _emit_many(multi, args) -> None:
@@ -229,34 +270,35 @@ def _emit_many(multi, args) -> None:
     from .render.files import write_text
     from .render.json_out import to_json
     from .render.tables import write_csv_dir
-    from .render.text import render_summary, render_text
+    from .render.text import render_summary, render_text, rule_line
 
     docs = multi.documents()
+    _make_dirs(args)
     if args.json:
         write_text(args.json, to_json(combined_document(docs)), "--json")
     if args.csv:
         write_csv_dir(args.csv, combined_tables(docs))
     if args.markdown:
-        write_text(args.markdown, "\n".join(markdown_document(d, title=f"gaugetest results: {n}")
-                                            for n, d in docs), "--markdown")
+        write_text(args.markdown, "\n".join(markdown_document(d, model=n) for n, d in docs),
+                   "--markdown")
     if args.latex:
-        write_text(args.latex, "\n".join(f"% model {n}\n" + latex_document(d) for n, d in docs),
+        write_text(args.latex, "\n".join(latex_document(d, model=n) for n, d in docs),
                    "--latex")
     if args.report:
-        write_text(args.report, "\n".join(f"# {n}\n\n" + report_markdown(d) for n, d in docs),
+        write_text(args.report, "\n".join(report_markdown(d, model=n) for n, d in docs),
                    "--report")
     if args.plot:
         from .render.plots import write_plots
         for (name, res), (_, doc) in zip(multi.models, docs):
             write_plots(res, os.path.join(args.plot, name), doc)
     if args.json != "-":
-        for i, (name, res) in enumerate(multi.models):
-            if i:
-                print("\n" + "=" * 100 + "\n")
-            print(f"### model: {name}")
-            render_text(res, brief=args.brief)
-        print("\n" + "=" * 100 + "\n")
         render_summary(summary_rows(docs))
+        for name, res in multi.models:
+            print()
+            rule_line()
+            print(f"model: {name}")
+            print()
+            render_text(res, brief=args.brief, full=args.full)
 
 
 def cmd_test(args: argparse.Namespace) -> int:
@@ -292,8 +334,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     _check_outputs(args)
     layers = (64, 36) if args.layers == "all" else (int(args.layers),)
-    if args.write_inputs and not os.path.isdir(args.write_inputs):
-        raise UsageError("--write-inputs", "an existing directory", args.write_inputs)
+    if args.write_inputs:
+        from .render.files import make_dir
+        make_dir(args.write_inputs, "--write-inputs")
     models = []
     for n in layers:
         null, aligned = demo_sweeps(n)
@@ -316,11 +359,13 @@ def cmd_power(args: argparse.Namespace) -> int:
     from .render.files import write_text
     from .render.text import render_power
 
+    _check_outputs(args)
     res = analyze(args.null_json, args.aligned_json, **_settings(args))
     if args.json:
         import json
         doc = {"version": __version__, "inputs": res.inputs,
-               "settings": res.settings.to_dict(), "power": res.power.to_dict()}
+               "settings": res.settings.to_dict(), "analysis": res.description.to_dict(),
+               "power": res.power.to_dict()}
         write_text(args.json, json.dumps(doc, indent=2, allow_nan=False) + "\n", "--json")
     if args.json != "-":
         render_power(res)

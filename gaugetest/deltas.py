@@ -33,7 +33,7 @@ class Issue:
 
 @dataclass(frozen=True)
 class DeltaTable:
-    """Aligned-minus-raw cosines for the analysed pairs.
+    """The analysed values (aligned cosine minus a baseline) for the analysed pairs.
 
     Attributes
     ----------
@@ -44,9 +44,16 @@ class DeltaTable:
         Phase of each row.
     families : tuple of str
     raw, aligned : ndarray, shape (n, F)
-        NaN where a family is missing at a pair.
+        Raw and aligned cosines; NaN where a family is missing at a pair.
     phase_order : tuple of str
         Phases of the map in depth order.
+    quantity : str
+        ``"delta"`` (baseline = raw cosine) or ``"excess"`` (baseline = matched-null mean).
+    baseline : ndarray, shape (n, F)
+        What is subtracted from ``aligned``: ``raw`` for delta, the matched-null mean for excess.
+    null_mean, null_var : ndarray or None
+        The matched null's mean aligned cosine per value, and the variance of that mean
+        (sd^2 / draws) when the raw file carries them; None otherwise.
     """
 
     num_layers: int
@@ -56,29 +63,40 @@ class DeltaTable:
     raw: np.ndarray
     aligned: np.ndarray
     phase_order: tuple[str, ...]
-    #: "delta" (aligned - raw) or "excess" (aligned - spectrum-matched null mean)
     quantity: str = "delta"
-    #: the raw cosines when ``raw`` holds another baseline (the null mean)
-    raw_cos: np.ndarray | None = None
+    baseline: np.ndarray | None = None
+    null_mean: np.ndarray | None = None
+    null_var: np.ndarray | None = None
 
     @property
-    def quantity_label(self) -> str:
-        return ("excess (aligned_cos - null mean)" if self.quantity == "excess"
-                else "delta (aligned_cos - raw_cos)")
+    def values(self) -> np.ndarray:
+        """The analysed quantity per pair and family: aligned − baseline."""
+        base = self.raw if self.baseline is None else self.baseline
+        return self.aligned - base
 
     @property
     def delta(self) -> np.ndarray:
+        """aligned − raw (whatever the analysed quantity)."""
         return self.aligned - self.raw
 
     @property
     def pooled(self) -> np.ndarray:
-        """Mean delta over families per pair; NaN where any family is missing."""
-        return self.delta.mean(axis=1)
+        """Mean of the analysed values over families per pair; NaN where any family is missing."""
+        return self.values.mean(axis=1)
 
     def with_pooled(self) -> np.ndarray:
-        """``delta`` with the pooled column appended: shape (n, F + 1)."""
-        d = self.delta
+        """``values`` with the pooled column appended: shape (n, F + 1)."""
+        d = self.values
         return np.column_stack([d, d.mean(axis=1)])
+
+    def known_var_with_pooled(self) -> np.ndarray | None:
+        """Variance of each analysed value that comes from estimating its baseline (the matched
+        null's mean from a few draws), with the pooled column's (sum / F^2: the draws of
+        different families are independent); None when the baseline is exact."""
+        if self.quantity != "excess" or self.null_var is None:
+            return None
+        v = self.null_var
+        return np.column_stack([v, v.sum(axis=1) / v.shape[1] ** 2])
 
     def rows_of(self, phase: str) -> np.ndarray:
         """Row indices of the pairs in ``phase``."""
@@ -105,6 +123,10 @@ def _compact(Ls: list[int]) -> str:
 def build_deltas(null: Sweep, aligned: Sweep, phase_map: PhaseMap,
                  baseline: str = "raw") -> tuple[DeltaTable, list[Issue]]:
     """Join the sweeps on (L, family); return the table and the warnings found.
+
+    ``baseline`` is ``"raw"`` (analyse delta), ``"matched"`` (analyse the excess over the
+    matched null, which the raw file must then carry for every analysed value) or ``"auto"``
+    (matched when the raw file carries the matched null for every analysed value, else raw).
 
     Raises
     ------
@@ -165,21 +187,16 @@ def build_deltas(null: Sweep, aligned: Sweep, phase_map: PhaseMap,
             r, a = rn.get(L), an.get(L)
             if r is not None and a is not None:
                 raw[i, j], ali[i, j] = r, a
-    base = raw
-    if baseline == "null":
-        base = np.full((n, F), np.nan)
-        for j, f in enumerate(families):
-            ex = null.extras.get(f, {})
-            for i, L in enumerate(layers):
-                if np.isnan(raw[i, j]):
-                    continue
-                v = ex.get(L, {}).get("aligned_null_mean")
-                if v is None:
-                    raise InputError(null.source, f"pair_results[L={L}].families.{f}.aligned_null_mean",
-                                     "the spectrum-matched null mean of the aligned cosine "
-                                     "(written by 'gaugetest measure'); --baseline null needs it",
-                                     "missing")
-                base[i, j] = v
+    null_mean, null_var = _matched_null(null, families, layers, raw)
+    if baseline == "auto":
+        baseline = "matched" if _first_missing(null_mean, raw, layers, families) is None else "raw"
+    if baseline == "matched":
+        missing_at = _first_missing(null_mean, raw, layers, families)
+        if missing_at is not None:
+            L, f = missing_at
+            raise InputError(null.source, f"pair_results[L={L}].families.{f}.aligned_null_mean",
+                             "the matched null's mean aligned cosine (written by 'gaugetest "
+                             "measure'); the matched baseline needs it", "missing")
     incomplete = [layers[i] for i in np.flatnonzero(np.isnan(raw).any(axis=1))]
     if incomplete:
         issues.append(Issue("incomplete-pairs",
@@ -195,8 +212,48 @@ def build_deltas(null: Sweep, aligned: Sweep, phase_map: PhaseMap,
                             "cannot lower a cosine: do the two files describe the same matrices "
                             "and the same alignment?"))
     phases = tuple(phase_map.phase_of(L, n_layers) for L in layers)
+    matched = baseline == "matched"
     table = DeltaTable(n_layers, np.asarray(layers, dtype=np.int64), phases, tuple(families),
-                       base, ali, phase_map.phases,
-                       "excess" if baseline == "null" else "delta",
-                       raw if baseline == "null" else None)
+                       raw, ali, phase_map.phases, "excess" if matched else "delta",
+                       null_mean if matched else raw, null_mean, null_var)
     return table, issues
+
+
+def _matched_null(null: Sweep, families, layers, raw: np.ndarray):
+    """(mean, variance of the mean) of the matched null per value, from the raw file's
+    ``aligned_null_mean`` / ``aligned_null_sd`` and the ``null_draws`` it records; (None, None)
+    when it carries no mean at all."""
+    n, F = raw.shape
+    mean = np.full((n, F), np.nan)
+    sd = np.full((n, F), np.nan)
+    for j, f in enumerate(families):
+        ex = null.extras.get(f, {})
+        for i, L in enumerate(layers):
+            e = ex.get(L, {})
+            mean[i, j] = e.get("aligned_null_mean", np.nan)
+            sd[i, j] = e.get("aligned_null_sd", np.nan)
+    if np.isnan(mean).all():
+        return None, None
+    draws = null.meta.get("null_draws")
+    var = None
+    if isinstance(draws, int) and draws >= 2 and not np.isnan(sd[~np.isnan(mean)]).any():
+        var = sd ** 2 / draws
+    return mean, var
+
+
+def _first_missing(null_mean, raw, layers, families):
+    """(L, family) of the first analysed value without a matched-null mean, or None."""
+    if null_mean is None:
+        return layers[0], families[0]
+    bad = np.argwhere(np.isnan(null_mean) & ~np.isnan(raw))
+    if len(bad):
+        i, j = bad[0]
+        return layers[i], families[j]
+    return None
+
+
+def matched_null_available(table: DeltaTable) -> bool:
+    """True when every analysed value has a matched-null mean (``baseline='auto'`` then
+    analyses the excess)."""
+    return table.null_mean is not None and not np.any(np.isnan(table.null_mean)
+                                                      & ~np.isnan(table.raw))

@@ -169,8 +169,16 @@ def _check_range(L: int, n: int | None, src: str, path: str) -> None:
 
 
 def _scalar_meta(doc: Mapping) -> dict[str, Any]:
-    return {k: v for k, v in doc.items()
+    """Top-level scalar fields (model, gauge, null_draws, ...) and, when well formed, the
+    ``shapes`` table {family: [out, in]} that ``gaugetest measure`` writes."""
+    meta = {k: v for k, v in doc.items()
             if isinstance(v, (str, int, float, bool)) and k != "num_layers"}
+    shapes = doc.get("shapes")
+    if isinstance(shapes, dict) and shapes and all(
+            isinstance(v, list) and len(v) == 2 and all(_is_int(d) and d > 0 for d in v)
+            for v in shapes.values()):
+        meta["shapes"] = {str(k): list(v) for k, v in shapes.items()}
+    return meta
 
 
 # --------------------------------------------------------------------------- the two formats
@@ -283,11 +291,19 @@ def parse_aligned(doc: Any, source: str = "<aligned dict>", sha256: str | None =
 
 
 def load_sweep(src: Any, kind: str) -> Sweep:
-    """Load a sweep from a path or an already-loaded dict (``kind`` is ``null``/``aligned``)."""
+    """Load a sweep from a path or an already-loaded dict (``kind`` is ``null``/``aligned``).
+
+    An in-memory dict is named after its ``model`` field, e.g. ``<aligned sweep of
+    synthetic-64>``, so messages and headers say which input they mean.
+    """
     parse = parse_null if kind == "null" else parse_aligned
     if isinstance(src, Sweep):
         return src
     if isinstance(src, (str, os.PathLike)):
         doc, digest = read_json(src)
         return parse(doc, os.fspath(src), digest)
-    return parse(src, f"<{kind} dict>", None)
+    label = kind if kind == "aligned" else "raw"
+    model = src.get("model") if isinstance(src, dict) else None
+    name = f"<{label} sweep of {model}>" if isinstance(model, str) and model else \
+        f"<{label} sweep (in memory)>"
+    return parse(src, name, None)

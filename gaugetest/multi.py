@@ -73,23 +73,26 @@ class MultiResult:
 
 
 def summary_rows(docs: list[tuple[str, dict]]) -> list[dict]:
-    """One row per model: layout, verdict and the key test numbers."""
+    """One row per model: layout, quantity, verdict and the numbers of the analysis that the
+    verdict follows (with the iid permutation p beside it)."""
     rows = []
     for name, d in docs:
-        perm = d["permutation"][-1] if d["permutation"] else None
-        rob = (d["robust"] or {}).get("late_vs_early") or []
+        a = d["analysis"]
+        drv = d["robust"] if a["driving"]["method"] != "iid" else {
+            "late_vs_early": d["permutation"], "equivalence": d["equivalence"]}
+        r = drv["late_vs_early"][-1] if drv["late_vs_early"] else {}
+        perm = d["permutation"][-1] if d["permutation"] else {}
+        rob = d["robust"]["late_vs_early"][-1] if d["robust"]["late_vs_early"] else {}
         rows.append({
-            "model": name, "num_layers": d["data"]["num_layers"],
-            "n_pairs": d["data"]["n_pairs"], "verdict": d["verdict"]["label"],
-            "dependence": d["verdict"]["dependence"],
-            "late": d["settings"]["compare"][0], "early": d["settings"]["compare"][1],
-            "difference": perm["statistic"] if perm else None,
-            "p_permutation": perm["p_value"] if perm else None,
-            "permutation_exact": perm["exact"] if perm else None,
-            "permutation_resamples": perm["n_resamples"] if perm else None,
-            "p_robust": rob[-1]["p_value"] if rob else None,
-            "equivalent_everywhere_iid": d["equivalence_everywhere"]["holds"],
-            "equivalent_everywhere_robust": (d["robust"] or {}).get("equivalence_everywhere"),
+            "model": name, "num_layers": a["num_layers"], "n_pairs": a["n_pairs"],
+            "quantity": a["quantity"]["symbol"], "gauge": a["quantity"]["gauge"],
+            "verdict": d["verdict"]["label"], "dependence": d["verdict"]["dependence"],
+            "late": a["compare"]["late"], "early": a["compare"]["early"],
+            "difference": r.get("statistic"), "ci_low": r.get("ci_low"),
+            "ci_high": r.get("ci_high"), "level": a["ci_level"], "p_value": r.get("p_value"),
+            "p_permutation": perm.get("p_value"), "p_robust": rob.get("p_value"),
+            "evidence_difference": d["verdict"]["evidence"]["difference"],
+            "evidence_equivalence": d["verdict"]["evidence"]["equivalence"],
         })
     return rows
 

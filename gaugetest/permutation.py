@@ -41,7 +41,8 @@ class PermutationResult:
     statistic : ndarray (k,)
         Observed mean(LATE) - mean(EARLY) per column.
     pvalue : ndarray (k,)
-        One-sided p-value for H1: LATE > EARLY.
+        One-sided p-value for H1: LATE > EARLY; NaN for a column without a statistic (no
+        value in one group).
     exact : bool
         True when every distinct split was enumerated.
     n_resamples : int
@@ -171,7 +172,10 @@ def permutation_pvalue(late: np.ndarray, early: np.ndarray, *, n_perm: int = 100
             null_last[pos:pos + len(stats)] = stats[:, -1]
         pos += len(stats)
     pvalue = count / m if exact else (count + 1) / (m + 1)
-    return PermutationResult(obs, np.minimum(pvalue, 1.0), exact, m, n_late, N - n_late, null_last)
+    # a column with no value in one group has no statistic; NaN compares false with every null
+    # statistic, which would otherwise read as the most extreme result (the smallest p)
+    pvalue = np.where(np.isnan(obs), np.nan, np.minimum(pvalue, 1.0))
+    return PermutationResult(obs, pvalue, exact, m, n_late, N - n_late, null_last)
 
 
 def holm(pvalues) -> np.ndarray:

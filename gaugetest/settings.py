@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from .bootstrap import CI_METHODS
 from .errors import UsageError
 
-BASELINES = ("raw", "null")
-DEPENDENCE_MODES = ("robust", "iid", "neff", "hac", "glsar", "block", "sieve")
+from .inference import ROBUST_METHODS
+from .quantity import BASELINES, normalise_baseline
+
+DEPENDENCE_MODES = ("robust", "iid") + ROBUST_METHODS
 
 
 @dataclass(frozen=True)
@@ -30,13 +32,15 @@ class Settings:
     phases: str = "auto"
     compare: tuple[str, str] = ("E", "C")
     dependence: str = "robust"
-    baseline: str = "raw"
+    baseline: str = "auto"
     shapes: str | None = None
+    equivalence_phases: str = "compared"
 
     def to_dict(self) -> dict:
         return {"alpha": self.alpha, "margin": list(self.margin), "n_boot": self.n_boot,
                 "n_perm": self.n_perm, "seed": self.seed, "ci_method": self.ci,
                 "phases": self.phases, "compare": list(self.compare),
+                "equivalence_phases": self.equivalence_phases,
                 "dependence": self.dependence, "baseline": self.baseline,
                 "shapes": self.shapes}
 
@@ -83,8 +87,8 @@ def _int_at_least(name: str, value, low: int) -> int:
 
 
 def validate_settings(*, alpha=0.05, margin=0.02, n_boot=10_000, n_perm=100_000, seed=0,
-                      ci="bca", phases="auto", compare=("E", "C"), dependence="robust", baseline="raw",
-                      shapes=None) -> Settings:
+                      ci="bca", phases="auto", compare=("E", "C"), dependence="robust",
+                      baseline="auto", shapes=None, equivalence_phases="compared") -> Settings:
     """Check every setting; return a frozen :class:`Settings`."""
     if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not (0 < alpha < 0.5):
         raise UsageError("--alpha", "a number in (0, 0.5)", alpha)
@@ -103,8 +107,14 @@ def validate_settings(*, alpha=0.05, margin=0.02, n_boot=10_000, n_perm=100_000,
         raise UsageError("--compare", "two different phases", " ".join(compare))
     if dependence not in DEPENDENCE_MODES:
         raise UsageError("--dependence", " | ".join(DEPENDENCE_MODES), dependence)
+    baseline = normalise_baseline(baseline) if isinstance(baseline, str) else baseline
     if baseline not in BASELINES:
         raise UsageError("--baseline", " | ".join(BASELINES), baseline)
+    if isinstance(equivalence_phases, (list, tuple)):
+        equivalence_phases = ",".join(map(str, equivalence_phases))
+    if not isinstance(equivalence_phases, str) or not equivalence_phases.strip(" ,"):
+        raise UsageError("--equivalence-phases", "compared, all or a comma-separated list of "
+                         "phases", equivalence_phases)
     if shapes is not None:
         from .shapes import SHAPE_PRESETS
         if shapes not in SHAPE_PRESETS:
@@ -112,4 +122,5 @@ def validate_settings(*, alpha=0.05, margin=0.02, n_boot=10_000, n_perm=100_000,
     phases_s = phases if isinstance(phases, str) else (
         os.fspath(phases) if isinstance(phases, os.PathLike) else "custom")
     return Settings(float(alpha), (lo, hi), n_boot, n_perm, seed, ci, phases_s,
-                    (compare[0], compare[1]), dependence, baseline, shapes)
+                    (compare[0], compare[1]), dependence, baseline, shapes,
+                    equivalence_phases.strip())

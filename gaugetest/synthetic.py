@@ -47,7 +47,8 @@ def ar1_noise(n: int, k: int, rho: float, family_corr: float, rng: np.random.Gen
 def synthetic_sweeps(num_layers: int = 64, *, effect: float = 0.03, late_phase: str = "E",
                      rho: float = 0.5, family_corr: float = 0.5, noise_sd: float = 0.01,
                      families=STANDARD_FAMILIES, seed: int = DEMO_SEED,
-                     model: str | None = None) -> tuple[dict, dict]:
+                     model: str | None = None, matched_null: bool = False,
+                     null_draws: int = 8, null_sd: float = 0.004) -> tuple[dict, dict]:
     """Make a (null, aligned) pair of sweep dicts.
 
     Parameters
@@ -58,6 +59,11 @@ def synthetic_sweeps(num_layers: int = 64, *, effect: float = 0.03, late_phase: 
     rho, family_corr, noise_sd : float
         AR(1) lag-1 correlation along depth, between-family correlation, noise sd.
     seed : int
+    matched_null : bool
+        Also write a matched null as ``gaugetest measure`` does: per pair and family an
+        ``aligned_null_mean`` = raw + the family's null level + the error of averaging
+        ``null_draws`` draws of sd ``null_sd``, and that ``aligned_null_sd``. The excess is then
+        ``effect`` in the late phase plus noise.
 
     Examples
     --------
@@ -72,8 +78,12 @@ def synthetic_sweeps(num_layers: int = 64, *, effect: float = 0.03, late_phase: 
     phases = [pmap.phase_of(L, num_layers) for L in range(n_pairs)]
     e = ar1_noise(n_pairs, len(fams), rho, family_corr, rng, noise_sd)
     e_raw = rng.normal(0, 0.005, (n_pairs, len(fams)))
+    e_null = rng.normal(0, null_sd / np.sqrt(null_draws), (n_pairs, len(fams)))
     name = model or f"synthetic-{num_layers}"
     null = {"model": name, "synthetic": True, "num_layers": num_layers, "pair_results": []}
+    if matched_null:
+        null.update({"gauge": "orthogonal", "null_draws": null_draws,
+                     "null": "spectrum-matched (synthetic: gaugetest demo generator)"})
     aligned = {"model": name, "synthetic": True, "num_layers": num_layers,
                "aligned_cos": {f: {} for f in fams}}
     for L in range(n_pairs):
@@ -82,13 +92,18 @@ def synthetic_sweeps(num_layers: int = 64, *, effect: float = 0.03, late_phase: 
             raw = RAW_LEVEL.get(f, 0.03) + 0.02 * L / num_layers + e_raw[L, j]
             ali = raw + NULL_LEVEL.get(f, 0.6) + (effect if phases[L] == late_phase else 0.0) + e[L, j]
             entry[f] = {"cos": round(float(raw), 6)}
+            if matched_null:
+                entry[f]["aligned_null_mean"] = round(
+                    float(raw + NULL_LEVEL.get(f, 0.6) + e_null[L, j]), 6)
+                entry[f]["aligned_null_sd"] = null_sd
             aligned["aligned_cos"][f][str(L)] = round(float(min(ali, 0.999)), 6)
         null["pair_results"].append({"L": L, "L_next": L + 1, "families": entry})
     return null, aligned
 
 
 def demo_sweeps(num_layers: int) -> tuple[dict, dict]:
-    """The bundled demo inputs: 64 layers with a planted E > C effect, 36 layers (no phase E)."""
+    """The bundled demo inputs: 64 layers with a planted E > C effect and a matched null (so
+    the excess is analysed), 36 layers (no phase E) without one (so delta is)."""
     return synthetic_sweeps(num_layers, effect=0.03, seed=DEMO_SEED + num_layers,
                             model=f"synthetic-{num_layers} (gaugetest demo, seed "
-                                  f"{DEMO_SEED + num_layers})")
+                                  f"{DEMO_SEED + num_layers})", matched_null=num_layers == 64)

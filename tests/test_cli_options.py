@@ -33,7 +33,10 @@ def test_shapes_adds_the_gaussian_null_caveat(files, tmp_path, capsys):
     # SCIENCE.md: Qwen3-32B shapes, column side
     assert got == {"q_proj": 0.63, "k_proj": 0.95, "v_proj": 0.95, "o_proj": 0.84,
                    "gate_proj": 0.37, "up_proj": 0.37, "down_proj": 0.95}
-    assert "Caveat: aligned cosine that unrelated Gaussian matrices reach" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Gaussian reference: the aligned cosine that unrelated Gaussian matrices" in out
+    # the preset's shapes also feed the computed caveat (delta under orthogonal alignment)
+    assert "0.37–0.95 (Gaussian reference)" in doc["verdict"]["caveat"]
 
 
 def test_dependence_choice_drives_the_verdict(files, tmp_path, capsys):

@@ -133,27 +133,27 @@ def test_robust_results_are_reported_and_can_disagree():
     for seed in range(40):
         res = analyze(*_autocorrelated_sweep(seed), n_boot=200, n_perm=2000)
         iid_p = res.permutation.pooled.p_value
-        rob_p = res.robust.pooled_test.p_value
+        rob_p = res.robust.difference.pooled.p_value
         if iid_p < 0.05 <= rob_p:
             break
     else:
         pytest.fail("no disagreeing case in 40 seeds")
     assert res.verdict.dependence.startswith("robust")
-    assert "disagree" in res.verdict.disagreement
+    assert "the verdict follows the robust (neff) analysis" in res.verdict.disagreement
     iid = analyze(*_autocorrelated_sweep(seed), n_boot=200, n_perm=2000, dependence="iid")
     assert iid.verdict.label != res.verdict.label
     d = res.to_dict()["robust"]
     assert d["method"] == "neff"
-    assert {"phase_summary", "late_vs_early", "equivalence", "diagnostics"} <= set(d)
+    assert {"phase_summary", "late_vs_early", "equivalence", "detail"} <= set(d)
     assert d["late_vs_early"][-1]["family"] == "pooled"
-    assert any(x["material"] for x in d["diagnostics"])
+    assert any(x["material"] for x in res.to_dict()["diagnostics"]["rows"])
 
 
 @pytest.mark.parametrize("method", ["hac", "glsar", "block", "sieve", "neff"])
 def test_expert_methods_drive_the_verdict(method):
     res = analyze(*_autocorrelated_sweep(1), n_boot=200, n_perm=500, dependence=method)
     assert res.robust.method == method
-    assert res.verdict.dependence == method
+    assert res.verdict.dependence == f"robust ({method})"
 
 
 def test_small_calibration_run():

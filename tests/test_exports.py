@@ -10,7 +10,7 @@ import pytest
 from conftest import write_json
 from gaugetest import analyze
 from gaugetest.cli import main
-from gaugetest.render.formatting import fmt_num, fmt_p, p_phrase
+from gaugetest.formatting import fmt_interval, fmt_num, fmt_p, p_phrase
 from gaugetest.synthetic import synthetic_sweeps
 from helpers import assert_usage_error
 
@@ -48,7 +48,7 @@ def _same(cell, value):
                                        ("permutation", ("permutation",)),
                                        ("equivalence", ("equivalence",)),
                                        ("robust_late_vs_early", ("robust", "late_vs_early")),
-                                       ("diagnostics", ("robust", "diagnostics"))])
+                                       ("diagnostics", ("diagnostics", "rows"))])
 def test_csv_numbers_equal_json(outputs, table, key):
     d, doc, _ = outputs
     rows = read_csv(d / "csv" / f"{table}.csv")
@@ -75,48 +75,62 @@ def test_frames_equal_csv(outputs):
 def test_markdown_and_latex_show_json_numbers(outputs):
     d, doc, _ = outputs
     md, tex = (d / "r.md").read_text(), (d / "r.tex").read_text()
-    for r in doc["permutation"]:
-        p = fmt_p(r["p_value"], r["exact"], r["n_resamples"])
-        assert f"| {r['family']} | {fmt_num(r['statistic'])} | {p} |" in md
-        assert f"{r['family'].replace('_', chr(92) + '_')} & {fmt_num(r['statistic'])} &" in tex
+    for block in (doc["permutation"], doc["robust"]["late_vs_early"]):
+        for r in block:
+            row = (f"| {r['family']} | {fmt_num(r['statistic'])} | "
+                   f"{fmt_interval(r['ci_low'], r['ci_high'])} | {fmt_p(r['p_value'])} |")
+            assert row in md, row
+            # LaTeX: the same numbers, signed numbers in math mode (true minus signs)
+            tex_row = f"{r['family'].replace('_', chr(92) + '_')} & ${fmt_num(r['statistic'])}$ &"
+            assert tex_row in tex, tex_row
     for r in doc["phase_summary"]:
-        assert (f"| {r['phase']} | {r['family']} | {r['n']} | {fmt_num(r['mean_delta'])} | "
-                f"{fmt_num(r['ci_low'])} | {fmt_num(r['ci_high'])} |") in md
+        assert (f"| {r['phase']} | {r['family']} | {r['n']} | {fmt_num(r['mean'])} | "
+                f"{fmt_interval(r['ci_low'], r['ci_high'])} |") in md
     assert r"\begin{tabular}" in tex and r"\toprule" in tex and "_proj" not in tex.replace(r"\_proj", "")
+    assert tex.count(r"\label{tab:gaugetest-") == tex.count(r"\begin{table}")
+    assert "$-" in tex or "$+" in tex
 
 
 def test_report_numbers_equal_json(outputs):
     d, doc, _ = outputs
     rep = (d / "report.md").read_text()
-    s = doc["settings"]
-    perm = doc["permutation"][-1]
+    a = doc["analysis"]
     rob = doc["robust"]["late_vs_early"][-1]
-    assert f"was {fmt_num(perm['statistic'])} (permutation " \
-           f"{p_phrase(perm['p_value'], perm['exact'], perm['n_resamples'])}" in rep
-    assert f"robust neff {p_phrase(rob['p_value'])}" in rep
-    summ = {(r["phase"], r["family"]): r for r in doc["phase_summary"]}
-    for ph in s["compare"]:
+    perm = doc["permutation"][-1]
+    results = rep.split("## Results")[1]
+    first = results.split("\n\n")[1].split(". ")[0]
+    # the first results sentence leads with the compared difference and its interval
+    assert fmt_num(rob["statistic"]) in first
+    assert fmt_interval(rob["ci_low"], rob["ci_high"]) in first
+    assert p_phrase(rob["p_value"]) in first
+    assert fmt_interval(perm["ci_low"], perm["ci_high"]) in results
+    summ = {(r["phase"], r["family"]): r for r in doc["robust"]["phase_summary"]}
+    for ph in doc["settings"]["compare"]:
         r = summ[(ph, "pooled")]
-        assert f"[{fmt_num(r['ci_low'])}, {fmt_num(r['ci_high'])}]" in rep
-    assert f"{s['n_boot']} resamples" in rep and f"seed {s['seed']}" in rep
+        assert fmt_interval(r["ci_low"], r["ci_high"]) in rep
+    detail = doc["robust"]["detail"]
+    assert f"ρ = {detail['rho']:.2f}" in rep
+    assert f"seed {doc['settings']['seed']}" in rep
     assert f"**{doc['verdict']['label']}**" in rep
-    for ref in ("Efron", "Phipson", "Schuirmann", "Holm"):
+    assert a["quantity"]["definition"] in rep
+    for ref in ("Efron", "Phipson", "Schuirmann", "Holm", "Marriott"):
         assert ref in rep.split("## References")[1]
 
 
-def test_monte_carlo_floor_never_printed_below_resolution(tmp_path):
+def test_p_values_print_as_journals_print_them(tmp_path):
     null, aligned = synthetic_sweeps(64, seed=2, effect=0.2)
     n, a = write_json(tmp_path / "n.json", null), write_json(tmp_path / "a.json", aligned)
     assert main(["test", str(n), str(a), "--n-boot", "200", "--n-perm", "1000",
                  "--markdown", str(tmp_path / "r.md"), "--report", str(tmp_path / "rep.md")]) == 0
-    md = (tmp_path / "r.md").read_text()
-    assert "<1e-3" in md and "0.000999" not in md
-    assert "p < 1e-3" in (tmp_path / "rep.md").read_text()
+    md, rep = (tmp_path / "r.md").read_text(), (tmp_path / "rep.md").read_text()
+    assert "<0.001" in md and "0.000999" not in md
+    assert "p < 0.001" in rep
+    assert "p = 1" not in rep and "p = 0.000" not in rep
 
 
 def test_plots_render_headless(outputs):
     d, _, _ = outputs
-    for name in ("delta_by_layer", "forest", "permutation_null"):
+    for name in ("delta_by_layer", "forest", "difference", "permutation_null"):
         png = (d / "plots" / f"{name}.png").read_bytes()
         pdf = (d / "plots" / f"{name}.pdf").read_bytes()
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and pdf[:5] == b"%PDF-"
@@ -171,4 +185,7 @@ def test_demo_writes_every_export(tmp_path, capsys):
     doc = json.loads((tmp_path / "d.json").read_text())
     assert [m["model"] for m in doc["models"]] == ["synthetic-64", "synthetic-36"]
     assert (tmp_path / "plots" / "synthetic-64" / "forest.pdf").exists()
+    # the 64-layer demo carries a matched null: the excess is analysed and plotted as such
+    assert (tmp_path / "plots" / "synthetic-64" / "excess_by_layer.png").exists()
+    assert (tmp_path / "plots" / "synthetic-36" / "delta_by_layer.png").exists()
     assert (tmp_path / "csv" / "summary.csv").exists()

@@ -39,5 +39,6 @@ def test_test_command_skips_optional_stacks(tmp_path):
     n.write_text(json.dumps(null))
     a.write_text(json.dumps(aligned))
     mods = loaded("test", str(n), str(a), "--n-boot", "200", "--n-perm", "500")
-    assert {"numpy", "rich"} <= mods
-    assert not mods & {"statsmodels", "pandas", "matplotlib", "safetensors", "gguf"}
+    assert "numpy" in mods
+    # the text report is laid out by gaugetest.render.layout: rich is only for progress bars
+    assert not mods & {"rich", "statsmodels", "pandas", "matplotlib", "safetensors", "gguf"}

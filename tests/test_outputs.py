@@ -44,14 +44,21 @@ def test_required_keys(files, tmp_path, capsys):
     assert set(doc["settings"]) >= {"alpha", "margin", "n_boot", "n_perm", "seed", "ci_method",
                                     "phases", "compare"}
     assert set(doc["pairs"][0]) == {"L", "phase", "family", "raw", "aligned", "delta"}
-    assert set(doc["phase_summary"][0]) >= {"phase", "family", "n", "mean_delta", "ci_low",
+    assert set(doc["phase_summary"][0]) >= {"phase", "family", "n", "mean", "ci_low",
                                             "ci_high"}
-    assert set(doc["permutation"][0]) >= {"family", "statistic", "p_value", "p_holm", "exact",
-                                          "n_resamples"}
+    assert set(doc["permutation"][0]) >= {"family", "statistic", "ci_low", "ci_high", "level",
+                                          "p_value", "p_holm", "exact", "n_resamples"}
+    assert set(doc["robust"]["late_vs_early"][0]) >= {"family", "statistic", "ci_low",
+                                                      "ci_high", "level", "p_value", "t", "df"}
+    a = doc["analysis"]
+    assert set(a) >= {"model", "quantity", "compare", "ci_level", "tost_level", "margin",
+                      "equivalence_phases", "driving"}
+    assert set(a["quantity"]) >= {"key", "symbol", "name", "definition", "baseline", "gauge",
+                                  "range", "equivalence_testable"}
     assert set(doc["equivalence"][0]) >= {"phase", "family", "margin_low", "margin_high",
                                           "p_lower", "p_upper", "p_value", "ci_low", "ci_high",
                                           "equivalent"}
-    assert set(doc["verdict"]) >= {"label", "reasons"}
+    assert set(doc["verdict"]) >= {"label", "headline", "reasons", "caveat", "evidence"}
     assert {r["family"] for r in doc["phase_summary"]} >= {"pooled", "q_proj"}
     assert doc["permutation"][-1]["family"] == "pooled"
     assert len(doc["pairs"]) == 63 * 7
@@ -186,7 +193,7 @@ def test_internal_error_exits_1(files, capsys, monkeypatch):
     def broken(*a, **k):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(an, "equivalence", broken)
+    monkeypatch.setattr(an, "make_verdict", broken)
     code = main(["test", str(files[0]), str(files[1]), *FAST])
     err = capsys.readouterr().err
     assert code == 1 and "internal error" in err and "Traceback" not in err

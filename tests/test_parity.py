@@ -61,7 +61,7 @@ def test_tables_match_original(tmp_path, num_layers, drop):
         assert ours == cells, L
     assert sorted(phase_rows) == sorted(t.present_phases)
     for ph, cells in phase_rows.items():
-        ours = [fmt_cos(res.summary(ph, f).mean_delta) for f in t.families]
+        ours = [fmt_cos(res.summary(ph, f).mean) for f in t.families]
         assert ours == cells, ph
 
 

@@ -19,7 +19,9 @@ def test_demo_runs_and_labels_synthetic():
     r = run("demo", "--n-boot", "500", "--n-perm", "2000", "--brief")
     assert r.returncode == 0, r.stderr
     assert "SYNTHETIC DATA" in r.stdout
-    assert r.stdout.count("Verdict:") == 2
+    # --brief: a headline per model (with its verdict) and one table
+    assert r.stdout.count("  verdict   ") == 2
+    assert "Summary: one verdict per model" in r.stdout
 
 
 def test_help_and_version():

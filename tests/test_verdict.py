@@ -1,49 +1,117 @@
-"""The verdict rule on constructed sweeps, one case per label (rule: gaugetest.verdict)."""
+"""The verdict rule (gaugetest.verdict) on constructed sweeps: one case per label, each built so
+that the label follows from the rule by construction, and the regressions of issue 13's
+defects 1 and 2 (each of these failed before the rule was rewritten)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from gaugetest import analyze
-from gaugetest.verdict import decide
+from gaugetest.verdict import Evidence, decide
 from helpers import phase_vector, sweeps_from_deltas
 
 FAST = dict(n_boot=300, n_perm=2000)
 
 
-def noisy(mean_by_phase, default, sd, seed, n=64):
+def values(mean_by_phase, default, sd, seed, n=64, phases="auto"):
+    """Per pair x family values: the phase's mean plus N(0, sd) noise (no abs: an excess may
+    be negative)."""
     rng = np.random.default_rng(seed)
-    base = phase_vector(n, mean_by_phase, default)
-    return np.abs(base[:, None] + rng.normal(0, sd, (n - 1, 7)))
+    base = phase_vector(n, mean_by_phase, default, phases)
+    return base[:, None] + rng.normal(0, sd, (n - 1, 7))
+
+
+def excess_sweeps(x, n=64, **kw):
+    """Sweeps whose raw file carries a matched null, so the analysed quantity is the excess
+    and equals ``x``."""
+    return sweeps_from_deltas(x, n, null_level=0.4, **kw)
 
 
 def test_training_artifact():
-    res = analyze(*sweeps_from_deltas(noisy({"E": 0.35}, 0.30, 0.005, 1), 64), **FAST)
+    res = analyze(*excess_sweeps(values({"E": 0.05}, 0.0, 0.002, 1)), **FAST)
+    assert res.description.quantity.key == "excess"
+    assert res.driving.difference.pooled.p_value < 0.05
+    assert res.verdict.evidence.negligible is False
+    assert res.verdict.evidence.equivalence == "not-shown"
     assert res.verdict.label == "training-artifact"
-    assert res.permutation.pooled.p_value < 0.05
-    assert res.equivalence_everywhere is False
 
 
 def test_real_specialization():
-    d = noisy({"E": 0.0005}, 0.001, 0.0002, 2)
-    res = analyze(*sweeps_from_deltas(d, 64), **FAST)
-    assert res.permutation.pooled.p_value >= 0.05
-    assert res.equivalence_everywhere is True
+    res = analyze(*excess_sweeps(values({"E": 0.0005}, 0.001, 0.0002, 2)), **FAST)
+    assert res.driving.difference.pooled.p_value >= 0.05
+    assert res.verdict.evidence.equivalence == "shown"
     assert res.verdict.label == "real-specialization"
 
 
-def test_mixed():
-    d = noisy({"E": 0.006}, 0.001, 0.0005, 3)
-    res = analyze(*sweeps_from_deltas(d, 64), **FAST)
-    assert res.permutation.pooled.p_value < 0.05 and res.equivalence_everywhere
-    assert res.verdict.label == "mixed"
+def test_negligible_difference_when_both_phases_are_equivalent():
+    # E - C = 0.005 with tiny noise: significant, but E and C are each inside +-0.02
+    res = analyze(*excess_sweeps(values({"E": 0.006}, 0.001, 0.0005, 3)), **FAST)
+    assert res.driving.difference.pooled.p_value < 0.05
+    assert res.verdict.label == "negligible-difference"
+
+
+def test_negligible_difference_inside_the_margin_without_equivalence():
+    # every phase sits at 0.05 (not equivalent to 0), E at 0.056: the difference is significant
+    # and its 90% interval lies inside +-0.02
+    res = analyze(*excess_sweeps(values({"E": 0.056}, 0.05, 0.0005, 4)), **FAST)
+    assert res.driving.difference.pooled.p_value < 0.05
+    assert res.verdict.evidence.equivalence == "not-shown"
+    assert res.verdict.evidence.negligible is True
+    assert res.verdict.label == "negligible-difference"
 
 
 def test_inconclusive():
-    d = noisy({"E": 0.29}, 0.30, 0.01, 4)
-    res = analyze(*sweeps_from_deltas(d, 64), **FAST)
-    assert res.permutation.pooled.p_value >= 0.05 and res.equivalence_everywhere is False
+    res = analyze(*excess_sweeps(values({"E": 0.29}, 0.30, 0.01, 5)), **FAST)
+    assert res.driving.difference.pooled.p_value >= 0.05
+    assert res.verdict.evidence.equivalence == "not-shown"
     assert res.verdict.label == "inconclusive"
+
+
+def test_delta_under_orthogonal_alignment_cannot_be_equivalent():
+    # same data as a delta sweep without metadata: FORMATS.md's orthogonal Procrustes is
+    # assumed, so a failed TOST is not counted as evidence; the label says what is missing
+    res = analyze(*sweeps_from_deltas(values({"E": 0.29}, 0.30, 0.01, 5), 64), **FAST)
+    q = res.description.quantity
+    assert q.key == "delta" and not q.equivalence_testable
+    assert res.verdict.evidence.equivalence == "untestable-quantity"
+    assert res.verdict.label == "equivalence-untestable"
+    assert any("untestable" in r for r in res.verdict.reasons)
+
+
+def test_small_late_phase_cannot_reach_alpha():
+    """Defect 2: a 2-pair late phase (C(6, 2) = 15 splits, smallest p 1/15 > alpha) 15 noise sd
+    above the early one was labelled real-specialization. Now the test is reported as unable
+    to reach alpha and the label says the difference test is missing."""
+    phases = {"C": 3, "E": 5}                  # C: L 0-3, E: L 4-5, tail: L 6
+    x = values({"E": 0.03, "C": 0.0}, 0.0, 0.002, 6, n=8, phases=phases)
+    res = analyze(*excess_sweeps(x, 8), phases=phases, dependence="iid", **FAST)
+    t = res.iid.difference
+    assert t.testable and t.min_p == pytest.approx(1 / 15)
+    assert not t.reaches(0.05)
+    assert res.verdict.evidence.difference == "cannot-reach-alpha"
+    assert res.verdict.label == "difference-untestable"
+    assert any("cannot reach alpha" in r for r in res.verdict.reasons)
+    # the robust analysis needs 3 values per phase: neither test runs there
+    rob = analyze(*excess_sweeps(x, 8), phases=phases, **FAST)
+    assert rob.verdict.label in ("difference-untestable", "not-testable")
+    assert rob.verdict.label != "real-specialization"
+
+
+def test_nan_pooled_statistic_is_not_significant():
+    """Defect 1: with one family missing on every E pair, pooled E has no complete pair; the
+    NaN difference used to get the smallest p-value and a training-artifact verdict."""
+    null, aligned = sweeps_from_deltas(values({"E": 0.30}, 0.30, 0.01, 7), 64)
+    for L in range(47, 59):          # phase E of the 64-layer map
+        del aligned["aligned_cos"]["q_proj"][str(L)]
+    for result in (analyze(null, aligned, dependence="iid", **FAST),
+                   analyze(null, aligned, **FAST)):
+        pooled = result.driving.difference.pooled
+        assert pooled.statistic is None and pooled.p_value is None
+        assert result.verdict.evidence.difference == "not-testable"
+        assert result.verdict.label in ("difference-untestable", "not-testable")
+        # the other families are still tested
+        fam = [r for r in result.driving.difference.rows if r.family == "k_proj"][0]
+        assert fam.p_value is not None
 
 
 def test_not_testable():
@@ -51,39 +119,67 @@ def test_not_testable():
     null, aligned = sweeps_from_deltas(np.full((1, 7), 0.01), 36, layers=[12])
     res = analyze(null, aligned, **FAST)
     assert not res.permutation.testable
-    assert res.equivalence_everywhere is None
     assert res.verdict.label == "not-testable"
-    assert any("not testable" in r for r in res.verdict.reasons)
+    assert any("cannot run" in r for r in res.verdict.reasons)
 
 
-def test_36_layers_reports_missing_E_and_still_decides():
+def test_36_layers_reports_missing_E():
     d = np.abs(np.random.default_rng(5).normal(0.001, 0.0002, (35, 7)))
-    res = analyze(*sweeps_from_deltas(d, 36), **FAST)
+    res = analyze(*excess_sweeps(d, 36), **FAST)
     assert not res.permutation.testable
-    assert "no phase E" in res.permutation.reason and "--phases" in res.permutation.reason
-    assert res.verdict.label == "real-specialization"
+    assert "no phase E" in res.permutation.reason
+    assert res.verdict.label == "difference-untestable"
 
 
 def test_custom_phases_make_E_testable_on_36_layers(tmp_path):
     toml = tmp_path / "p.toml"
     toml.write_text("[phases]\nA = 6\nB = 9\nC = 23\nD = 28\nE = 33\n")
-    d = noisy({}, 0.3, 0.01, 6, n=36)
+    d = values({}, 0.3, 0.01, 6, n=36)
     res = analyze(*sweeps_from_deltas(d, 36), phases=str(toml), **FAST)
     assert res.permutation.testable and res.permutation.n_late == 5
 
 
-@pytest.mark.parametrize("sig,eq,label", [(True, False, "training-artifact"),
-                                          (False, True, "real-specialization"),
-                                          (True, True, "mixed"), (False, False, "inconclusive"),
-                                          (None, None, "not-testable"),
-                                          (None, True, "real-specialization"),
-                                          (True, None, "training-artifact")])
-def test_decide_table(sig, eq, label):
-    assert decide(sig, eq) == label
+def test_edge_phases_report_but_do_not_decide():
+    # C and E tiny and equivalent; the small edge phases A, B and tail are far from 0
+    x = values({"C": 0.001, "E": 0.001, "D": 0.001}, 0.08, 0.0003, 8)
+    res = analyze(*excess_sweeps(x), **FAST)
+    assert res.description.equivalence_phases == ("C", "E")
+    assert res.verdict.label == "real-specialization"
+    assert any("reported but not deciding" in r for r in res.verdict.reasons)
+    every = analyze(*excess_sweeps(x), equivalence_phases="all", **FAST)
+    assert every.verdict.label == "inconclusive"
 
 
-def test_reasons_carry_numbers_and_caveat():
-    res = analyze(*sweeps_from_deltas(noisy({"E": 0.35}, 0.30, 0.005, 1), 64), **FAST)
+@pytest.mark.parametrize("diff,negl,eq,label", [
+    ("significant", False, "not-shown", "training-artifact"),
+    ("significant", False, "untestable-quantity", "training-artifact"),
+    ("significant", True, "not-shown", "negligible-difference"),
+    ("significant", False, "shown", "negligible-difference"),
+    ("not-significant", None, "shown", "real-specialization"),
+    ("not-significant", None, "not-shown", "inconclusive"),
+    ("not-significant", None, "untestable-quantity", "equivalence-untestable"),
+    ("not-significant", None, "untestable-phases", "equivalence-untestable"),
+    ("cannot-reach-alpha", None, "shown", "difference-untestable"),
+    ("not-testable", None, "not-shown", "difference-untestable"),
+    ("not-testable", None, "untestable-phases", "not-testable"),
+])
+def test_decide_table(diff, negl, eq, label):
+    assert decide(Evidence(diff, negl, eq)) == label
+
+
+def test_reasons_carry_numbers_and_the_caveat_comes_from_the_input():
+    x = values({"E": 0.35}, 0.30, 0.005, 1)
+    res = analyze(*sweeps_from_deltas(x, 64), **FAST)
     text = " ".join(res.verdict.reasons)
-    assert "p = " in text and "alpha = 0.05" in text
-    assert "0.37-0.95" in res.verdict.caveat
+    assert "p " in text and "alpha = 0.05" in text and "95% CI" in text
+    # no shapes, no matched null in this input: the caveat says so instead of quoting Qwen3
+    assert "records neither" in res.verdict.caveat and "0.37" not in res.verdict.caveat
+    # with shapes in the metadata the caveat quotes the Gaussian reference at those shapes
+    null, aligned = sweeps_from_deltas(x, 64)
+    aligned["shapes"] = {"q_proj": [8192, 5120], "gate_proj": [25600, 5120]}
+    res = analyze(null, aligned, **FAST)
+    assert "0.37–0.63" in res.verdict.caveat and "Gaussian reference" in res.verdict.caveat
+    # with a matched null (analysing delta on purpose) it quotes the measured null level
+    res = analyze(*sweeps_from_deltas(x, 64, null_level=0.4), baseline="raw", **FAST)
+    assert "matched null of this input" in res.verdict.caveat
+    assert "0.43" in res.verdict.caveat            # raw 0.03 + null level 0.4

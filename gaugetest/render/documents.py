@@ -1,12 +1,16 @@
 """Markdown and LaTeX exports and the methods-and-results report.
 
-p-values print with 3 significant digits, and a Monte Carlo p-value at its floor
-1/(m+1) prints as ``<1e-5``-style (see ``formatting.fmt_p``).  Every number is
-formatted from the results dictionary, so it equals the JSON's.
+Every word that names the analysed quantity, a level or a test comes from the results
+dictionary's ``analysis`` description and its inference blocks; every number is formatted from
+the same dictionary, so it equals the JSON's. p-values print as journals print them
+(``formatting.fmt_p``). The report contains no command-line option and no file path: it is
+text to paste into a paper.
 """
 from __future__ import annotations
 
-from .formatting import fmt_num, fmt_p, p_phrase
+import re
+
+from ..formatting import fmt_interval, fmt_level, fmt_num, fmt_p, p_phrase
 
 REFERENCES = {
     "efron": "Efron, B. (1987). Better bootstrap confidence intervals. *JASA* 82(397), 171–185.",
@@ -28,21 +32,116 @@ REFERENCES = {
              "models. *Biometrika* 65, 297–303.",
     "politis": "Politis, D. N. & White, H. (2004). Automatic block-length selection for the "
                "dependent bootstrap. *Econometric Reviews* 23, 53–70.",
+    "buhlmann": "Bühlmann, P. (1997). Sieve bootstrap for time series. *Bernoulli* 3, 123–148.",
+    "schonemann": "Schönemann, P. H. (1966). A generalized solution of the orthogonal Procrustes "
+                  "problem. *Psychometrika* 31, 1–10.",
 }
 
 
-def _p(row: dict) -> str:
-    return fmt_p(row.get("p_value"), row.get("exact", True), row.get("n_resamples"))
+def _driving(doc: dict) -> dict:
+    """The inference block the verdict follows, in the shape of ``doc['robust']``."""
+    a = doc["analysis"]
+    if a["driving"]["method"] == "iid":
+        return _iid_block(doc)
+    return doc["robust"]
 
 
-def _perm_kind(doc: dict) -> str:
-    rows = doc["permutation"]
-    if not rows:
-        return ""
-    r = rows[-1]
-    if r["exact"]:
-        return f"exact, all {doc['permutation_test']['n_distinct_splits']} splits"
-    return f"Monte Carlo, {r['n_resamples']} random splits"
+def _other(doc: dict) -> dict:
+    return doc["robust"] if doc["analysis"]["driving"]["method"] == "iid" else _iid_block(doc)
+
+
+def _iid_block(doc: dict) -> dict:
+    return {**doc["iid"], "phase_summary": doc["phase_summary"],
+            "difference_test": doc["permutation_test"], "late_vs_early": doc["permutation"],
+            "equivalence": doc["equivalence"]}
+
+
+def _pooled(rows, phase=None):
+    return [r for r in rows if r["family"] == "pooled" and (phase is None or r["phase"] == phase)]
+
+
+def _yes(v) -> str:
+    return "—" if v is None else ("yes" if v else "no")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "model"
+
+
+def _tables(doc: dict) -> list[dict]:
+    """The main tables, described once for Markdown and LaTeX: {key, caption, header, rows,
+    align}. Captions name the model, the quantity, the levels and the tests."""
+    a = doc["analysis"]
+    q = a["quantity"]
+    sym = q["symbol"]
+    late, early = a["compare"]["late"], a["compare"]["early"]
+    ci, tl = fmt_level(a["ci_level"]), fmt_level(a["tost_level"])
+    model = a["model"]
+    drv, oth = _driving(doc), _other(doc)
+    out = []
+    # 1. pooled phase means with both intervals
+    orows = {r["phase"]: r for r in _pooled(oth["phase_summary"])}
+    rows = []
+    for r in _pooled(drv["phase_summary"]):
+        o = orows.get(r["phase"], {})
+        rows.append([r["phase"], str(r["n"]), fmt_num(r["mean"]),
+                     fmt_interval(r["ci_low"], r["ci_high"]),
+                     fmt_interval(o.get("ci_low"), o.get("ci_high"))])
+    out.append({"key": "phase-means",
+                "caption": f"{model}: pooled mean {sym} ({q['definition']}) by phase, with "
+                           f"{ci} intervals from the {drv['name']} analysis "
+                           f"({drv['interval_method']}) and the {oth['name']} analysis "
+                           f"({oth['interval_method']}).",
+                "header": ["Phase", "n", f"Mean {sym}", f"{ci} CI ({drv['name']})",
+                           f"{ci} CI ({oth['name']})"],
+                "rows": rows, "align": "lrrrr"})
+    # 2. the compared difference, per family, for both analyses
+    for block, role in ((drv, "drives the verdict"), (oth, "shown beside it")):
+        t = block["difference_test"]
+        if not t["testable"]:
+            continue
+        kind = t.get("kind")
+        out.append({"key": f"difference-{_slug(block['name'])}",
+                    "caption": f"{model}: {a['compare']['contrast']}, one-sided "
+                               f"{t['test']} ({block['name']} analysis, which {role}; "
+                               f"{t['n_late']} vs {t['n_early']} pairs"
+                               + (f"; {kind}" if kind else "") + f"), with {ci} intervals; "
+                               "per-family p-values Holm-adjusted across families.",
+                    "header": ["Family", "Difference", f"{ci} CI", "p", "p (Holm)"],
+                    "rows": [[r["family"], fmt_num(r["statistic"]),
+                              fmt_interval(r["ci_low"], r["ci_high"]), fmt_p(r["p_value"]),
+                              "" if r["p_holm"] is None else fmt_p(r["p_holm"])]
+                             for r in block["late_vs_early"]],
+                    "align": "lrrrr"})
+    # 3. equivalence, pooled, driving analysis
+    lo, hi = a["margin"]
+    margin = f"±{hi:g}" if lo == -hi else f"({lo:g}, {hi:g})"
+    note = "" if q["equivalence_testable"] else f" Not part of the verdict: {q['equivalence_note']}."
+    out.append({"key": "equivalence",
+                "caption": f"{model}: equivalence (TOST) of the pooled mean {sym} to 0 within "
+                           f"{margin} ({drv['name']} analysis): equivalent when the {tl} "
+                           f"interval lies inside the margin; min margin = max(|low|, |high|) "
+                           f"of that interval. Deciding phases: "
+                           f"{', '.join(a['equivalence_phases'])}.{note}",
+                "header": ["Phase", "n", f"Mean {sym}", f"{tl} CI", "TOST p", "Equivalent",
+                           "Min margin"],
+                "rows": [[r["phase"], str(r["n"]), fmt_num(r["mean"]),
+                          fmt_interval(r["ci_low"], r["ci_high"]), fmt_p(r["p_value"]),
+                          _yes(r["equivalent"]), fmt_num(r["min_margin"], signed=False)]
+                         for r in _pooled(drv["equivalence"])],
+                "align": "lrrrrlr"})
+    # 4. per family (iid bootstrap)
+    iid = _iid_block(doc)
+    out.append({"key": "per-family",
+                "caption": f"{model}: mean {sym} by phase and family with {ci} "
+                           f"{iid['interval_method']} intervals ({doc['settings']['n_boot']} "
+                           "resamples of layer pairs).",
+                "header": ["Phase", "Family", "n", f"Mean {sym}", f"{ci} CI"],
+                "rows": [[r["phase"], r["family"], str(r["n"]), fmt_num(r["mean"]),
+                          fmt_interval(r["ci_low"], r["ci_high"])]
+                         for r in doc["phase_summary"]],
+                "align": "llrrr"})
+    return out
 
 
 # --------------------------------------------------------------------------- Markdown
@@ -54,58 +153,20 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def markdown_document(doc: dict, title: str | None = None) -> str:
-    """The main tables as GitHub-flavoured Markdown."""
-    s = doc["settings"]
-    late, early = s["compare"]
-    level = f"{100 * (1 - s['alpha']):g}%"
-    out = [f"# {title or 'gaugetest results'}", "",
-           f"gaugetest {doc['version']}; seed {s['seed']}; alpha {s['alpha']:g}; "
-           f"phase map {doc['phase_map']['name']}; {doc['data']['n_pairs']} pairs of a "
-           f"{doc['data']['num_layers']}-layer model.", ""]
-    out += [f"## Mean delta by phase ({level} {s['ci_method']} bootstrap CI, "
-            f"{s['n_boot']} resamples)", "",
-            _md_table(["phase", "family", "n", "mean delta", "CI low", "CI high"],
-                      [[r["phase"], r["family"], str(r["n"]), fmt_num(r["mean_delta"]),
-                        fmt_num(r["ci_low"]), fmt_num(r["ci_high"])]
-                       for r in doc["phase_summary"]]), ""]
-    if doc["permutation"]:
-        out += [f"## Permutation test: delta({late}) > delta({early}), one-sided "
-                f"({_perm_kind(doc)})", "",
-                _md_table(["family", "difference", "p", "p (Holm)"],
-                          [[r["family"], fmt_num(r["statistic"]), _p(r),
-                            "" if r["p_holm"] is None else
-                            fmt_p(r["p_holm"], r["exact"], r["n_resamples"])]
-                           for r in doc["permutation"]]), ""]
-    else:
-        out += [f"## Permutation test: not testable — {doc['permutation_test']['reason']}", ""]
-    lo, hi = s["margin"]
-    out += [f"## Equivalence (TOST) within ({lo:g}, {hi:g}), pooled over families", "",
-            _md_table(["phase", "n", "mean delta", f"{100 * (1 - 2 * s['alpha']):g}% CI",
-                       "p", "equivalent", "min margin"],
-                      [[r["phase"], str(r["n"]), fmt_num(r["mean_delta"]),
-                        f"[{fmt_num(r['ci_low'])}, {fmt_num(r['ci_high'])}]",
-                        fmt_p(r["p_value"]), _yes(r["equivalent"]),
-                        fmt_num(r["min_margin"], signed=False)]
-                       for r in doc["equivalence"] if r["family"] == "pooled"]), ""]
-    rob = doc.get("robust")
-    if rob:
-        out += [f"## Dependence-robust results ({rob['method']}), pooled over families", "",
-                _md_table(["phase", "n", "mean delta", f"{level} CI", "TOST p", "equivalent"],
-                          [[r["phase"], str(r["n"]), fmt_num(r["mean_delta"]),
-                            f"[{fmt_num(r['ci_low'])}, {fmt_num(r['ci_high'])}]",
-                            fmt_p(e["p_value"]), _yes(e["equivalent"])]
-                           for r, e in zip(rob["phase_summary"], rob["equivalence"])
-                           if r["family"] == "pooled"]), ""]
-        if rob["late_vs_early"]:
-            out += [_md_table(["family", "difference", "t", "df", "p", "p (Holm)"],
-                              [[r["family"], fmt_num(r["statistic"]),
-                                fmt_num(r["t"], 2, False), fmt_num(r["df"], 1, False),
-                                fmt_p(r["p_value"]),
-                                "" if r["p_holm"] is None else fmt_p(r["p_holm"])]
-                               for r in rob["late_vs_early"]]), ""]
-    v = doc["verdict"]
-    out += [f"## Verdict: **{v['label']}** (dependence: {v['dependence']})", ""]
+def markdown_document(doc: dict, model: str | None = None) -> str:
+    """The main tables as GitHub-flavoured Markdown, verdict first."""
+    a, s, v = doc["analysis"], doc["settings"], doc["verdict"]
+    q = a["quantity"]
+    name = model or a["model"]
+    out = [f"# gaugetest results: {name}", "",
+           f"**Verdict: {v['label']}** ({v['dependence']} analysis) — {v['headline']}", "",
+           f"Quantity: **{q['symbol']}** = {q['definition']} (gauge: {q['gauge']}). "
+           f"gaugetest {doc['version']}; seed {s['seed']}; alpha {a['alpha']:g}; phase map "
+           f"{a['phase_map']['name']}; {a['n_pairs']} pairs of a {a['num_layers']}-layer "
+           "model.", ""]
+    for t in _tables(doc):
+        out += [f"**{t['caption']}**", "", _md_table(t["header"], t["rows"]), ""]
+    out += [f"## Why '{v['label']}'", ""]
     out += [f"- {r}" for r in v["reasons"]]
     if v.get("disagreement"):
         out.append(f"- {v['disagreement']}")
@@ -113,166 +174,167 @@ def markdown_document(doc: dict, title: str | None = None) -> str:
     return "\n".join(out)
 
 
-def _yes(v) -> str:
-    return "—" if v is None else ("yes" if v else "no")
-
-
 # --------------------------------------------------------------------------- LaTeX
+
+_NUM = re.compile(r"(?<![\w.])([+\-−]?\d+\.\d+)")
 
 
 def _tex(s: str) -> str:
+    """Escape text for LaTeX; signed numbers go into math mode so minus signs are minus
+    signs ($-0.0123$), not hyphens."""
+    s = s.replace("−", "-")
+    parts = []
+    last = 0
+    for m in _NUM.finditer(s):
+        parts.append(_tex_text(s[last:m.start()]))
+        parts.append(f"${m.group(1)}$")
+        last = m.end()
+    parts.append(_tex_text(s[last:]))
+    return "".join(parts)
+
+
+def _tex_text(s: str) -> str:
     for a, b in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("%", r"\%"), ("&", r"\&"),
-                 ("#", r"\#"), ("<", r"$<$"), (">", r"$>$"), ("±", r"$\pm$"), ("—", "--")):
+                 ("#", r"\#"), ("<", r"$<$"), (">", r"$>$"), ("±", r"$\pm$"), ("—", "--"),
+                 ("≥", r"$\geq$"), ("≤", r"$\leq$"), ("|", r"$|$"), ("≈", r"$\approx$")):
         s = s.replace(a, b)
     return s
 
 
-def _tex_table(caption: str, header: list[str], rows: list[list[str]], align: str) -> str:
-    lines = [r"\begin{table}[ht]", r"\centering", rf"\caption{{{_tex(caption)}}}",
-             rf"\begin{{tabular}}{{{align}}}", r"\toprule",
-             " & ".join(_tex(h) for h in header) + r" \\", r"\midrule"]
-    lines += [" & ".join(_tex(c) for c in r) + r" \\" for r in rows]
-    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
-    return "\n".join(lines)
-
-
-def latex_document(doc: dict) -> str:
-    """booktabs tables (needs ``\\usepackage{booktabs}``) for the main results."""
-    s = doc["settings"]
-    late, early = s["compare"]
-    level = f"{100 * (1 - s['alpha']):g}\\%"
-    out = [f"% gaugetest {doc['version']}, seed {s['seed']}; tables need \\usepackage{{booktabs}}", ""]
-    out.append(_tex_table(
-        f"Mean delta (aligned - raw cosine) by phase with {level.replace(chr(92), '')} "
-        f"{s['ci_method']} bootstrap CIs ({s['n_boot']} resamples).",
-        ["Phase", "Family", "n", "Mean", "CI low", "CI high"],
-        [[r["phase"], r["family"], str(r["n"]), fmt_num(r["mean_delta"]), fmt_num(r["ci_low"]),
-          fmt_num(r["ci_high"])] for r in doc["phase_summary"]], "llrrrr"))
-    if doc["permutation"]:
-        out.append(_tex_table(
-            f"One-sided permutation test of delta({late}) > delta({early}) ({_perm_kind(doc)}); "
-            "Holm-adjusted across families.",
-            ["Family", "Difference", "p", "p (Holm)"],
-            [[r["family"], fmt_num(r["statistic"]), _p(r),
-              "" if r["p_holm"] is None else fmt_p(r["p_holm"], r["exact"], r["n_resamples"])]
-             for r in doc["permutation"]], "lrrr"))
-    lo, hi = s["margin"]
-    out.append(_tex_table(
-        f"Equivalence (TOST) of the pooled mean delta to 0 within ({lo:g}, {hi:g}).",
-        ["Phase", "n", "Mean", "CI low", "CI high", "p", "Equivalent"],
-        [[r["phase"], str(r["n"]), fmt_num(r["mean_delta"]), fmt_num(r["ci_low"]),
-          fmt_num(r["ci_high"]), fmt_p(r["p_value"]), _yes(r["equivalent"])]
-         for r in doc["equivalence"] if r["family"] == "pooled"], "lrrrrrl"))
-    rob = doc.get("robust")
-    if rob and rob["late_vs_early"]:
-        out.append(_tex_table(
-            f"Dependence-robust ({rob['method']}) one-sided test of delta({late}) > "
-            f"delta({early}).",
-            ["Family", "Difference", "t", "df", "p"],
-            [[r["family"], fmt_num(r["statistic"]), fmt_num(r["t"], 2, False),
-              fmt_num(r["df"], 1, False), fmt_p(r["p_value"])] for r in rob["late_vs_early"]],
-            "lrrrr"))
+def latex_document(doc: dict, model: str | None = None) -> str:
+    """booktabs tables (``\\usepackage{booktabs}``) with distinct captions and ``\\label``s."""
+    a, s = doc["analysis"], doc["settings"]
+    name = model or a["model"]
+    slug = _slug(name)
+    out = [f"% gaugetest {doc['version']}, seed {s['seed']}; model {name}; tables need "
+           "\\usepackage{booktabs}", ""]
+    for t in _tables(doc):
+        lines = [r"\begin{table}[ht]", r"\centering", rf"\caption{{{_tex(t['caption'])}}}",
+                 rf"\label{{tab:gaugetest-{slug}-{t['key']}}}",
+                 rf"\begin{{tabular}}{{{t['align']}}}", r"\toprule",
+                 " & ".join(_tex(h) for h in t["header"]) + r" \\", r"\midrule"]
+        lines += [" & ".join(_tex(c) for c in r) + r" \\" for r in t["rows"]]
+        lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
+        out.append("\n".join(lines))
     return "\n".join(out)
 
 
 # --------------------------------------------------------------------------- report
 
 
-def report_markdown(doc: dict) -> str:
-    """A methods-and-results paragraph, ready to paste, with references."""
-    s, d, v = doc["settings"], doc["data"], doc["verdict"]
-    late, early = s["compare"]
-    lo, hi = s["margin"]
+def _method_sentence(block: dict, doc: dict) -> str:
+    a = doc["analysis"]
+    d = block.get("detail") or {}
+    text = block["description"]
+    if block["method"] == "neff" and d.get("rho") is not None:
+        n_eff = d.get("n_eff", {})
+        effs = ", ".join(f"{p} {n_eff[p]:.1f}" for p in (a["compare"]["late"],
+                                                          a["compare"]["early"]) if p in n_eff)
+        text += (f"; the lag-1 autocorrelation estimated along the whole depth was "
+                 f"ρ = {d['rho']:.2f}" + (" (at the bound of its range)" if d.get("rho_clipped")
+                                          else "")
+                 + (f", giving effective sample sizes {effs}" if effs else ""))
+    elif block.get("summary"):
+        text += f" ({block['summary']})"
+    return text
+
+
+def report_markdown(doc: dict, model: str | None = None) -> str:
+    """Methods and results, ready to paste into a paper, with references."""
+    a, s, v = doc["analysis"], doc["settings"], doc["verdict"]
+    q = a["quantity"]
+    sym = q["symbol"]
+    late, early = a["compare"]["late"], a["compare"]["early"]
+    ci, tl = fmt_level(a["ci_level"]), fmt_level(a["tost_level"])
+    lo, hi = a["margin"]
     margin = f"±{hi:g}" if lo == -hi else f"({lo:g}, {hi:g})"
-    level = f"{100 * (1 - s['alpha']):g}%"
-    ci_name = {"bca": "bias-corrected and accelerated (BCa)", "percentile": "percentile",
-               "basic": "basic"}[s["ci_method"]]
-    refs = ["efron", "phipson", "holm", "schuirmann", "berger"]
-    fams = ", ".join(f"`{f}`" for f in d["families"])
+    drv, oth = _driving(doc), _other(doc)
+    name = model or a["model"]
+    fams = ", ".join(a["families"])
+    refs = ["schonemann", "holm", "schuirmann", "berger"]
+    for block in (drv, oth):
+        for k in block.get("references", []) or []:
+            if k not in refs:
+                refs.append(k)
+    if "efron" not in refs:
+        refs.append("efron")
+    if "phipson" not in refs:
+        refs.append("phipson")
+
+    null_text = ""
+    if q["key"] == "excess":
+        null_text = (f", where the {q['null_name']} is the aligned cosine of matrices with the "
+                     f"same singular values and independent random singular vectors"
+                     + (f", averaged over {q['null_draws']} draws per pair" if q["null_draws"]
+                        else ""))
     methods = [
-        f"We compared the cosine similarity of adjacent layers' weight matrices before (raw) and "
-        f"after orthogonal Procrustes alignment for {d['n_pairs']} layer pairs of a "
-        f"{d['num_layers']}-layer model ({len(d['families'])} families: {fams}), analysing "
-        f"delta = aligned − raw. Pairs were assigned to phases with the "
-        f"{doc['phase_map']['name']} map ({doc['phase_map']['description']}). For every phase and "
-        f"family we report the mean delta with a {level} {ci_name} bootstrap confidence interval "
-        f"({s['n_boot']} resamples of layer pairs, families resampled together; Efron 1987)."]
-    pt = doc["permutation_test"]
-    if pt["testable"]:
-        r = doc["permutation"][-1]
-        how = (f"enumerating all {pt['n_distinct_splits']} splits (exact p-value)" if r["exact"]
-               else f"with {r['n_resamples']} random splits and p = (b + 1)/(m + 1) "
-                    "(Phipson & Smyth 2010)")
+        f"We compared the weight matrices of adjacent layers of {name} ({a['num_layers']} "
+        f"layers, {a['n_pairs']} adjacent pairs, {len(a['families'])} weight families: {fams}) "
+        f"by their cosine similarity before (raw) and after alignment under "
+        f"{q['gauge_description']}. The analysed quantity is the {q['name']}, "
+        f"{sym} = {q['definition']}{null_text}. Pairs were assigned to depth phases "
+        f"({a['phase_map']['description']}).",
+        f"We tested the one-sided hypothesis that the pooled {sym} (the mean over families of "
+        f"each pair) is larger in phase {late} than in phase {early}, and report the difference "
+        f"with a two-sided {ci} confidence interval. Because adjacent pairs share a layer, "
+        f"{sym} is serially correlated along depth, so the verdict follows the {drv['name']} "
+        f"analysis: {_method_sentence(drv, doc)}. Per-family tests were Holm-adjusted "
+        "(Holm 1979).",
+    ]
+    if q["equivalence_testable"]:
         methods.append(
-            f"We tested the one-sided hypothesis that mean delta is larger in phase {late} "
-            f"({pt['n_late']} pairs) than in phase {early} ({pt['n_early']} pairs) with a "
-            f"permutation test of the difference in means, permuting whole pairs, {how}; "
-            "per-family p-values were Holm-adjusted (Holm 1979), and the test on the "
-            "family-pooled delta decides.")
+            f"Equivalence of the pooled mean {sym} to zero within {margin} was tested in the "
+            f"deciding phases ({', '.join(a['equivalence_phases'])}) with two one-sided tests at "
+            f"level {a['alpha']:g} ({tl} intervals; Schuirmann 1987) on the same standard errors; "
+            "equivalence in all deciding phases is an intersection–union test, which needs no "
+            "multiplicity correction (Berger 1982).")
     else:
-        methods.append(f"The one-sided test of delta({late}) > delta({early}) could not be run: "
-                       f"{pt['reason']}.")
+        methods.append(f"Equivalence of {sym} to zero was not tested for the verdict: "
+                       f"{q['equivalence_note']}.")
     methods.append(
-        f"Equivalence of the pooled mean delta to zero within {margin} was tested in every phase "
-        "with two one-sided t tests (TOST; Schuirmann 1987) at level "
-        f"{s['alpha']:g}; 'equivalent everywhere' is their intersection–union test, which needs "
-        "no multiplicity correction (Berger 1982).")
-    rob = doc.get("robust")
-    if rob:
-        refs += ["marriott", "ljung"]
-        if rob["method"] == "hac":
-            refs.append("newey")
-        if rob["method"] == "block":
-            refs.append("politis")
-        methods.append(
-            "Because adjacent pairs share a layer, deltas are serially correlated along depth; "
-            "we report the lag-1 autocorrelation and Ljung–Box tests (Ljung & Box 1978) and "
-            f"dependence-robust results ({rob['method']}: "
-            + ("effective-sample-size t intervals and Welch t tests with the lag-1 "
-               "autocorrelation estimated along the whole depth and bias-corrected, "
-               "Marriott & Pope 1954" if rob["method"] == "neff" else
-               "Newey–West standard errors, Newey & West 1987" if rob["method"] == "hac" else
-               f"{rob['method']} standard errors")
-            + f"). The verdict follows the {v['dependence']} analysis.")
-    methods.append(f"All random steps used seed {s['seed']} (gaugetest {doc['version']}; "
-                   f"inputs identified by SHA-256 in the results file).")
+        f"As a sensitivity analysis, the {oth['name']} analysis ({_method_sentence(oth, doc)}) "
+        "is reported beside it. All random steps used seed "
+        f"{s['seed']} (gaugetest {doc['version']}); the inputs are identified by their SHA-256 "
+        "hashes in the results file.")
 
     results = []
-    summ = {(r["phase"], r["family"]): r for r in doc["phase_summary"]}
-    rsumm = {(r["phase"], r["family"]): r for r in (rob or {}).get("phase_summary", [])}
-    for ph in (late, early):
-        r = summ.get((ph, "pooled"))
-        if r and r["ci_low"] is not None:
-            text = (f"Pooled mean delta was {fmt_num(r['mean_delta'])} in phase {ph} "
-                    f"(n = {r['n']}; {level} {s['ci_method']} bootstrap CI "
-                    f"[{fmt_num(r['ci_low'])}, {fmt_num(r['ci_high'])}]")
-            q = rsumm.get((ph, "pooled"))
-            if q and q["ci_low"] is not None:
-                text += (f"; robust {rob['method']} CI [{fmt_num(q['ci_low'])}, "
-                         f"{fmt_num(q['ci_high'])}]")
-            results.append(text + ").")
-    if pt["testable"]:
-        r = doc["permutation"][-1]
-        text = (f"The pooled difference delta({late}) − delta({early}) was "
-                f"{fmt_num(r['statistic'])} (permutation "
-                f"{p_phrase(r['p_value'], r['exact'], r['n_resamples'])}")
-        if rob and rob["late_vs_early"] and rob["late_vs_early"][-1]["p_value"] is not None:
-            rr = rob["late_vs_early"][-1]
-            text += f"; robust {rob['method']} {p_phrase(rr['p_value'])}"
-        results.append(text + ").")
-    eq_rows = [r for r in doc["equivalence"] if r["family"] == "pooled" and r["equivalent"] is not None]
-    if eq_rows:
-        n_eq = sum(r["equivalent"] for r in eq_rows)
-        worst = max(eq_rows, key=lambda r: r["min_margin"])
-        results.append(f"The pooled mean delta was equivalent to zero within {margin} in {n_eq} "
-                       f"of {len(eq_rows)} testable phases (iid TOST); the largest margin needed "
-                       f"was {fmt_num(worst['min_margin'], signed=False)} (phase {worst['phase']}).")
+    t = drv["difference_test"]
+    row = t and drv["late_vs_early"][-1] if drv["late_vs_early"] else None
+    if t["testable"] and row and row["statistic"] is not None:
+        sentence = (f"The pooled {sym} was {fmt_num(row['statistic'])} higher in phase {late} "
+                    f"({t['n_late']} pairs) than in phase {early} ({t['n_early']} pairs) "
+                    f"({ci} CI {fmt_interval(row['ci_low'], row['ci_high'])}; one-sided "
+                    f"{p_phrase(row['p_value'])}, {drv['name']} analysis")
+        orow = oth["late_vs_early"][-1] if oth["late_vs_early"] else None
+        if orow and orow["statistic"] is not None:
+            sentence += (f"; {oth['name']} analysis: {ci} CI "
+                         f"{fmt_interval(orow['ci_low'], orow['ci_high'])}, "
+                         f"{oth['difference_test']['test']} {p_phrase(orow['p_value'])}")
+        results.append(sentence + ").")
+    else:
+        results.append(f"The test of a larger {sym} in phase {late} than in phase {early} could "
+                       f"not be run: {t['reason']}.")
+    est = {r["phase"]: r for r in _pooled(drv["phase_summary"])}
+    parts = [f"{fmt_num(est[p]['mean'])} in {p} ({ci} CI "
+             f"{fmt_interval(est[p]['ci_low'], est[p]['ci_high'])})"
+             for p in (late, early) if p in est and est[p]["ci_low"] is not None]
+    if parts:
+        results.append(f"The pooled mean {sym} was " + " and ".join(parts) + ".")
+    if q["equivalence_testable"]:
+        eq = {r["phase"]: r for r in _pooled(drv["equivalence"])}
+        ph = [p for p in a["equivalence_phases"] if p in eq and eq[p]["equivalent"] is not None]
+        if ph:
+            results.append(
+                f"Within {margin}, the pooled mean {sym} was "
+                + "; ".join(f"{'equivalent' if eq[p]['equivalent'] else 'not shown equivalent'} "
+                            f"to zero in {p} ({tl} CI "
+                            f"{fmt_interval(eq[p]['ci_low'], eq[p]['ci_high'])}, TOST "
+                            f"{p_phrase(eq[p]['p_value'])})" for p in ph) + ".")
     results.append(f"Verdict: **{v['label']}**. " + " ".join(v["reasons"]))
     if v.get("disagreement"):
         results.append(v["disagreement"])
     results.append(v["caveat"])
-
-    lines = ["## Methods", "", " ".join(methods), "", "## Results", "", " ".join(results), "",
-             "## References", ""]
-    lines += [f"- {REFERENCES[k]}" for k in refs]
+    lines = [f"## Methods ({name})", "", " ".join(methods), "", f"## Results ({name})", "",
+             " ".join(results), "", "## References", ""]
+    lines += [f"- {REFERENCES[k]}" for k in refs if k in REFERENCES]
     return "\n".join(lines) + "\n"

@@ -64,3 +64,50 @@ def write_bytes(path: str, data: bytes, option: str = "--json") -> None:
         except OSError:
             pass
         raise
+
+
+def check_file_target(path: str, option: str) -> None:
+    """Raise UsageError unless ``path`` can be written (checked before any work is done)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise UsageError(option, "a writable file path", f"{path} ({exc.strerror})") from None
+    if st is not None:
+        if stat.S_ISDIR(st.st_mode):
+            raise UsageError(option, "a file path, not a directory", path)
+        if stat.S_ISREG(st.st_mode) and not os.access(path, os.W_OK):
+            raise UsageError(option, "a writable file", path)
+        return
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise UsageError(option, "a path in an existing directory", path)
+    if not os.access(directory, os.W_OK):
+        raise UsageError(option, "a path in a writable directory", path)
+
+
+def check_dir_target(path: str, option: str) -> None:
+    """Raise UsageError unless ``path`` is a writable directory or can be created as one."""
+    if os.path.exists(path):
+        if not os.path.isdir(path):
+            raise UsageError(option, "a directory", path)
+        if not os.access(path, os.W_OK):
+            raise UsageError(option, "a writable directory", path)
+        return
+    parent = os.path.dirname(os.path.abspath(path))
+    while parent and not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
+        raise UsageError(option, "a directory that can be created (writable parent)", path)
+
+
+def make_dir(path: str, option: str) -> None:
+    """Create ``path`` (and parents) as a directory; a clear usage error when it cannot be."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UsageError(option, "a directory", path)
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(option, "a directory that can be created",
+                         f"{path} ({exc.strerror or exc})") from None

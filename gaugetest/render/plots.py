@@ -1,20 +1,25 @@
-"""Figures (matplotlib, the ``plot`` extra), rendered headless.
+"""Figures (matplotlib, the ``plot`` extra), rendered headless, following the analysis.
 
-* ``delta_by_layer``: delta along depth for every family, the pooled line on top,
-  phases as alternating bands;
-* ``forest``: pooled mean delta per phase with the iid bootstrap and the robust
-  interval, and the equivalence margin around 0;
-* ``permutation_null``: the pooled permutation null distribution with the
-  observed difference.
+* ``<quantity>_by_layer`` (``excess_by_layer`` or ``delta_by_layer``): the analysed quantity
+  along depth for every family, the pooled line on top, phases as bands; with a matched null in
+  the input, the value the quantity takes with no shared structure is drawn as a line;
+* ``forest``: pooled phase means with the interval of the analysis that drives the verdict,
+  and the TOST's (1 − 2 alpha) interval against the equivalence margin;
+* ``difference``: the compared difference per family and pooled, with both analyses' intervals
+  and the deciding p-value;
+* ``permutation_null``: the iid permutation distribution with the observed difference; its
+  title says when the verdict follows another test.
 
-Each is written as PNG (300 dpi) and PDF at single-column width (3.5 in), in
-grayscale-safe styles (markers and line styles, not colour alone).
+Each figure carries a caption line naming the quantity, the levels, the method, and the phases
+left out. PNG (300 dpi) and PDF at single-column width (3.5 in), grayscale-safe.
 """
 from __future__ import annotations
 
 import os
 
 import numpy as np
+
+from ..formatting import fmt_level, p_phrase
 
 WIDTH = 3.5  # inches: one column of a two-column paper
 
@@ -38,18 +43,30 @@ def _mpl():
 
 
 def _save(fig, directory: str, name: str) -> list[str]:
+    import io
+
     from .files import write_bytes
 
     out = []
     for ext, kw in (("png", {"dpi": 300}), ("pdf", {"metadata": {"CreationDate": None,
                                                                  "Creator": "gaugetest"}})):
-        import io
         buf = io.BytesIO()
         fig.savefig(buf, format=ext, bbox_inches="tight", **kw)
         path = os.path.join(directory, f"{name}.{ext}")
         write_bytes(path, buf.getvalue(), "--plot")
         out.append(path)
     return out
+
+
+def _caption(fig, text: str) -> None:
+    import textwrap
+
+    fig.text(0.0, -0.02, "\n".join(textwrap.wrap(text, 78)), ha="left", va="top", fontsize=5)
+
+
+def _drv(doc):
+    from .documents import _driving, _other
+    return _driving(doc), _other(doc)
 
 
 def _phase_bands(ax, doc):
@@ -69,59 +86,138 @@ def _phase_bands(ax, doc):
             start = L
 
 
-def delta_by_layer(doc: dict, directory: str, quantity: str = "delta") -> list[str]:
+def by_layer(doc: dict, directory: str) -> list[str]:
+    """The analysed quantity along depth (file ``<symbol>_by_layer``)."""
     plt = _mpl()
-    fams = doc["data"]["families"]
+    a = doc["analysis"]
+    q = a["quantity"]
+    key = q["key"]
+    fams = a["families"]
     fig, ax = plt.subplots(figsize=(WIDTH, 2.4))
     _phase_bands(ax, doc)
     by_fam: dict[str, dict[int, float]] = {}
+    null_ref: dict[int, list[float]] = {}
+    null_var: dict[int, list[float]] = {}
     for r in doc["pairs"]:
-        by_fam.setdefault(r["family"], {})[r["L"]] = r["delta"]
+        if "null_mean_se" in r:
+            null_var.setdefault(r["L"], []).append(r["null_mean_se"] ** 2)
+        by_fam.setdefault(r["family"], {})[r["L"]] = r[key]
+        if "null_mean" in r:
+            # the quantity's value with no shared structure: 0 for the excess, null − raw for delta
+            null_ref.setdefault(r["L"], []).append(0.0 if key == "excess"
+                                                   else r["null_mean"] - r["raw"])
     for k, f in enumerate(fams):
         pts = sorted(by_fam.get(f, {}).items())
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], color=str(0.25 + 0.45 * k / max(len(fams) - 1, 1)),
-                ls=STYLES[k % len(STYLES)], marker=MARKERS[k % len(MARKERS)], ms=1.8,
-                label=f.removesuffix("_proj"))
+        ax.plot([p[0] for p in pts], [p[1] for p in pts],
+                color=str(0.25 + 0.45 * k / max(len(fams) - 1, 1)), ls=STYLES[k % len(STYLES)],
+                marker=MARKERS[k % len(MARKERS)], ms=1.8, label=f.removesuffix("_proj"))
     Ls = sorted({r["L"] for r in doc["pairs"]})
-    pooled = [np.mean([by_fam[f][L] for f in fams]) if all(L in by_fam[f] for f in fams) else np.nan
-              for L in Ls]
+    pooled = [np.mean([by_fam[f][L] for f in fams]) if all(L in by_fam[f] for f in fams)
+              else np.nan for L in Ls]
     ax.plot(Ls, pooled, color="black", lw=1.8, label="pooled")
+    if null_ref:
+        xs = sorted(null_ref)
+        ref = np.array([np.mean(null_ref[L]) for L in xs])
+        ax.plot(xs, ref, color="black", lw=0.8, ls=(0, (1, 1)),
+                label=f"{q['null_name']} (pooled)")
+        if len(null_var) == len(xs):
+            # +-2 standard errors of the pooled null mean (its draws are independent)
+            se = np.array([np.sqrt(np.sum(null_var[L])) / len(null_var[L]) for L in xs])
+            ax.fill_between(xs, ref - 2 * se, ref + 2 * se, color="0.75", lw=0, zorder=1,
+                            label="±2 se of that mean")
     ax.set_xlabel("layer pair L (L, L+1)")
-    ax.set_ylabel(f"{quantity} (aligned − raw cosine)")
+    ax.set_ylabel(f"{q['symbol']} = {q['definition']}" if len(q["definition"]) < 32
+                  else q["symbol"])
     ax.legend(ncol=4, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.22))
+    _caption(fig, f"{a['model']}: {q['symbol']} = {q['definition']} per adjacent pair"
+                  + (f"; the dotted line is its value with no shared structure ({q['null_name']})"
+                     + ("; the band is ±2 standard errors of the null mean" if null_var else "")
+                     if null_ref else "") + f". Gauge: {q['gauge']}.")
     fig.tight_layout()
-    paths = _save(fig, directory, "delta_by_layer")
+    paths = _save(fig, directory, f"{q['symbol']}_by_layer")
     plt.close(fig)
     return paths
 
 
 def forest(doc: dict, directory: str) -> list[str]:
+    """Pooled phase means: the driving analysis's (1 − alpha) interval and its TOST's
+    (1 − 2 alpha) interval against the margin."""
     plt = _mpl()
-    s = doc["settings"]
-    iid = [r for r in doc["phase_summary"] if r["family"] == "pooled" and r["ci_low"] is not None]
-    rob = {r["phase"]: r for r in (doc.get("robust") or {}).get("phase_summary", [])
-           if r["family"] == "pooled" and r["ci_low"] is not None}
-    fig, ax = plt.subplots(figsize=(WIDTH, 0.5 + 0.3 * max(len(iid), 1)))
-    lo, hi = s["margin"]
+    a = doc["analysis"]
+    q = a["quantity"]
+    drv, _ = _drv(doc)
+    ci, tl = fmt_level(a["ci_level"]), fmt_level(a["tost_level"])
+    est = [r for r in drv["phase_summary"] if r["family"] == "pooled"]
+    shown = [r for r in est if r["ci_low"] is not None]
+    left_out = [r["phase"] for r in est if r["ci_low"] is None]
+    eq = {r["phase"]: r for r in drv["equivalence"] if r["family"] == "pooled"}
+    fig, ax = plt.subplots(figsize=(WIDTH, 0.6 + 0.3 * max(len(shown), 1)))
+    lo, hi = a["margin"]
     ax.axvspan(lo, hi, color="0.85", lw=0, label=f"equivalence margin ({lo:g}, {hi:g})")
     ax.axvline(0, color="0.5", lw=0.6)
-    for k, r in enumerate(iid):
-        y = len(iid) - k
-        ax.errorbar(r["mean_delta"], y + 0.12, xerr=[[r["mean_delta"] - r["ci_low"]],
-                                                     [r["ci_high"] - r["mean_delta"]]],
+    for k, r in enumerate(shown):
+        y = len(shown) - k
+        ax.errorbar(r["mean"], y + 0.12, xerr=[[r["mean"] - r["ci_low"]],
+                                               [r["ci_high"] - r["mean"]]],
                     fmt="o", color="black", ms=3, capsize=2,
-                    label=f"iid {s['ci_method']} bootstrap" if k == 0 else None)
-        q = rob.get(r["phase"])
-        if q:
-            ax.errorbar(q["mean_delta"], y - 0.12, xerr=[[q["mean_delta"] - q["ci_low"]],
-                                                         [q["ci_high"] - q["mean_delta"]]],
-                        fmt="s", color="0.45", mfc="white", ms=3, capsize=2,
-                        label=f"robust ({doc['robust']['method']})" if k == 0 else None)
-    ax.set_yticks([len(iid) - k for k in range(len(iid))], [r["phase"] for r in iid])
-    ax.set_xlabel(f"pooled mean delta, {100 * (1 - s['alpha']):g}% CI")
+                    label=f"{ci} CI ({drv['name']})" if k == 0 else None)
+        e = eq.get(r["phase"])
+        if e and e["ci_low"] is not None:
+            ax.plot([e["ci_low"], e["ci_high"]], [y - 0.12, y - 0.12], color="0.35", lw=2.2,
+                    solid_capstyle="butt", label=f"{tl} TOST interval" if k == 0 else None)
+    ax.set_yticks([len(shown) - k for k in range(len(shown))], [r["phase"] for r in shown])
+    ax.set_xlabel(f"pooled mean {q['symbol']}")
     ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.35), ncol=2)
+    cap = (f"{a['model']}: pooled mean {q['symbol']} per phase, {ci} interval of the "
+           f"{drv['name']} analysis and the {tl} interval its TOST compares with the margin "
+           f"(equivalent when inside).")
+    if not q["equivalence_testable"]:
+        cap += f" Equivalence is not part of the verdict: {q['equivalence_note']}."
+    if left_out:
+        cap += f" Left out (too few pairs for an interval): {', '.join(left_out)}."
+    _caption(fig, cap)
     fig.tight_layout()
     paths = _save(fig, directory, "forest")
+    plt.close(fig)
+    return paths
+
+
+def difference(doc: dict, directory: str) -> list[str]:
+    """The compared difference per family and pooled, with both analyses' (1 − alpha)
+    intervals; the title gives the deciding test's p."""
+    drv, oth = _drv(doc)
+    if not drv["late_vs_early"]:
+        return []
+    plt = _mpl()
+    a = doc["analysis"]
+    ci = fmt_level(a["ci_level"])
+    rows = drv["late_vs_early"]
+    orows = {r["family"]: r for r in oth["late_vs_early"]}
+    fig, ax = plt.subplots(figsize=(WIDTH, 0.6 + 0.28 * len(rows)))
+    ax.axvline(0, color="0.5", lw=0.6)
+    for k, r in enumerate(rows):
+        y = len(rows) - k
+        for off, row, style, lab in ((0.12, r, dict(fmt="o", color="black"), drv["name"]),
+                                     (-0.12, orows.get(r["family"]),
+                                      dict(fmt="s", color="0.45", mfc="white"), oth["name"])):
+            if row and row["ci_low"] is not None and row["statistic"] is not None:
+                ax.errorbar(row["statistic"], y + off,
+                            xerr=[[row["statistic"] - row["ci_low"]],
+                                  [row["ci_high"] - row["statistic"]]], ms=3, capsize=2,
+                            label=f"{ci} CI ({lab})" if k == 0 else None, **style)
+    ax.set_yticks([len(rows) - k for k in range(len(rows))],
+                  [r["family"].removesuffix("_proj") for r in rows])
+    pooled = rows[-1]
+    ax.set_title(f"{a['compare']['contrast']}: one-sided {p_phrase(pooled['p_value'])}\n"
+                 f"({drv['name']} analysis, which decides the verdict)", fontsize=6)
+    ax.set_xlabel(a["compare"]["contrast"])
+    ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2)
+    _caption(fig, f"{a['model']}: difference of the mean {a['quantity']['symbol']} between "
+                  f"phases {a['compare']['late']} and {a['compare']['early']} per family and "
+                  f"pooled, with {ci} intervals of the {drv['name']} analysis (filled) and the "
+                  f"{oth['name']} analysis (open).")
+    fig.tight_layout()
+    paths = _save(fig, directory, "difference")
     plt.close(fig)
     return paths
 
@@ -130,17 +226,28 @@ def permutation_null(doc: dict, null: np.ndarray | None, directory: str) -> list
     if null is None or not doc["permutation"]:
         return []
     plt = _mpl()
-    late, early = doc["settings"]["compare"]
-    obs = doc["permutation"][-1]["statistic"]
+    a = doc["analysis"]
+    q = a["quantity"]
+    late, early = a["compare"]["late"], a["compare"]["early"]
+    r = doc["permutation"][-1]
+    obs = r["statistic"]
     fig, ax = plt.subplots(figsize=(WIDTH, 2.0))
     ax.hist(null, bins=60, color="0.7", edgecolor="0.45", linewidth=0.3)
     ax.axvline(obs, color="black", lw=1.4, ls="--", label=f"observed {obs:+.4f}")
-    r = doc["permutation"][-1]
-    from .formatting import p_phrase
-    ax.set_title(f"pooled permutation null, {p_phrase(r['p_value'], r['exact'], r['n_resamples'])}")
-    ax.set_xlabel(f"mean delta({late}) − mean delta({early}) under relabelling")
+    deciding = a["driving"]["method"] == "iid"
+    title = f"iid permutation test, {p_phrase(r['p_value'])}"
+    if not deciding:
+        rp = doc["robust"]["late_vs_early"][-1]["p_value"] if doc["robust"]["late_vs_early"] \
+            else None
+        title += (f"\n(not the deciding test: the verdict follows {a['driving']['name']}, "
+                  f"{p_phrase(rp)})" if rp is not None else "\n(not the deciding test)")
+    ax.set_title(title, fontsize=6)
+    ax.set_xlabel(f"mean {q['symbol']}({late}) − mean {q['symbol']}({early}) under relabelling")
     ax.set_ylabel("splits")
     ax.legend(frameon=False)
+    _caption(fig, f"{a['model']}: permutation distribution of {a['compare']['contrast']} "
+                  f"(pooled over families), relabelling whole pairs between {late} and {early} "
+                  "as if they were independent.")
     fig.tight_layout()
     paths = _save(fig, directory, "permutation_null")
     plt.close(fig)
@@ -150,11 +257,9 @@ def permutation_null(doc: dict, null: np.ndarray | None, directory: str) -> list
 def write_plots(res, directory: str, doc: dict | None = None) -> list[str]:
     """All figures for one result into ``directory`` (created if missing); ``doc`` is
     ``res.to_dict()`` when the caller has it already."""
-    from ..errors import UsageError
+    from .files import make_dir
 
-    if os.path.exists(directory) and not os.path.isdir(directory):
-        raise UsageError("--plot", "a directory", directory)
-    os.makedirs(directory, exist_ok=True)
+    make_dir(directory, "--plot")
     doc = doc if doc is not None else res.to_dict()
-    return (delta_by_layer(doc, directory) + forest(doc, directory)
-            + permutation_null(doc, res.permutation.null_distribution, directory))
+    return (by_layer(doc, directory) + forest(doc, directory) + difference(doc, directory)
+            + permutation_null(doc, res.iid.null_distribution, directory))

@@ -12,27 +12,36 @@ TABLES = ("pairs", "phase_summary", "permutation", "equivalence", "robust_phase_
 
 
 def tidy_tables(doc: dict, model: str | None = None) -> dict[str, list[dict]]:
-    """{table name: rows} from a results dict; ``model`` adds a leading model column."""
+    """{table name: rows} from a results dict; ``model`` adds a leading model column.
+
+    Every row that carries a value of the analysed quantity also carries its name
+    (``quantity``), so a CSV read on its own says what its ``mean`` is.
+    """
+    qty = doc["analysis"]["quantity"]["symbol"]
+
+    def tag(rows, **extra):
+        return [{**extra, **r, "quantity": qty} for r in rows]
+
     out: dict[str, list[dict]] = {
         "pairs": doc["pairs"],
-        "phase_summary": doc["phase_summary"],
-        "permutation": doc["permutation"],
-        "equivalence": doc["equivalence"],
+        "phase_summary": tag(doc["phase_summary"], method="iid"),
+        "permutation": tag(doc["permutation"], method="iid"),
+        "equivalence": tag(doc["equivalence"], method="iid"),
         "warnings": doc["warnings"],
     }
     rob = doc.get("robust")
     if rob:
-        out["robust_phase_summary"] = [{"method": rob["method"], **r} for r in rob["phase_summary"]]
-        out["robust_late_vs_early"] = [{"method": rob["method"], **r} for r in rob["late_vs_early"]]
-        out["robust_equivalence"] = [{"method": rob["method"], **r} for r in rob["equivalence"]]
-        out["diagnostics"] = rob["diagnostics"]
+        out["robust_phase_summary"] = tag(rob["phase_summary"], method=rob["method"])
+        out["robust_late_vs_early"] = tag(rob["late_vs_early"], method=rob["method"])
+        out["robust_equivalence"] = tag(rob["equivalence"], method=rob["method"])
+    out["diagnostics"] = doc["diagnostics"]["rows"]
     pw = doc.get("power")
     if pw:
         out["power_mdd"] = [{"method": pw["method"], "late": pw["late"], "early": pw["early"],
-                             "target_power": pw["target_power"], **r}
+                             "target_power": pw["target_power"], **r, "quantity": qty}
                             for r in pw["min_detectable_difference"]]
-        out["power_tost"] = [{"method": pw["method"], "target_power": pw["target_power"], **r}
-                             for r in pw["tost_power_at_zero"]]
+        out["power_tost"] = [{"method": pw["method"], "target_power": pw["target_power"], **r,
+                              "quantity": qty} for r in pw["tost_power_at_zero"]]
     if model is not None:
         out = {k: [{"model": model, **r} for r in rows] for k, rows in out.items()}
     return out
@@ -67,12 +76,9 @@ def write_csv_dir(directory: str, tables: dict[str, list[dict]]) -> list[str]:
     """Write one CSV per non-empty table into ``directory`` (created if missing)."""
     import os
 
-    from ..errors import UsageError
-    from .files import write_text
+    from .files import make_dir, write_text
 
-    if os.path.exists(directory) and not os.path.isdir(directory):
-        raise UsageError("--csv", "a directory", directory)
-    os.makedirs(directory, exist_ok=True)
+    make_dir(directory, "--csv")
     written = []
     for name, rows in tables.items():
         if not rows and name == "warnings":

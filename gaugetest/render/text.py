@@ -1,13 +1,17 @@
-"""Terminal output with rich: the original script's two tables, the inference tables and the
-verdict.  Tables fit in 100 columns; colour and box drawing only on a terminal (plain ASCII when
-piped or when ``NO_COLOR`` is set)."""
+"""The terminal report: a headline first (verdict, the compared difference with its interval
+and p, the equivalence result), then the reasons, then the detailed tables.
+
+Every word that names the analysed quantity, a level or a test comes from the analysis
+description (``res.description``) and the inference results; nothing here says "delta" or "95%"
+by itself. Tables never truncate: they stack or wrap to the page width (80 columns by default
+when piped); piped output is plain ASCII (see ``layout.Page``).
+"""
 from __future__ import annotations
 
-import os
-import sys
 from typing import TYPE_CHECKING, TextIO
 
-from .formatting import fmt_cos, fmt_num, fmt_p
+from ..formatting import fmt_cos, fmt_interval, fmt_level, fmt_num, fmt_p, p_phrase
+from .layout import Column, Page, TextTable
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..analysis import AnalysisResult
@@ -15,310 +19,397 @@ if TYPE_CHECKING:  # pragma: no cover
 ATTENTION = ("q_proj", "k_proj", "v_proj", "o_proj")
 
 VERDICT_STYLE = {"training-artifact": "bold red", "real-specialization": "bold green",
-                 "mixed": "bold yellow", "inconclusive": "bold yellow",
+                 "negligible-difference": "bold yellow", "inconclusive": "bold yellow",
+                 "equivalence-untestable": "bold yellow", "difference-untestable": "bold magenta",
                  "not-testable": "bold magenta"}
 
 
-def make_console(file: TextIO | None = None, width: int | None = None):
-    """A rich Console: colour on a terminal; plain text when piped or NO_COLOR is set."""
-    from rich.console import Console
-
-    file = file or sys.stdout
-    is_tty = hasattr(file, "isatty") and file.isatty()
-    plain = not is_tty or "NO_COLOR" in os.environ
-    if width is None:
-        width = None if is_tty else 100
-    return Console(file=file, width=width, no_color=plain, force_terminal=is_tty and not plain,
-                   color_system=None if plain else "auto", highlight=False, soft_wrap=False,
-                   emoji=False, legacy_windows=False), plain
+def _short(f: str) -> str:
+    return f.removesuffix("_proj")
 
 
-def _table(title: str, plain: bool, **kw):
-    from rich import box
-    from rich.table import Table
-
-    # no vertical rules: the per-pair table then fits 100 columns; ASCII only when plain
-    style = box.Box("    \n    \n -- \n    \n -- \n -- \n    \n    \n", ascii=True) \
-        if plain else box.SIMPLE_HEAD
-    tab = Table(box=style, pad_edge=False, **kw)
-    tab.caption_text = title  # printed above the table by _show, unwrapped at full width
-    return tab
+def _who(result) -> str:
+    """'iid analysis' / 'robust (neff) analysis' at the start of a title."""
+    return f"{result.name} analysis"
 
 
-def _show(console, tab) -> None:
-    console.print(f"[bold]{tab.caption_text}[/]")
-    console.print(tab)
-    console.print()
+def _yes(v) -> str:
+    return "—" if v is None else ("yes" if v else "no")
 
 
-def _pairs_tables(res: "AnalysisResult", plain: bool):
-    t = res.table
-    blocks = [[f for f in t.families if f in ATTENTION], [f for f in t.families if f not in ATTENTION]]
-    out = []
-    for fams in blocks:
-        if not fams:
-            continue
-        tab = _table(f"Per-pair raw / aligned cosine ({', '.join(f.removesuffix('_proj') for f in fams)})",
-                     plain)
-        tab.add_column("L", justify="right")
-        tab.add_column("phase", justify="right")
-        for f in fams:
-            tab.add_column(f"{f}\nraw", justify="right", no_wrap=True)
-            tab.add_column(f"{f}\naligned", justify="right", no_wrap=True)
-        idx = [t.families.index(f) for f in fams]
-        raw = t.raw if t.raw_cos is None else t.raw_cos
-        for i, L in enumerate(t.layers):
-            cells = [str(L), t.phases[i]]
-            for j in idx:
-                cells += [fmt_cos(float(raw[i, j])), fmt_cos(float(t.aligned[i, j]))]
-            tab.add_row(*cells)
-        out.append(tab)
-    return out
+# --------------------------------------------------------------------------- headline
 
 
-def _phase_means_table(res: "AnalysisResult", plain: bool):
-    t = res.table
-    tab = _table(f"Per-phase mean {res.table.quantity_label} by family", plain)
-    tab.add_column("phase", justify="right")
-    for f in t.families:
-        tab.add_column(f, justify="right")
-    tab.add_column("pooled", justify="right")
+def _inputs_line(res: "AnalysisResult") -> str:
+    paths = [res.inputs[k]["path"] for k in ("null", "aligned")]
+    if all(p.startswith("<") for p in paths):
+        return "inputs: generated in memory"
+    return f"inputs: raw file {paths[0]}; aligned file {paths[1]}"
+
+
+def headline_lines(res: "AnalysisResult") -> list[tuple[str, str, str | None]]:
+    """(label, text, style) rows of the headline block, shared by text and tests."""
+    d, v, t = res.description, res.verdict, res.table
+    q = d.quantity
+    drv, oth = res.driving, (res.iid if res.driving is res.robust else res.robust)
+    synthetic = any(x.get("meta", {}).get("synthetic") for x in res.inputs.values())
+    counts = ", ".join(f"{p} {len(t.rows_of(p))}" for p in t.present_phases)
+    rows = [("model", d.model + ("  [SYNTHETIC DATA: gaugetest demo generator]"
+                                 if synthetic else ""), "bold"),
+            ("data", f"{d.num_layers} layers, {d.n_pairs} pairs, {len(d.families)} families; "
+                     f"phases ({d.phase_map} map): {counts}", None),
+            ("quantity", f"{q.symbol} = {q.definition} (baseline {q.baseline_requested}"
+                         + (f" → {q.baseline}: {q.baseline_reason}" if q.baseline_requested ==
+                            "auto" else "") + f"; gauge {q.gauge})", None)]
+    test = drv.difference
+    row = test.pooled
+    if row is not None and row.statistic is not None:
+        ci = (f", {fmt_level(row.level)} CI {fmt_interval(row.ci_low, row.ci_high)}"
+              if row.ci_low is not None else "")
+        rows.append((f"{d.late} − {d.early}",
+                     f"{fmt_num(row.statistic)}{ci}, one-sided {p_phrase(row.p_value)}  "
+                     f"[{drv.name}]", None))
+        orow = oth.difference.pooled
+        if orow is not None and orow.statistic is not None:
+            oci = (f"{fmt_level(orow.level)} CI {fmt_interval(orow.ci_low, orow.ci_high)}, "
+                   if orow.ci_low is not None else "")
+            rows.append(("", f"{oth.name}: {oci}{oth.difference.test.split(' on ')[0]} "
+                             f"{p_phrase(orow.p_value)}", "dim"))
+    else:
+        rows.append((f"{d.late} − {d.early}", f"not testable: {test.reason}", None))
+    eq = {r.phase: r for r in drv.equivalence if r.family == "pooled"}
+    parts = ", ".join(f"{p} {_yes(eq[p].equivalent) if p in eq else '—'}"
+                      for p in d.equivalence_phases)
+    rows.append(("≈ 0", f"within {d.margin_text} ({fmt_level(d.tost_level)} CI inside the "
+                        f"margin, {drv.name} TOST): {parts}"
+                 + ("" if q.equivalence_testable else " — not deciding: untestable for "
+                    f"{q.symbol} under this gauge"), None))
+    rows.append(("verdict", v.label.upper(), VERDICT_STYLE.get(v.label, "bold")))
+    rows.append(("", v.headline, None))
+    if v.other.get("label") and v.other["label"] != v.label:
+        rows.append(("", f"({v.other['analysis']} analysis: {v.other['label']}; the verdict "
+                         f"follows {v.dependence})", "dim"))
+    return rows
+
+
+def _headline(res: "AnalysisResult", page: Page) -> None:
+    from .._version import __version__
+
+    page.line(f"gaugetest {__version__} — test of {res.description.contrast} > 0", "bold")
+    for label, text, style in headline_lines(res):
+        page.para(text, indent=f"  {label:<9} ", hang=" " * 12, style=style)
+
+
+def _reasons(res: "AnalysisResult", page: Page) -> None:
+    v = res.verdict
+    page.line(f"Why '{v.label}' ({v.dependence} analysis, alpha = {res.settings.alpha:g}):",
+              "bold")
+    for r in v.reasons:
+        page.para(r, indent="  - ", hang="    ")
+    if v.disagreement:
+        page.para(v.disagreement, indent="  ! ", hang="    ")
+    page.para(v.caveat, indent="  ", hang="  ")
+    page.para(_inputs_line(res), indent="  ", hang="    ", style="dim")
+    page.line()
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _phase_means_table(res: "AnalysisResult") -> TextTable:
+    t, q = res.table, res.description.quantity
+    tab = TextTable(f"Per-phase {q.mean_of()} by family ({q.symbol} = {q.definition})",
+                    [Column("phase", key=True)]
+                    + [Column(_short(f)) for f in t.families] + [Column("pooled")])
     for ph in t.present_phases:
         cells = [ph]
         for f in list(t.families) + ["pooled"]:
-            r = res.summary(ph, f)
-            cells.append(fmt_cos(r.mean_delta) if r.n else "—")
+            r = res.iid.estimate(ph, f)
+            cells.append(fmt_cos(r.mean) if r and r.n else "—")
         tab.add_row(*cells)
     return tab
 
 
-def _gaussian_null_table(res: "AnalysisResult", plain: bool):
+def _estimates_table(res: "AnalysisResult", result, pooled_only: bool) -> TextTable:
+    q = res.description.quantity
+    level = fmt_level(res.description.ci_level)
+    title = (f"{_who(result)}: {q.mean_of()} with {level} "
+             f"{result.interval_method} interval"
+             + (", pooled over families" if pooled_only else ", by phase and family"))
+    if result.summary:
+        title += f" ({result.summary})"
+    cols = [Column("phase", "left", key=True)] + ([] if pooled_only else
+                                                  [Column("family", "left", key=True)])
+    cols += [Column("n"), Column("mean"), Column(f"{level} CI\nlow"),
+             Column(f"{level} CI\nhigh"), Column("note", "left", wrap=True, min_width=16)]
+    tab = TextTable(title, cols)
+    last = None
+    for r in result.phase_summary:
+        if pooled_only and r.family != "pooled":
+            continue
+        if not pooled_only and last is not None and r.phase != last:
+            tab.add_section()
+        last = r.phase
+        note = r.note
+        out = q.outside(r.ci_low, r.ci_high)
+        note = "; ".join(x for x in (note, out) if x)
+        tab.add_row(*([r.phase] + ([] if pooled_only else [_short(r.family)])
+                      + [str(r.n), fmt_num(r.mean), fmt_num(r.ci_low), fmt_num(r.ci_high),
+                         note]))
+    return tab
+
+
+def _pooled_estimates_table(res: "AnalysisResult") -> TextTable:
+    """Pooled phase means with the iid and the robust interval side by side."""
+    d = res.description
+    q = d.quantity
+    level = fmt_level(d.ci_level)
+    iid, rob = res.iid, res.robust
+    title = (f"Pooled {q.mean_of()} by phase with {level} intervals: {iid.name} "
+             f"({iid.interval_method}) and {rob.name} ({rob.interval_method}"
+             + (f"; {rob.summary}" if rob.summary else "") + ")")
+    ri, rr = iid.name.split(" ")[0], rob.name.split(" ")[0]
+    tab = TextTable(title, [Column("phase", "left", key=True), Column("n"), Column("mean"),
+                            Column(f"{ri} CI\nlow"), Column(f"{ri} CI\nhigh"),
+                            Column(f"{rr} CI\nlow"), Column(f"{rr} CI\nhigh"),
+                            Column("note", "left", wrap=True, min_width=16)])
+    for r in iid.phase_summary:
+        if r.family != "pooled":
+            continue
+        o = rob.estimate(r.phase)
+        notes = [r.note, o.note if o else "", q.outside(r.ci_low, r.ci_high),
+                 q.outside(o.ci_low, o.ci_high) if o else ""]
+        tab.add_row(r.phase, str(r.n), fmt_num(r.mean), fmt_num(r.ci_low), fmt_num(r.ci_high),
+                    fmt_num(o.ci_low if o else None), fmt_num(o.ci_high if o else None),
+                    "; ".join(dict.fromkeys(x for x in notes if x)))
+    return tab
+
+
+def _difference_table(res: "AnalysisResult", result) -> TextTable:
+    d = res.description
+    test = result.difference
+    level = fmt_level(d.ci_level)
+    kind = test.detail.get("kind")
+    title = (f"{_who(result)}: one-sided {test.test} of {d.contrast} > 0 "
+             f"({test.n_late} vs {test.n_early} pairs" + (f"; {kind}" if kind else "")
+             + f"); {level} CI of the difference"
+             + (f" ({test.detail['difference_ci']})" if "difference_ci" in test.detail else ""))
+    cols = [Column("family", "left", key=True), Column("difference"),
+            Column(f"{level} CI\nlow"), Column(f"{level} CI\nhigh")]
+    robust = any("t" in r.detail for r in test.rows)
+    if robust:
+        cols += [Column("t"), Column("df")]
+    cols += [Column("p"), Column("p (Holm)"), Column("note", "left", wrap=True, min_width=16)]
+    tab = TextTable(title, cols)
+    for r in test.rows:
+        cells = [_short(r.family), fmt_num(r.statistic), fmt_num(r.ci_low), fmt_num(r.ci_high)]
+        if robust:
+            cells += [fmt_num(r.detail.get("t"), 2, False), fmt_num(r.detail.get("df"), 1, False)]
+        cells += [fmt_p(r.p_value), "" if r.p_holm is None else fmt_p(r.p_holm), r.note]
+        tab.add_row(*cells)
+    return tab
+
+
+def _equivalence_table(res: "AnalysisResult", result, pooled_only: bool) -> TextTable:
+    d = res.description
+    q = d.quantity
+    tl = fmt_level(d.tost_level)
+    title = (f"{_who(result)}: equivalence (TOST) of {q.mean_of()} to 0 within "
+             f"{d.margin_text}: equivalent when the {tl} interval lies inside the margin; "
+             f"'min margin' = max(|low|, |high|) of that interval"
+             + (", pooled over families" if pooled_only else ""))
+    if not q.equivalence_testable:
+        title += f". Not deciding: {q.equivalence_note}"
+    cols = [Column("phase", "left", key=True)] + ([] if pooled_only else
+                                                  [Column("family", "left", key=True)])
+    cols += [Column("n"), Column("mean"), Column(f"{tl} CI\nlow"), Column(f"{tl} CI\nhigh"),
+             Column("TOST p"), Column("equiv."), Column("min\nmargin"),
+             Column("note", "left", wrap=True, min_width=12)]
+    tab = TextTable(title, cols)
+    last = None
+    for r in result.equivalence:
+        if pooled_only and r.family != "pooled":
+            continue
+        if not pooled_only and last is not None and r.phase != last:
+            tab.add_section()
+        last = r.phase
+        role = ("deciding" if r.phase in d.equivalence_phases else "reported") \
+            if r.family == "pooled" else ""
+        note = "; ".join(x for x in (role, r.note) if x)
+        tab.add_row(*([r.phase] + ([] if pooled_only else [_short(r.family)])
+                      + [str(r.n), fmt_num(r.mean), fmt_num(r.ci_low), fmt_num(r.ci_high),
+                         fmt_p(r.p_value), _yes(r.equivalent),
+                         fmt_num(r.min_margin, signed=False), note]))
+    return tab
+
+
+def _diagnostics_table(res: "AnalysisResult") -> TextTable:
+    diag = res.diagnostics
+    rho, pts = diag.depth_rho.get("pooled", (None, 0))
+    depth = (f"one lag-1 correlation estimated along the whole depth: ρ = {rho:.2f} from "
+             f"{pts} pairs (phase means removed, bias-corrected)" if rho is not None else
+             f"too few pairs ({pts}) for a depth-wide ρ")
+    clip = " — at its clip" if rho is not None and (rho <= 0.0 or rho >= 0.95) else ""
+    tab = TextTable("Serial dependence along depth. 'lag-1 r' is each phase's own sample "
+                    "autocorrelation (a diagnostic; noisy at these sizes) and 'LB p' its "
+                    f"Ljung–Box test; the robust analysis instead uses {depth}{clip}. Pooled rows "
+                    "and flagged family rows:",
+                    [Column("phase", "left", key=True), Column("family", "left", key=True),
+                     Column("n"), Column("lag-1 r"), Column("LB p"), Column("lags"),
+                     Column("flag", "left")])
+    for r in diag.rows:
+        if r.family != "pooled" and not r.material:
+            continue
+        tab.add_row(r.phase, _short(r.family), str(r.n), fmt_num(r.lag1, 2), fmt_p(r.ljung_box_p),
+                    "" if r.lags is None else str(r.lags),
+                    "material" if r.material else ("n < 5" if r.lag1 is None else ""))
+    return tab
+
+
+def _pairs_table(res: "AnalysisResult") -> TextTable:
+    t = res.table
+    tab = TextTable("Per-pair raw / aligned cosine (the original script's table)",
+                    [Column("L", key=True), Column("phase", key=True)]
+                    + [Column(f"{_short(f)}\n{k}") for f in t.families for k in ("raw", "aligned")])
+    for i, L in enumerate(t.layers):
+        cells = [str(L), t.phases[i]]
+        for j in range(len(t.families)):
+            cells += [fmt_cos(float(t.raw[i, j])), fmt_cos(float(t.aligned[i, j]))]
+        tab.add_row(*cells)
+    return tab
+
+
+def _gaussian_table(res: "AnalysisResult") -> TextTable:
     g = res.gaussian_null
-    tab = _table(f"Caveat: aligned cosine that unrelated Gaussian matrices reach at {g['preset']} "
-                 "shapes (input side rotated); see docs/measure.md", plain)
-    for c in ("family", "shape (out x in)", "Gaussian null", "observed mean aligned"):
-        tab.add_column(c, justify="left" if c == "family" else "right")
+    tab = TextTable(f"Gaussian reference: the aligned cosine that unrelated Gaussian matrices "
+                    f"reach at {g['preset']} shapes (input side rotated), beside this input's "
+                    "mean aligned cosine",
+                    [Column("family", "left", key=True), Column("shape (out x in)"),
+                     Column("Gaussian\nreference"), Column("observed mean\naligned")])
     for r in g["rows"]:
-        tab.add_row(r["family"], f"{r['out']} x {r['in']}", f"{r['aligned_null']:.3f}",
+        tab.add_row(_short(r["family"]), f"{r['out']} x {r['in']}", f"{r['aligned_null']:.3f}",
                     fmt_num(r["observed_mean_aligned"], signed=False))
     return tab
 
 
-def _ci_table(res: "AnalysisResult", plain: bool):
-    s = res.settings
-    level = f"{100 * (1 - s.alpha):g}%"
-    tab = _table(f"Mean {res.table.quantity} with {level} bootstrap CI ({s.ci}, {s.n_boot} resamples of pairs)",
-                 plain)
-    for c, j in (("phase", "left"), ("family", "left"), ("n", "right"), ("mean", "right"),
-                 ("CI low", "right"), ("CI high", "right"), ("note", "left")):
-        tab.add_column(c, justify=j, overflow="fold")
-    last = None
-    for r in res.phase_summary:
-        if last is not None and r.phase != last:
-            tab.add_section()
-        last = r.phase
-        note = r.note if r.note else ("" if r.ci_method == s.ci else r.ci_method)
-        tab.add_row(r.phase, r.family, str(r.n), fmt_num(r.mean_delta), fmt_num(r.ci_low),
-                    fmt_num(r.ci_high), note)
-    return tab
-
-
-def _perm_table(res: "AnalysisResult", plain: bool):
-    p = res.permutation
-    kind = (f"exact, all {p.n_splits} splits" if p.rows and p.rows[0].exact
-            else f"Monte Carlo, {p.rows[0].n_resamples if p.rows else 0} random splits")
-    q = res.table.quantity
-    tab = _table(f"Permutation test H1: mean {q}({p.late}) > mean {q}({p.early}), one-sided "
-                 f"({p.n_late} vs {p.n_early} pairs; {kind})", plain)
-    for c in ("family", "difference", "p", "p (Holm)"):
-        tab.add_column(c, justify="left" if c == "family" else "right")
-    for r in p.rows:
-        tab.add_row(r.family, fmt_num(r.statistic), fmt_p(r.p_value, r.exact, r.n_resamples),
-                    fmt_p(r.p_holm, r.exact, r.n_resamples) if r.p_holm is not None else "")
-    return tab
-
-
-def _equiv_table(res: "AnalysisResult", plain: bool, brief: bool):
-    s = res.settings
-    lo, hi = s.margin
-    level = f"{100 * (1 - 2 * s.alpha):g}%"
-    tab = _table(f"Equivalence (TOST) of mean {res.table.quantity} within ({lo:g}, {hi:g}); {level} t interval",
-                 plain)
-    for c in ("phase", "family", "n", "mean", "CI low", "CI high", "p", "equiv.", "min margin"):
-        tab.add_column(c, justify="left" if c in ("phase", "family") else "right")
-    last = None
-    for r in res.equivalence:
-        if brief and r.family != "pooled":
-            continue
-        if not brief and last is not None and r.phase != last:
-            tab.add_section()
-        last = r.phase
-        eq = "—" if r.equivalent is None else ("yes" if r.equivalent else "no")
-        tab.add_row(r.phase, r.family, str(r.n), fmt_num(r.mean_delta), fmt_num(r.ci_low),
-                    fmt_num(r.ci_high), fmt_p(r.p_value), eq,
-                    fmt_num(r.min_margin, signed=False))
-    return tab
-
-
-def _diagnostics_table(res: "AnalysisResult", plain: bool):
-    rob = res.robust
-    tab = _table("Serial dependence along depth (lag-1 autocorrelation, Ljung–Box); "
-                 "pooled rows and flagged family rows", plain)
-    for c in ("phase", "family", "n", "lag-1 r", "LB p", "lags", "flag"):
-        tab.add_column(c, justify="left" if c in ("phase", "family", "flag") else "right")
-    for d in rob.diagnostics:
-        if d.family != "pooled" and not d.material:
-            continue
-        tab.add_row(d.phase, d.family, str(d.n), fmt_num(d.lag1, 2),
-                    fmt_p(d.ljung_box_p), "" if d.lags is None else str(d.lags),
-                    "material" if d.material else ("n < 5" if d.lag1 is None else ""))
-    return tab
-
-
-def _robust_tables(res: "AnalysisResult", plain: bool, brief: bool):
-    rob, s = res.robust, res.settings
-    out = []
-    lo, hi = s.margin
-    tab = _table(f"Robust ({rob.method}) mean {res.table.quantity} with {100 * (1 - s.alpha):g}% t interval "
-                 "and TOST, pooled over families", plain)
-    for c in ("phase", "n", "mean", "CI low", "CI high", "TOST p", "equiv.", "min margin", "detail"):
-        tab.add_column(c, justify="left" if c in ("phase", "detail") else "right")
-    eq = {(r.phase, r.family): r for r in rob.equivalence}
-    for r in rob.phase_summary:
-        if r.family != "pooled":
-            continue
-        e = eq[(r.phase, r.family)]
-        flag = "—" if e.equivalent is None else ("yes" if e.equivalent else "no")
-        tab.add_row(r.phase, str(r.n), fmt_num(r.mean_delta), fmt_num(r.ci_low),
-                    fmt_num(r.ci_high), fmt_p(e.p_value), flag,
-                    fmt_num(e.min_margin, signed=False), r.note)
-    out.append(tab)
-    if rob.late_vs_early:
-        p = res.permutation
-        q = res.table.quantity
-        t2 = _table(f"Robust ({rob.method}) one-sided test {q}({p.late}) > {q}({p.early}) "
-                    "(Welch t on dependence-adjusted standard errors)", plain)
-        for c in ("family", "difference", "t", "df", "p", "p (Holm)"):
-            t2.add_column(c, justify="left" if c == "family" else "right")
-        for r in rob.late_vs_early:
-            t2.add_row(r.family, fmt_num(r.statistic), fmt_num(r.t, 2, signed=False),
-                       fmt_num(r.df, 1, signed=False), fmt_p(r.p_value),
-                       fmt_p(r.p_holm) if r.p_holm is not None else "")
-        out.append(t2)
-    return out
-
-
-def _power_lines(res: "AnalysisResult") -> list[str]:
-    pw, s = res.power, res.settings
+def _power_lines(res: "AnalysisResult", page: Page) -> None:
+    pw, d = res.power, res.description
     if pw is None:
-        return []
-    lines = [f"[bold]Power and sensitivity[/] ({pw.method} standard errors, alpha = {s.alpha:g})"]
+        return
+    page.line(f"Power and sensitivity ({res.driving.name} standard errors, alpha = {d.alpha:g})",
+              "bold")
     pooled = pw.mdd.get("pooled")
+    obs = res.driving.difference.pooled
     if pooled is not None:
-        lines.append(f"  smallest pooled {pw.late}-{pw.early} difference detectable with 80% "
-                     f"power: {pooled:.4f} (observed "
-                     f"{res.permutation.pooled.statistic:+.4f})" if res.permutation.pooled else
-                     f"  smallest pooled {pw.late}-{pw.early} difference detectable with 80% "
-                     f"power: {pooled:.4f}")
+        page.para(f"smallest pooled {d.contrast} detectable with {pw.power:.0%} power: "
+                  f"{pooled:.4f}" + (f" (observed {obs.statistic:+.4f})"
+                                     if obs is not None and obs.statistic is not None else ""),
+                  indent="  ", hang="    ")
     else:
-        lines.append(f"  {pw.late}-{pw.early} test not testable: no detectable-difference estimate")
-    lo, hi = s.margin
+        page.para(f"{d.late} − {d.early} test not testable: no detectable-difference estimate",
+                  indent="  ", hang="    ")
     tp = ", ".join(f"{ph} {v:.2f}" if v is not None else f"{ph} —" for ph, v in pw.tost.items())
-    lines.append(f"  TOST power at margin ({lo:g}, {hi:g}) if the true mean delta were 0: {tp}")
-    return lines
+    page.para(f"TOST power within {d.margin_text} if the true {d.quantity.mean_of()} were 0: "
+              f"{tp}", indent="  ", hang="    ")
+    page.line()
 
 
 def render_text(res: "AnalysisResult", file: TextIO | None = None, *, brief: bool = False,
-                width: int | None = None) -> None:
-    """Print the whole result as tables (see module docstring)."""
-    console, plain = make_console(file, width)
-    t = res.table
-    synthetic = any(v.get("meta", {}).get("synthetic") for v in res.inputs.values())
-    console.print(f"gaugetest — aligned vs raw cosine: {res.inputs['aligned']['path']}")
-    if synthetic:
-        console.print("[bold]SYNTHETIC DATA[/] (gaugetest demo generator; not a real model)")
-    console.print(f"  {t.num_layers} layers; {len(t.layers)} pairs analysed (present in both files); "
-                  f"{len(t.families)} families")
-    console.print(f"  phase map: {res.phase_map.name} — {res.phase_map.describe()}")
-    console.print(f"  quantity analysed: {t.quantity_label}")
-    if t.quantity == "excess":
-        console.print("  [bold]--baseline null:[/] every table below is about the excess of the "
-                      "aligned cosine over its spectrum-matched null, not delta")
-    counts = ", ".join(f"{p}={len(t.rows_of(p))}" for p in t.present_phases)
-    console.print(f"  pairs per phase: {counts}\n")
+                full: bool = False, width: int | None = None) -> None:
+    """Print the result: the headline block, the reasons, then the tables.
+
+    ``brief``: the headline and the driving analysis's pooled phase table only. ``full``: also
+    the per-family rows of every interval and equivalence table.
+    """
+    page = Page(file, width)
+    _headline(res, page)
+    page.line()
+    drv = res.driving
+    if brief:
+        _estimates_table(res, drv, pooled_only=True).render(page)
+        page.para(res.verdict.caveat, indent="  ", hang="  ")
+        page.flush()
+        return
+    _reasons(res, page)
     for w in res.warnings:
-        console.print(f"[yellow]warning:[/] {w.message}", markup=True)
+        page.para(f"warning: {w.message}", style="yellow")
     if res.warnings:
-        console.print()
-    if not brief:
-        for tab in _pairs_tables(res, plain):
-            _show(console, tab)
-    _show(console, _phase_means_table(res, plain))
+        page.line()
+    _phase_means_table(res).render(page)
     if res.gaussian_null:
-        _show(console, _gaussian_null_table(res, plain))
-    _show(console, _ci_table(res, plain))
-    if res.permutation.testable:
-        _show(console, _perm_table(res, plain))
-    else:
-        console.print(f"[bold]Permutation test {res.permutation.late} > {res.permutation.early}:[/] "
-                      f"not testable — {res.permutation.reason}\n")
-    _show(console, _equiv_table(res, plain, brief))
-    if res.robust is not None:
-        _show(console, _diagnostics_table(res, plain))
-        for tab in _robust_tables(res, plain, brief):
-            _show(console, tab)
-    for line in _power_lines(res):
-        console.print(line)
-    console.print()
-    v = res.verdict
-    style = VERDICT_STYLE.get(v.label, "bold")
-    console.print(f"Verdict: [{style}]{v.label}[/]  (alpha = {res.settings.alpha:g}, "
-                  f"dependence = {v.dependence})")
-    for r in v.reasons:
-        console.print(f"  - {r}")
-    if v.disagreement:
-        console.print(f"  ! {v.disagreement}")
-    console.print(f"  {v.caveat}")
+        _gaussian_table(res).render(page)
+    _pooled_estimates_table(res).render(page)
+    for result in (drv, res.iid if drv is res.robust else res.robust):
+        if result.difference.testable:
+            _difference_table(res, result).render(page)
+        else:
+            page.para(f"{_who(result)}: one-sided {result.difference.test} of "
+                      f"{res.description.contrast} > 0 not testable — "
+                      f"{result.difference.reason}", style="bold")
+            page.line()
+    for result in (drv, res.iid if drv is res.robust else res.robust):
+        _equivalence_table(res, result, pooled_only=not full).render(page)
+    if full:
+        for result in (res.iid, res.robust):
+            _estimates_table(res, result, pooled_only=False).render(page)
+    _diagnostics_table(res).render(page)
+    _power_lines(res, page)
+    _pairs_table(res).render(page)
+    page.flush()
 
 
-def render_power(res: "AnalysisResult", file: TextIO | None = None) -> None:
+def render_power(res: "AnalysisResult", file: TextIO | None = None,
+                 width: int | None = None) -> None:
     """The `gaugetest power` report: detectable differences per family and TOST power."""
-    console, plain = make_console(file)
-    pw, s = res.power, res.settings
-    console.print(f"gaugetest power — {res.inputs['aligned']['path']}")
-    console.print(f"  {pw.method} standard errors; alpha = {s.alpha:g}; target power 80%\n")
+    page = Page(file, width)
+    pw, d = res.power, res.description
+    page.line(f"gaugetest power — {d.model}", "bold")
+    page.para(f"{res.driving.name} standard errors; alpha = {d.alpha:g}; target power "
+              f"{pw.power:.0%}; quantity {d.quantity.symbol} = {d.quantity.definition}",
+              indent="  ", hang="  ")
+    page.line()
     if pw.mdd:
-        tab = _table(f"Smallest {pw.late}-{pw.early} difference in mean delta detectable with 80% "
-                     "power (one-sided)", plain)
-        for c in ("family", "detectable difference", "observed difference"):
-            tab.add_column(c, justify="left" if c == "family" else "right")
-        obs = {r.family: r.statistic for r in res.permutation.rows}
+        tab = TextTable(f"Smallest {d.contrast} detectable with {pw.power:.0%} power "
+                        "(one-sided)",
+                        [Column("family", "left", key=True), Column("detectable\ndifference"),
+                         Column("observed\ndifference")])
+        obs = {r.family: r.statistic for r in res.driving.difference.rows}
         for fam, v in pw.mdd.items():
-            tab.add_row(fam, fmt_num(v, signed=False), fmt_num(obs.get(fam)))
-        _show(console, tab)
+            tab.add_row(_short(fam), fmt_num(v, signed=False), fmt_num(obs.get(fam)))
+        tab.render(page)
     else:
-        console.print(f"{pw.late}-{pw.early}: not testable — {res.permutation.reason}\n")
-    lo, hi = s.margin
-    tab = _table(f"TOST power at margin ({lo:g}, {hi:g}) if the true pooled mean delta were 0",
-                 plain)
-    tab.add_column("phase")
-    tab.add_column("power", justify="right")
+        page.para(f"{d.late} − {d.early}: not testable — {res.driving.difference.reason}")
+        page.line()
+    tab = TextTable(f"TOST power within {d.margin_text} if the true pooled "
+                    f"{d.quantity.mean_of()} were 0", [Column("phase", "left", key=True),
+                                                       Column("power")])
     for ph, v in pw.tost.items():
         tab.add_row(ph, "—" if v is None else f"{v:.3f}")
-    _show(console, tab)
+    tab.render(page)
+    page.flush()
 
 
-def render_summary(rows: list[dict], file: TextIO | None = None) -> None:
-    """The combined table of a several-model run (``multi.summary_rows``): one verdict per
-    model."""
-    console, plain = make_console(file)
-    tab = _table("Summary: one verdict per model", plain)
-    for c in ("model", "layers", "pairs", "test", "difference", "p (perm.)", "p (robust)",
-              "verdict"):
-        tab.add_column(c, justify="left" if c in ("model", "test", "verdict") else "right")
+def render_summary(rows: list[dict], file: TextIO | None = None,
+                   width: int | None = None) -> None:
+    """The combined table of a several-model run (``multi.summary_rows``)."""
+    page = Page(file, width)
+    first = rows[0] if rows else {"late": "LATE", "early": "EARLY", "level": 0.95}
+    contrast = f"{first['late']} − {first['early']}"
+    tab = TextTable(f"Summary: one verdict per model; the pooled difference {contrast} with "
+                    f"its {fmt_level(first['level'])} interval and one-sided p, from the "
+                    "analysis each verdict follows ("
+                    + ", ".join(sorted({r['dependence'] for r in rows})) + ")",
+                    [Column("model", "left", key=True, wrap=True, min_width=12),
+                     Column("quantity", "left"), Column(contrast), Column("interval"),
+                     Column("p"), Column("verdict", "left")])
     for r in rows:
-        tab.add_row(r["model"], str(r["num_layers"]), str(r["n_pairs"]),
-                    f"{r['late']}>{r['early']}", fmt_num(r["difference"]),
-                    fmt_p(r["p_permutation"], bool(r["permutation_exact"]),
-                          r["permutation_resamples"]), fmt_p(r["p_robust"]), r["verdict"])
-    _show(console, tab)
+        tab.add_row(r["model"], r["quantity"], fmt_num(r["difference"]),
+                    fmt_interval(r["ci_low"], r["ci_high"]) if r["ci_low"] is not None else "—",
+                    fmt_p(r["p_value"]), r["verdict"])
+    tab.render(page)
+    page.flush()
+
+
+def rule_line(file: TextIO | None = None, width: int | None = None) -> None:
+    """A full-width separator between models."""
+    Page(file, width).rule()

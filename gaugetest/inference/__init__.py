@@ -1,0 +1,37 @@
+"""Inference methods behind one interface (see ``base``): ``iid`` and the robust methods.
+
+``get(name)`` returns a method object with ``run(data, rng, phase_names_in_map)`` returning an
+:class:`~gaugetest.inference.base.InferenceResult`. Adding a method is one module here and one
+line in ``_FACTORIES``.
+"""
+from __future__ import annotations
+
+from .base import InferenceInput, InferenceResult  # noqa: F401
+
+#: Robust methods a user may choose with ``--dependence``; ``robust`` means ROBUST_DEFAULT.
+ROBUST_METHODS = ("neff", "hac", "glsar", "block", "sieve")
+ROBUST_DEFAULT = "neff"
+
+
+def _iid():
+    from .iid import IIDMethod
+    return IIDMethod()
+
+
+def _moments(key):
+    def make():
+        from .moments import MomentsMethod
+        return MomentsMethod(key)
+    return make
+
+
+_FACTORIES = {"iid": _iid, **{k: _moments(k) for k in ROBUST_METHODS}}
+
+
+def get(name: str):
+    """The inference method called ``name`` (``robust`` = the calibrated default)."""
+    key = ROBUST_DEFAULT if name == "robust" else name
+    try:
+        return _FACTORIES[key]()
+    except KeyError:
+        raise ValueError(f"unknown inference method {name!r}") from None
