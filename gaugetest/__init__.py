@@ -1,27 +1,34 @@
-"""gaugetest: hypothesis tests for Procrustes-aligned layer-weight sweeps.
+"""gaugetest: hypothesis tests for alignment sweeps of transformer layer weights.
 
 The Python API mirrors the command line::
 
     import gaugetest
     res = gaugetest.analyze("qwen3-32b-null.json", "qwen3-32b-aligned.json", seed=1)
+    res                      # a one-line summary: quantity, E-C difference, verdict
     res.verdict.label, res.to_dict()["permutation"]
 
-Submodules follow the data flow: ``io`` -> ``phases`` -> ``deltas`` -> ``bootstrap`` /
-``permutation`` / ``equivalence`` -> ``verdict`` -> ``render``.
+Submodules follow the data flow: ``io`` -> ``phases`` -> ``deltas`` -> ``quantity`` /
+``description`` -> ``inference`` (iid and robust, one interface) -> ``verdict`` -> ``render``;
+``measure`` produces the input files from a checkpoint.
 """
 from ._version import __version__
 
-__all__ = ["__version__", "analyze", "AnalysisResult", "InputError", "UsageError"]
+__all__ = ["__version__", "analyze", "analyze_many", "AnalysisResult", "MultiResult", "LABELS",
+           "InputError", "UsageError"]
+
+_LAZY = {"analyze": "analysis", "AnalysisResult": "analysis", "analyze_many": "multi",
+         "MultiResult": "multi", "LABELS": "verdict", "InputError": "errors",
+         "UsageError": "errors"}
 
 
 def __getattr__(name: str):
     # lazy: `gaugetest --help` must not pay for numpy/scipy imports
-    if name in ("analyze", "AnalysisResult"):
-        from . import analysis
+    if name in _LAZY:
+        import importlib
 
-        return getattr(analysis, name)
-    if name in ("InputError", "UsageError"):
-        from . import errors
-
-        return getattr(errors, name)
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module 'gaugetest' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(__all__) | {"analysis", "cli", "io", "measure", "render", "inference"})

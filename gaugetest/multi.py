@@ -131,5 +131,6 @@ def analyze_many(models: list[tuple[str, Any, Any]], **settings) -> MultiResult:
     dup = {n for n in names if names.count(n) > 1}
     if dup:
         raise UsageError("--model", "distinct model names", ", ".join(sorted(dup)))
-    return MultiResult(tuple((name, analyze(null, aligned, **settings))
+    # the name given for a model is its name in every output (captions, headline, labels)
+    return MultiResult(tuple((name, analyze(null, aligned, model=name, **settings))
                              for name, null, aligned in models))

@@ -33,3 +33,16 @@ def test_docs_links_resolve():
     for md in list(DOCS.glob("*.md")) + [DOCS.parent / "README.md"]:
         for target in re.findall(r"\]\(([^)#]+\.md)", md.read_text()):
             assert (md.parent / target).exists(), (md, target)
+
+
+def test_docs_images_exist():
+    for md in list(DOCS.glob("*.md")) + [DOCS.parent / "README.md"]:
+        for target in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md.read_text()):
+            assert (md.parent / target).exists(), (md, target)
+
+
+def test_tests_readme_cites_only_files_that_exist():
+    tests = DOCS.parent / "tests"
+    text = (tests / "README.md").read_text()
+    for name in re.findall(r"`([\w./-]+\.(?:py|json|R|md|toml))`", text):
+        assert (tests / name).exists() or (DOCS.parent / name).exists(), name

@@ -30,10 +30,10 @@ def to_ascii(text: str) -> str:
 class Page:
     """Where text goes: a file (stdout by default), a width, colour/ASCII decisions.
 
-    On a terminal: colour and Unicode, width of the terminal. Piped (or ``NO_COLOR`` set): no
-    colour; piped output is also plain ASCII (``GAUGETEST_ASCII=0`` keeps Unicode, ``=1``
-    forces ASCII on a terminal). Width: the ``width`` argument, else ``COLUMNS``, else the
-    terminal's, else 80.
+    On a terminal: colour and Unicode, width of the terminal. Piped, or with ``NO_COLOR`` set:
+    plain ASCII without colour, so that a line of 80 characters is also 80 bytes for tools that
+    count bytes (``GAUGETEST_ASCII=0`` keeps Unicode, ``=1`` forces ASCII). Width: the ``width``
+    argument, else ``COLUMNS``, else the terminal's, else 80.
     """
 
     def __init__(self, file: TextIO | None = None, width: int | None = None):
@@ -41,7 +41,7 @@ class Page:
         tty = hasattr(self.file, "isatty") and self.file.isatty()
         self.colour = tty and "NO_COLOR" not in os.environ
         forced = os.environ.get("GAUGETEST_ASCII")
-        self.ascii = (forced == "1") if forced in ("0", "1") else not tty
+        self.ascii = (forced == "1") if forced in ("0", "1") else not self.colour
         if width is None:
             env = os.environ.get("COLUMNS", "")
             if env.isdigit() and int(env) >= 40:
