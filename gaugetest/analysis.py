@@ -154,6 +154,12 @@ class AnalysisResult:
 
         t = self.table
         iid = self.iid.to_dict()
+        robust = self.robust.to_dict()
+        q = self.description.quantity
+        for rows in (iid["phase_summary"], robust["phase_summary"], iid["equivalence"],
+                     robust["equivalence"]):
+            for r in rows:   # flag intervals that leave the quantity's possible range
+                r["outside_range"] = bool(q.outside(r["ci_low"], r["ci_high"]))
         doc = {
             "version": __version__,
             "tool": "gaugetest",
@@ -175,7 +181,7 @@ class AnalysisResult:
             "equivalence": iid["equivalence"],
             "iid": {k: iid[k] for k in ("method", "name", "description", "interval_method",
                                         "power")},
-            "robust": self.robust.to_dict(),
+            "robust": robust,
             "diagnostics": self.diagnostics.to_dict(),
             "gaussian_null": self.gaussian_null,
             "power": self.power.to_dict() if self.power else None,
