@@ -26,7 +26,7 @@ from .io import Sweep, load_sweep
 from .phases import STANDARD_PHASES, PhaseMap, resolve_phase_map
 from .quantity import delta_quantity, excess_quantity, gauge_of, reference_levels
 from .settings import Settings, validate_settings
-from .verdict import Verdict, make_verdict
+from .verdict import LABELS, Verdict, make_verdict  # noqa: F401  (LABELS: for callers)
 
 
 @dataclass(frozen=True)
@@ -339,5 +339,3 @@ def analyze(null: Any, aligned: Any, **settings: Any) -> AnalysisResult:
     return AnalysisResult(s, pmap, table, inputs, desc, iid, robust, verdict, tuple(issues),
                           _diagnostics(data), gnull)
 
-
-from .verdict import LABELS  # noqa: E402  (for the doctest above and callers)

@@ -299,7 +299,7 @@ def report_markdown(doc: dict, model: str | None = None) -> str:
 
     results = []
     t = drv["difference_test"]
-    row = t and drv["late_vs_early"][-1] if drv["late_vs_early"] else None
+    row = drv["late_vs_early"][-1] if drv["late_vs_early"] else None
     if t["testable"] and row and row["statistic"] is not None:
         sentence = (f"The pooled {sym} was {fmt_num(row['statistic'])} higher in phase {late} "
                     f"({t['n_late']} pairs) than in phase {early} ({t['n_early']} pairs) "
