@@ -57,7 +57,7 @@ def headline_lines(res: "AnalysisResult") -> list[tuple[str, str, str | None]]:
     rows = [("model", d.model + ("  [SYNTHETIC DATA: gaugetest demo generator]"
                                  if synthetic else ""), "bold"),
             ("data", f"{d.num_layers} layers, {d.n_pairs} pairs, {len(d.families)} families; "
-                     f"phases ({d.phase_map} map): {counts}", None),
+                     f"pairs per phase ({d.phase_map} map): {counts}", None),
             ("quantity", f"{q.symbol} = {q.definition} (baseline {q.baseline_requested}"
                          + (f" → {q.baseline}: {q.baseline_reason}" if q.baseline_requested ==
                             "auto" else "") + f"; gauge {q.gauge})", None)]
