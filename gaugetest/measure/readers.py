@@ -157,6 +157,14 @@ class GGUFReader:
             return None
         return f.parts[f.data[0]]
 
+    def metadata(self, key: str):
+        """One metadata field: a str, int, float or list, or None when absent."""
+        f = self._r.fields.get(key)
+        if f is None or not f.data:
+            return None
+        v = f.contents()
+        return v.item() if hasattr(v, "item") else v
+
     @property
     def model_name(self) -> str:
         v = self._field("general.name")
