@@ -215,12 +215,13 @@ def read_architecture(reader, layout, *, heads: tuple[int, int] | None = None,
         Counts missing or inconsistent with the tensor shapes; unknown GGUF architecture
         without ``rope_layout``.
 
-    Examples
-    --------
-    >>> from gaugetest.measure.readers import open_checkpoint, detect_layout  # doctest: +SKIP
-    >>> r = open_checkpoint("SmolLM2-135M-Instruct.Q4_1.gguf")                # doctest: +SKIP
-    >>> read_architecture(r, detect_layout(r))                                 # doctest: +SKIP
-    Architecture(n_heads=9, n_kv_heads=3, head_dim=64, rope_layout='interleaved', ...)
+    Notes
+    -----
+    On SmolLM2-135M's GGUF (llama architecture)::
+
+        r = open_checkpoint("SmolLM2-135M-Instruct.Q4_1.gguf")
+        read_architecture(r, detect_layout(r))
+        # Architecture(n_heads=9, n_kv_heads=3, head_dim=64, rope_layout='interleaved', ...)
     """
     path = reader.path
     names = set(reader.names())

@@ -587,12 +587,12 @@ def _rot2(theta: np.ndarray) -> np.ndarray:
 def _align_groups(X: AttentionCross, arch: Architecture, a: int, b: int, free: np.ndarray,
                   max_iter: int):
     """Best (head matching, M, angles) between A's group a and B's group b, by alternation
-    from an invariant start. Returns (value, sigma, M, theta, rounds)."""
+    from two starts. Returns (value, sigma, M, theta, rounds)."""
     G, hd = arch.group_size, arch.head_dim
-    ha, hb = a * G + np.arange(G), b * G + np.arange(G)
-    # per head pair blocks: o[j, j'] = A_o,ha_j^T B_o,hb_j'   q[j, j', p] = B_q,hb_j'[p] A_q,ha_j[p]^T
-    o = X.o[ha][:, :, hb].transpose(0, 2, 1, 3) if X.o is not None else None   # (G, G, hd, hd)
-    q = X.q[:, hb][:, :, :, ha].transpose(3, 1, 0, 2, 4) if X.q is not None else None  # (G,G,p,2,2)
+    ha, hb = slice(a * G, (a + 1) * G), slice(b * G, (b + 1) * G)
+    # per head pair blocks (views): o[j, j'] = A_o,j^T B_o,j'   q[j, j', p] = B_q,j'[p] A_q,j[p]^T
+    o = X.o[ha, :, hb, :].transpose(0, 2, 1, 3) if X.o is not None else None     # (G, G, hd, hd)
+    q = X.q[:, hb, :, ha, :].transpose(3, 1, 0, 2, 4) if X.q is not None else None  # (G,G,p,2,2)
     v = X.v[a, b] if X.v is not None else np.zeros((hd, hd))
     k = X.k[:, b, :, a, :] if X.k is not None else np.zeros((arch.n_pairs, 2, 2))
 
@@ -675,6 +675,10 @@ def _check_layers(A: dict, B: dict, arch: Architecture) -> list[str]:
             raise ValueError(f"{f}: shapes differ, {A[f].shape} vs {B[f].shape}")
         if not np.linalg.norm(A[f]) > 0 or not np.linalg.norm(B[f]) > 0:
             raise ValueError(f"{f}: a zero matrix has no cosine")
+    mlp = [f for f in MLP_FAMILIES if f in fams]
+    widths = {f: A[f].shape[1 if f == "down_proj" else 0] for f in mlp}
+    if len(set(widths.values())) > 1:
+        raise ValueError(f"MLP widths differ between families: {widths}")
     nh, nkv, hd = arch.n_heads, arch.n_kv_heads, arch.head_dim
     want = {"q_proj": (0, nh * hd), "k_proj": (0, nkv * hd), "v_proj": (0, nkv * hd),
             "o_proj": (1, nh * hd)}
