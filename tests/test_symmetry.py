@@ -394,11 +394,16 @@ def _align_file(path, **kw):
 
 
 def test_planted_qwen3_safetensors_through_the_reader(tmp_path):
+    """Layers 0 -> 1 planted, 1 -> 2 unrelated, 2 -> 3 planted plus noise (stored as float32)."""
     rng = np.random.default_rng(41)
     arch = Architecture(8, 2, 16, "half")
     layers = _planted_model(arch, 48, 40, rng, qk_norm=True)
+    g = random_group_element(arch, rng, n_neurons=40, free_pairs=free_rope_pairs(arch, layers[2]))
+    g2 = apply_group_element(layers[2], g, arch)
+    layers.append({f: v + (0.8 * v.std() * rng.standard_normal(v.shape) if f in FAMILIES else 0)
+                   for f, v in g2.items()})
     cfg = {"num_attention_heads": 8, "num_key_value_heads": 2, "head_dim": 16,
-           "hidden_size": 48, "intermediate_size": 40, "num_hidden_layers": 3}
+           "hidden_size": 48, "intermediate_size": 40, "num_hidden_layers": 4}
     path = write_hf(tmp_path / "qwen3", layers, cfg)
     got, planted, unrelated = _align_file(path)
     assert (got.n_heads, got.n_kv_heads, got.head_dim, got.rope_layout) == (8, 2, 16, "half")
@@ -407,6 +412,17 @@ def test_planted_qwen3_safetensors_through_the_reader(tmp_path):
     for f in FAMILIES:
         assert planted.cosines[f] >= 0.999, f
         assert unrelated.cosines[f] < 0.6, f
+    r = open_checkpoint(str(path))
+    stored = [load_layer(r, detect_layout(r), got, i) for i in (2, 3)]
+    noisy = align_pair(stored[0], stored[1], got)
+    truth = apply_group_element(stored[0], g, got)     # the true element undone, on stored data
+    cos_truth = {f: float(np.vdot(truth[f], stored[1][f]) / np.linalg.norm(truth[f])
+                          / np.linalg.norm(stored[1][f])) for f in FAMILIES}
+    assert max(cos_truth.values()) < 0.9
+    for block in (ATTENTION_FAMILIES, MLP_FAMILIES):
+        assert sum(noisy.cosines[f] for f in block) >= sum(cos_truth[f] for f in block) - 1e-12
+    for f in FAMILIES:
+        assert noisy.cosines[f] >= cos_truth[f] - 0.02, f
 
 
 @pytest.mark.parametrize("arch_name,layout,permute", [("llama", "interleaved", True),
@@ -441,8 +457,9 @@ def test_hf_config_variants_and_heads_override(tmp_path):
     a = read_architecture(r, detect_layout(r), heads=(8, 4))
     assert (a.n_heads, a.n_kv_heads, a.head_dim) == (8, 4, 4) and a.source == "--heads"
     os.remove(path / "config.json")
-    with pytest.raises(InputError, match="config.json.*--heads"):
+    with pytest.raises(InputError, match="config.json.*--heads") as exc:
         read_architecture(r, detect_layout(r))
+    assert "\n" not in str(exc.value)
     assert read_architecture(r, detect_layout(r), heads=(4, 2)).head_dim == 8
     (path / "config.json").write_text(json.dumps({"num_attention_heads": 3}))
     with pytest.raises(InputError, match="q_proj rows divisible by 3"):
