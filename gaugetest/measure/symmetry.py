@@ -389,8 +389,10 @@ def solve_mlp_sparse(A: dict, B: dict, *, k: int = 32, block: int = 1024, dtype=
 
     1. Stream the similarity in row blocks; keep each row's and each column's ``k`` largest
        entries (candidate edges) and the k-th largest value of every row (t_i) and column
-       (s_j): any other entry S_ij <= min(t_i, s_j). The identity pairs join the candidates
-       so that a perfect matching always exists.
+       (s_j), raised by a rounding-error bound of the streamed products: any other entry
+       S_ij <= min(t_i, s_j). The identity pairs join the candidates so that a perfect
+       matching always exists. Candidate values are exact float64 (recomputed when the
+       stream used float32).
     2. Max-weight perfect matching on the candidates
        (``scipy.sparse.csgraph.min_weight_full_bipartite_matching``).
     3. Its LP dual (u, v) (Bellman-Ford on the alternating graph), feasible on the candidates
@@ -449,7 +451,14 @@ def solve_mlp_sparse(A: dict, B: dict, *, k: int = 32, block: int = 1024, dtype=
         col_idx = np.take_along_axis(both_idx, sel, axis=0)
         del S, both, both_idx
     del bT
-    t_row, s_col = row_val.min(axis=1), col_val.min(axis=0)
+    # thresholds from rounded products: inflate by the dot-product error bound
+    # |fl(a.b) - a.b| <= gamma_d sum|a_k b_k| <= gamma_d |a| |b| (Higham, Thm 3.5), per family
+    margin = 0.0
+    for a, b, w in feats:
+        d = a.shape[1]
+        gamma = d * np.finfo(dtype).eps / (1 - d * np.finfo(dtype).eps)
+        margin += w * gamma * np.linalg.norm(a, axis=1).max() * np.linalg.norm(b, axis=1).max()
+    t_row, s_col = row_val.min(axis=1) + 2 * margin, col_val.min(axis=0) + 2 * margin
     # the identity pairs (priced exactly) guarantee that a perfect matching exists
     ident = np.arange(n)
     rows = np.concatenate([np.repeat(ident, k), col_idx.reshape(-1), ident])
