@@ -223,9 +223,11 @@ def bench_smollm2(path, draws, out_json):
               f"{m['orthogonal'] - m['orthogonal_null']:+.3f} | {m['symmetry']:.3f} | "
               f"{m['symmetry_null']:.3f} | {m['symmetry'] - m['symmetry_null']:+.3f} |")
     if out_json:
-        with open(out_json, "w") as fh:
-            json.dump({"model": path, "null_draws": draws, "architecture": str(arch),
-                       "rows": rows}, fh, indent=1)
+        head = json.dumps({"model": os.path.basename(path), "null_draws": draws,
+                           "architecture": str(arch).replace(os.path.dirname(path) + "/", "")})
+        with open(out_json, "w") as fh:  # one row per line
+            fh.write(head[:-1] + ', "rows": [\n' + ",\n".join(json.dumps(r) for r in rows)
+                     + "\n]}\n")
 
 
 def main(argv=None):
