@@ -403,7 +403,9 @@ def solve_mlp_sparse(A: dict, B: dict, *, k: int = 32, block: int = 1024, dtype=
        the *dense* problem with the matching's value, so the matching is optimal (LP duality).
 
     Memory: O(n k + block n) instead of n^2; the multiply-adds are those of the dense
-    similarity, once.
+    similarity, once. Stream in float64 (the default): a float32 stream is valid too, but
+    the rigorous rounding margin it needs (gamma_d |a| |b|, d = hidden) is wide enough at
+    large d that most rows must be priced exactly, which costs more than it saves.
 
     Returns
     -------

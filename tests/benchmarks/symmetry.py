@@ -144,6 +144,24 @@ def bench_shapes(name, sparse, store_dtype, mlp_dtype="f64", compare_f32=False):
             "orthogonal_s": t_orth_att + t_orth_mlp, "peak_rss_gib": peak_gib()}
 
 
+def bench_sparse_only(name, store_dtype, mlp_dtype):
+    """The MLP block with the sparse exact solver alone, in a fresh process: its peak memory."""
+    hidden, nh, nkv, hd, ff = SHAPES[name]
+    rng = np.random.default_rng(0)
+    arch = Architecture(nh, nkv, hd, "half")
+    A = synthetic(arch, hidden, ff, rng, store_dtype)
+    B = synthetic(arch, hidden, ff, rng, store_dtype)
+    mlp = {f: A[f] for f in sy.MLP_FAMILIES}, {f: B[f] for f in sy.MLP_FAMILIES}
+    del A, B
+    base = peak_gib()
+    sim_dt = np.float64 if mlp_dtype == "f64" else np.float32
+    (perm, info), t = timed(sy.solve_mlp_sparse, mlp[0], mlp[1], dtype=sim_dt)
+    print(f"\n== Qwen3-{name.upper()} MLP, sparse exact solver only ({mlp_dtype} stream): {t:.0f} s, "
+          f"certified={info['certified']} (gap bound {info['gap_bound']:.1e}), priced "
+          f"{info['priced']}; peak RSS {peak_gib():.1f} GiB (weights of both layers alone "
+          f"{base:.1f} GiB)", flush=True)
+
+
 def bench_planted(name):
     hidden, nh, nkv, hd, ff = SHAPES[name]
     arch = Architecture(nh, nkv, hd, "half")
@@ -240,6 +258,8 @@ def main(argv=None):
                     help="precision of the MLP similarity product (the cosines stay f64)")
     ap.add_argument("--compare-f32", action="store_true",
                     help="with --mlp-dtype f64: also time the f32 similarity and its objective gap")
+    ap.add_argument("--sparse-only", action="store_true",
+                    help="only the MLP block with the sparse solver (its peak memory)")
     ap.add_argument("--planted", action="store_true", help="also align a planted pair")
     ap.add_argument("--smollm2", default=None, help="path of the SmolLM2-135M GGUF")
     ap.add_argument("--null-draws", type=int, default=8)
@@ -248,6 +268,9 @@ def main(argv=None):
     if os.environ.get("OPENBLAS_NUM_THREADS") != "1":
         print("note: set OPENBLAS_NUM_THREADS=1 (shared machine; per-core numbers)")
     for s in filter(None, a.shapes.split(",")):
+        if a.sparse_only:
+            bench_sparse_only(s, np.float64 if a.store == "f64" else np.float32, a.mlp_dtype)
+            continue
         bench_shapes(s, a.sparse, np.float64 if a.store == "f64" else np.float32, a.mlp_dtype,
                      a.compare_f32)
         if a.planted:
