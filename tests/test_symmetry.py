@@ -288,6 +288,19 @@ def test_sparse_exact_assignment_equals_scipy_dense(case):
         assert info["priced"] > 0
 
 
+def test_align_pair_with_the_sparse_solver_matches_dense():
+    rng = np.random.default_rng(6)
+    arch = Architecture(NH, NKV, HD)
+    A, _ = random_block(NH, NKV, HD, HID, 300, rng, scale=1.0)
+    B, _ = random_block(NH, NKV, HD, HID, 300, rng, scale=1.0)
+    dense = align_pair(A, B, arch)
+    sparse = align_pair(A, B, arch, mlp_solver="sparse")
+    assert np.array_equal(dense.element.neuron_perm, sparse.element.neuron_perm)
+    assert dense.cosines == sparse.cosines
+    with pytest.raises(ValueError, match="mlp_solver"):
+        align_pair(A, B, arch, mlp_solver="greedy")
+
+
 # ----------------------------------------------------------------- 3. unrelated layers
 
 def _unrelated_layer(arch, hidden, ff, rng):

@@ -706,7 +706,7 @@ def _check_layers(A: dict, B: dict, arch: Architecture) -> list[str]:
 
 
 def align_pair(layer_a: dict, layer_b: dict, arch: Architecture, *, dtype=np.float64,
-               max_iter: int = 100) -> SymmetryAlignment:
+               max_iter: int = 100, mlp_solver: str = "dense") -> SymmetryAlignment:
     """Symmetry-aligned cosine of every family shared by two layers.
 
     Parameters
@@ -721,6 +721,9 @@ def align_pair(layer_a: dict, layer_b: dict, arch: Architecture, *, dtype=np.flo
         the reported cosines are always float64.
     max_iter : int
         Cap on alternation rounds per group pair.
+    mlp_solver : {"dense", "sparse"}
+        The MLP assignment: scipy on the dense similarity, or :func:`solve_mlp_sparse` (same
+        optimum, certified, without the n x n matrix; for very wide MLPs).
 
     Returns
     -------
@@ -746,7 +749,12 @@ def align_pair(layer_a: dict, layer_b: dict, arch: Architecture, *, dtype=np.flo
         att, rounds = solve_attention(X, arch, free, max_iter)
         kv_perm, head_perm, v_rot, angles = att.kv_perm, att.head_perm, att.v_rot, att.rope_angles
     if any(f in fams for f in MLP_FAMILIES):
-        neuron_perm = solve_mlp(layer_a, layer_b, dtype)
+        if mlp_solver == "sparse":
+            neuron_perm = solve_mlp_sparse(layer_a, layer_b, dtype=dtype)[0]
+        elif mlp_solver == "dense":
+            neuron_perm = solve_mlp(layer_a, layer_b, dtype)
+        else:
+            raise ValueError(f"mlp_solver must be 'dense' or 'sparse', got {mlp_solver!r}")
     g = GroupElement(kv_perm, head_perm, v_rot, angles, neuron_perm)
     moved = apply_group_element({f: layer_a[f] for f in fams}, g, arch)
     return SymmetryAlignment(cosines={f: _cos(moved[f], layer_b[f]) for f in fams},
@@ -768,8 +776,8 @@ def rotate_residual(layer: dict, H: np.ndarray) -> dict:
 
 
 def symmetry_null(layer_a: dict, layer_b: dict, arch: Architecture, draws: int,
-                  rng: np.random.Generator, *, dtype=np.float64,
-                  max_iter: int = 100) -> dict[str, np.ndarray]:
+                  rng: np.random.Generator, *, dtype=np.float64, max_iter: int = 100,
+                  mlp_solver: str = "dense") -> dict[str, np.ndarray]:
     """Symmetry-aligned cosines after a Haar rotation of B's residual side, ``draws`` times.
 
     One Haar ``H`` (hidden x hidden) per draw, shared by all of B's families (see
@@ -795,7 +803,7 @@ def symmetry_null(layer_a: dict, layer_b: dict, arch: Architecture, draws: int,
     for d in range(draws):
         H = _haar_orthogonal(hidden, rng)
         res = align_pair(layer_a, rotate_residual(layer_b, H), arch, dtype=dtype,
-                         max_iter=max_iter)
+                         max_iter=max_iter, mlp_solver=mlp_solver)
         for f in fams:
             out[f][d] = res.cosines[f]
     return out
