@@ -7,7 +7,6 @@ import pytest
 from scipy import stats
 
 from gaugetest import analyze
-from gaugetest.calibration import RESAMPLING, Condition, calibrate
 from gaugetest.dependence import (ar1_variance_factor, common_lag1, ljung_box, newey_west_lag,
                                   politis_white_block_length, series_moments, welch_greater)
 from gaugetest.power import minimum_detectable_difference, one_sided_power, tost_power
@@ -154,21 +153,3 @@ def test_expert_methods_drive_the_verdict(method):
     res = analyze(*_autocorrelated_sweep(1), n_boot=200, n_perm=500, dependence=method)
     assert res.robust.method == method
     assert res.verdict.dependence == f"robust ({method})"
-
-
-def test_small_calibration_run():
-    # tolerant bounds: 150 replicates, Monte Carlo SE ~0.02
-    out = calibrate([Condition(64, "E", "C", 0.0), Condition(64, "E", "C", 0.5)], reps=150,
-                    seed=3, n_resamples=299)
-    iid0, dep5 = out.values()
-    assert 0.01 <= iid0.size_test[RESAMPLING] / iid0.reps <= 0.10
-    assert dep5.cover_early["neff"] / dep5.reps >= 0.88
-    assert dep5.size_test["neff"] / dep5.reps <= 0.10
-    assert dep5.cover_early["iid"] / dep5.reps <= 0.86  # iid intervals fail under rho = 0.5
-
-
-def test_calibration_does_not_depend_on_jobs():
-    a = calibrate([Condition(36, "D", "C", 0.3)], reps=60, seed=1, n_resamples=199, jobs=1)
-    b = calibrate([Condition(36, "D", "C", 0.3)], reps=60, seed=1, n_resamples=199, jobs=2)
-    (ca,), (cb,) = a.values(), b.values()
-    assert ca.cover_early == cb.cover_early and ca.size_test == cb.size_test
