@@ -407,6 +407,77 @@ def to_json(cells, totals: dict, settings: dict) -> dict:
                       for c in cells]}
 
 
+def _layouts_text(cells) -> str:
+    seen = {}
+    for c in cells:
+        lay = c.layout
+        seen.setdefault((lay.num_layers, lay.late, lay.early),
+                        f"{lay.num_layers} layers, {lay.late} ({len(lay.rows(lay.late))} pairs) "
+                        f"vs {lay.early} ({len(lay.rows(lay.early))} pairs)")
+    return "; ".join(seen.values())
+
+
+def shortfall(totals: dict, cells, method: str, alpha: float) -> dict:
+    """How far a method misses the validity targets, worst cell: size - (alpha + 0.01),
+    0.93 - coverage, TOST size - (alpha + 0.01); each floored at 0."""
+    out = {"size": 0.0, "coverage": 0.0, "tost": 0.0}
+    for cell in cells:
+        c = totals[cell.key]
+        cov = min(c.rate(method, k) for k in ("cover_early", "cover_late", "cover_diff"))
+        out["size"] = max(out["size"], c.rate(method, "size") - (alpha + 0.01))
+        out["coverage"] = max(out["coverage"], 0.93 - cov)
+        out["tost"] = max(out["tost"], c.rate(method, "tost") - (alpha + 0.01))
+    return out
+
+
+def _ranking(cells, totals, methods, alpha) -> list[str]:
+    rows = []
+    for m in methods:
+        sf = shortfall(totals, cells, m, alpha)
+        ratios = [totals[c.key].rate(m, "power") / max(totals[c.key].rate(m, "oracle_power"),
+                                                         1e-12) for c in cells]
+        rows.append((max(sf["size"], sf["coverage"]), sf["tost"], -float(np.median(ratios)), m,
+                     sf, float(np.median(ratios)), float(min(ratios))))
+    rows.sort(key=lambda r: (round(r[0], 3), round(r[1], 3), r[2]))
+    lines = ["| rank | method | worst size excess | worst coverage shortfall | worst TOST size "
+             "excess | median power ratio | min power ratio |", "|---|---|---|---|---|---|---|"]
+    for i, r in enumerate(rows, 1):
+        sf = r[4]
+        lines.append(f"| {i} | `{r[3]}` | {sf['size']:.3f} | {sf['coverage']:.3f} | "
+                     f"{sf['tost']:.3f} | {r[5]:.2f} | {r[6]:.2f} |")
+    return lines
+
+
+def _misses(cells, totals, methods, alpha) -> list[str]:
+    """Every cell where the first method misses a validity target, with the best any method
+    reached there."""
+    main = methods[0]
+    lines = ["| scenario | layers | criterion | target | `" + main + "` | best of all methods |",
+             "|---|---|---|---|---|---|"]
+    crit = (("size", lambda c, m: c.rate(m, "size"), alpha + 0.01, max),
+            ("coverage", lambda c, m: min(c.rate(m, k) for k in ("cover_early", "cover_late",
+                                                                  "cover_diff")), 0.93, min),
+            ("TOST size", lambda c, m: c.rate(m, "tost"), alpha + 0.01, max))
+    n = 0
+    for cell in cells:
+        c = totals[cell.key]
+        for name, fn, target, worse in crit:
+            v = fn(c, main)
+            miss = v > target if worse is max else v < target
+            if not miss:
+                continue
+            vals = {m: fn(c, m) for m in methods}
+            best = (min if worse is max else max)(vals, key=vals.get)
+            op = "<=" if worse is max else ">="
+            lines.append(f"| {cell.scenario.label} | {cell.layout.num_layers} | {name} | "
+                         f"{op} {target:.2f} | {v:.3f} ± {_se(v, c.reps):.3f} | "
+                         f"{vals[best]:.3f} (`{best}`) |")
+            n += 1
+    if n == 0:
+        lines.append("| (none) | | | | | |")
+    return lines
+
+
 def _cell_name(cell: Cell) -> str:
     lay = cell.layout
     return (f"{cell.scenario.label} | {lay.num_layers}: {lay.late} {len(lay.rows(lay.late))} vs "
@@ -430,9 +501,9 @@ def to_markdown(cells, totals: dict, methods, *, reps: int, seed: int, alpha: fl
         "which other cells run).",
         "",
         f"Every cell simulates {reps} sweeps of the pooled delta series with no effect anywhere "
-        "(scenario bank: `gaugetest.scenarios`; layouts: 64 layers E vs C, 36 layers D vs C, 28 "
-        "layers E vs C) and applies every method to the same data. Rates are shown ± their Monte "
-        "Carlo standard error.",
+        f"(scenario bank: `gaugetest.scenarios`; layouts: {_layouts_text(cells)}) and applies "
+        "every method to the same data. Rates are shown ± their Monte Carlo standard error "
+        f"(about {_se(alpha, reps):.3f} for a size of {alpha:g}).",
         "",
         f"- **size**: rejection rate of the one-sided LATE > EARLY test at alpha = {alpha:g} "
         f"(target <= {alpha + 0.01:g});",
@@ -449,12 +520,25 @@ def to_markdown(cells, totals: dict, methods, *, reps: int, seed: int, alpha: fl
         "- **check** (depth-model methods): how often the model check failed and the fallback "
         "was used.",
         "",
+        "The ± of a power ratio treats the method's and the oracle's rejections as independent; "
+        "they are positively correlated (same data), so it overstates the Monte Carlo error.",
+        "",
         "Methods:",
         "",
     ]
     for m in methods:
         lines.append(f"- `{m}`: {METHODS[m][1]}")
     summ = summarize(cells, totals, methods)
+    lines += ["", "## Ranking by worst case", "",
+              "Validity first -- the larger of the worst size excess over "
+              f"{alpha + 0.01:g} and the worst coverage shortfall below 0.93, then the worst TOST "
+              "size excess -- and power second (median ratio to the GLS oracle). The first "
+              "method of `--methods` is the one reported cell by cell below.", ""]
+    lines += _ranking(cells, totals, methods, alpha)
+    lines += ["", f"## Where `{methods[0]}` misses a target", "",
+              "Each miss with the best value any compared method reached in that cell (a method "
+              "that reaches it may fail elsewhere; see the ranking).", ""]
+    lines += _misses(cells, totals, methods, alpha)
     lines += ["", "## Worst case across the bank", "",
               "| method | max size | min coverage | max TOST size | min power ratio | "
               "min ratio (mean) |", "|---|---|---|---|---|---|"]
@@ -481,11 +565,15 @@ def to_markdown(cells, totals: dict, methods, *, reps: int, seed: int, alpha: fl
             return f"{p:.3f} ± {_se(p, n):.3f}"
         op, mp, pw = (c.rate(main, "oracle_power"), c.rate(main, "mean_oracle_power"),
                       c.rate(main, "power"))
+        # delta-method SE of power / oracle power, counting the two as independent (they are
+        # positively correlated on the same data, so this overstates the error)
+        r_se = math.sqrt(_se(pw, n) ** 2 / op ** 2 + pw ** 2 * _se(op, n) ** 2 / op ** 4) \
+            if op > 0 else float("nan")
         lay = cell.layout
         lines.append(f"| {cell.scenario.label} | {lay.num_layers} ({lay.late} "
                      f"{len(lay.rows(lay.late))} vs {lay.early} {len(lay.rows(lay.early))}) | "
                      f"{r('size')} | {r('cover_early')} | {r('cover_late')} | {r('cover_diff')} | "
-                     f"{r('tost')} | {r('power')} | {pw / op:.2f} | {pw / mp:.2f} | "
+                     f"{r('tost')} | {r('power')} | {pw / op:.2f} ± {r_se:.2f} | {pw / mp:.2f} | "
                      f"{c.rate(main, 'check_failed'):.3f} |")
     lines.append("")
     # comparison tables

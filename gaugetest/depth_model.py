@@ -12,8 +12,9 @@ adjacent pairs gives), AR(2), ARMA(1,1) and fractional noise ARFIMA(0,d,0) (long
 a grid of parameter values, weighted by the restricted likelihood (REML; Patterson & Thompson
 1971) of the phase-demeaned data (Bayesian model averaging with a flat prior over the grid,
 equal mass per family; Hoeting et al. 1999).  Phases are treated as independent blocks in that
-likelihood, with their scales profiled out; an outlying pair is pulled in (Huber clipping at 3
-robust sd) before the likelihood is computed, so one wild pair cannot decide the dependence.
+likelihood, with their scales profiled out; an isolated outlying pair is replaced by the median
+of its neighbours (a Hampel filter: more than 3 robust sd from the median of the 2 + 2 pairs
+around it) before the likelihood is computed, so one wild pair cannot decide the dependence.
 
 Estimand: the arithmetic mean of E[y_L] over the pairs of a phase (and linear contrasts of
 those, e.g. E - C).  The estimate is the arithmetic mean; its standard error at a grid point
@@ -66,7 +67,8 @@ DESCRIPTION = (
     "dependence along depth with a noise scale per phase and one correlation function for the "
     "whole depth, averaged over AR(1), MA(1), AR(2), ARMA(1,1) and fractional-noise families by "
     "restricted likelihood (REML, Patterson & Thompson 1971; Bayesian model averaging, Hoeting "
-    "et al. 1999), with outlying pairs Huber-clipped when the dependence is estimated. Tests and "
+    "et al. 1999), with isolated outlying pairs replaced by a Hampel filter (Hampel 1974) when "
+    "the dependence is estimated. Tests and "
     "intervals use Welch-Satterthwaite t distributions mixed over the model grid and corrected "
     "for skewness (Hall 1992); equivalence is two one-sided tests (Schuirmann 1987) on the same "
     "distribution.")
@@ -79,8 +81,8 @@ REFERENCES = (
     "Hosking, J. R. M. (1981). Fractional differencing. Biometrika 68, 165-176.",
     "Barndorff-Nielsen, O. & Schou, G. (1973). On the parametrization of autoregressive models "
     "by partial autocorrelations. Journal of Multivariate Analysis 3, 408-419.",
-    "Huber, P. J. (1964). Robust estimation of a location parameter. Annals of Mathematical "
-    "Statistics 35, 73-101.",
+    "Hampel, F. R. (1974). The influence curve and its role in robust estimation. Journal of "
+    "the American Statistical Association 69, 383-393.",
     "Satterthwaite, F. E. (1946). An approximate distribution of estimates of variance "
     "components. Biometrics Bulletin 2, 110-114.",
     "Hall, P. (1992). On the removal of skewness by transformation. Journal of the Royal "
@@ -94,10 +96,11 @@ REFERENCES = (
 
 #: The families averaged over, with their labels.
 FAMILIES = ("ar1", "ma1", "ar2", "arma11", "fd")
-FAMILY_LABELS = {"ar1": "AR(1)", "ma1": "MA(1)", "ar2": "AR(2)", "arma11": "ARMA(1,1)",
+FAMILY_LABELS = {"wn": "white noise", "ar1": "AR(1)", "ma1": "MA(1)", "ar2": "AR(2)", "arma11": "ARMA(1,1)",
                  "fd": "ARFIMA(0,d,0)"}
-#: Huber clipping of the phase-demeaned pairs (in robust sd) before the likelihood.
-HUBER_C = 3.0
+#: Spikes beyond this many robust sd from their running median are clipped before the
+#: likelihood (Hampel filter).
+HUBER_C = 4.0
 #: Level of the Ljung-Box model check; below it the conservative fallback is used.
 CHECK_LEVEL = 0.01
 #: Grid points are dropped once the kept ones carry this much posterior mass.
@@ -107,6 +110,12 @@ REGION_DROP = 2.995732273553991
 
 
 # --------------------------------------------------------------------------- correlation grids
+
+
+def _acf_wn(params: np.ndarray, maxlag: int) -> np.ndarray:
+    out = np.zeros((len(params), maxlag + 1))
+    out[:, 0] = 1.0
+    return out
 
 
 def _acf_ar1(params: np.ndarray, maxlag: int) -> np.ndarray:
@@ -150,7 +159,11 @@ def _acf_fd(params: np.ndarray, maxlag: int) -> np.ndarray:
 
 @lru_cache(maxsize=None)
 def family_params(name: str) -> np.ndarray:
-    """The grid of one family (rows of parameters), uniform in its natural parametrisation."""
+    """The grid of one family (rows of parameters), uniform in its natural parametrisation:
+    the lag-1 correlation for AR(1) and MA(1), d for ARFIMA(0,d,0), the partial
+    autocorrelations for AR(2), (phi, rho_1) over the valid region for ARMA(1,1)."""
+    if name == "wn":
+        return np.zeros((1, 0))
     if name == "ar1":
         return np.linspace(-0.5, 0.98, 60)[:, None]
     if name == "ma1":
@@ -172,8 +185,8 @@ def family_params(name: str) -> np.ndarray:
     raise ValueError(f"unknown dependence family {name!r}")
 
 
-_ACF = {"ar1": _acf_ar1, "ma1": _acf_ma1, "ar2": _acf_ar2, "arma11": _acf_arma11, "fd": _acf_fd}
-_N_PARAMS = {"ar1": 1, "ma1": 1, "ar2": 2, "arma11": 2, "fd": 1}
+_ACF = {"wn": _acf_wn, "ar1": _acf_ar1, "ma1": _acf_ma1, "ar2": _acf_ar2, "arma11": _acf_arma11, "fd": _acf_fd}
+_N_PARAMS = {"wn": 0, "ar1": 1, "ma1": 1, "ar2": 2, "arma11": 2, "fd": 1}
 
 
 @dataclass(frozen=True)
@@ -226,6 +239,7 @@ class _Design:
     phases: tuple[str, ...]           # phase of each position
     blocks: tuple[_Block, ...]        # phases in depth order (first appearance)
     grid: _Grid
+    cross_cache: dict = field(default_factory=dict, compare=False, repr=False)
 
     def block(self, phase: str) -> _Block | None:
         return next((b for b in self.blocks if b.phase == phase), None)
@@ -267,33 +281,22 @@ def _design_cached(layers: tuple[int, ...], phases: tuple[str, ...],
     return _Design(L, tuple(phases), tuple(blocks), grid)
 
 
-_CROSS_CACHE: dict = {}
-
-
 def _cross(design: _Design, p: str, q: str) -> np.ndarray:
-    key = (id(design), p, q)
-    if key not in _CROSS_CACHE:
+    if (p, q) not in design.cross_cache:
         bp, bq = design.block(p), design.block(q)
         lag = np.abs(bp.layers[:, None] - bq.layers[None, :])
-        _CROSS_CACHE[key] = design.grid.acf[:, lag].sum(axis=(1, 2)) / (bp.m * bq.m)
-    return _CROSS_CACHE[key]
+        design.cross_cache[(p, q)] = design.grid.acf[:, lag].sum(axis=(1, 2)) / (bp.m * bq.m)
+    return design.cross_cache[(p, q)]
 
 
 # --------------------------------------------------------------------------- batch fit
 
 
 def _huberize(Y: np.ndarray, design: _Design) -> np.ndarray:
-    """Clip each phase's pairs at median +- HUBER_C * 1.4826 MAD (phases of >= 4 pairs)."""
-    Z = Y.copy()
-    for b in design.blocks:
-        if b.m < 4:
-            continue
-        y = Y[:, b.rows]
-        med = np.median(y, axis=1, keepdims=True)
-        mad = 1.4826 * np.median(np.abs(y - med), axis=1, keepdims=True)
-        lim = HUBER_C * np.where(mad > 0, mad, np.inf)
-        Z[:, b.rows] = med + np.clip(y - med, -lim, lim)
-    return Z
+    """Replace isolated spikes within each phase of >= 5 pairs by their neighbours' median
+    (Hampel filter, HUBER_C robust sd; gaugetest.dependence.hampel_clip)."""
+    from .dependence import hampel_clip
+    return hampel_clip(Y, design.phases, c=HUBER_C)
 
 
 def _whiten(Y: np.ndarray, b: _Block):
@@ -427,6 +430,35 @@ def _ljung_box_check(design: _Design, white: dict, g_map: np.ndarray):
     k_par = np.array([_N_PARAMS[design.grid.families[f]] for f in fam])
     df = np.maximum(1, h - k_par)
     return Q, chdtrc(df, Q), h
+
+
+def profile_reml(y, phases: Sequence[str], layers, acf: np.ndarray) -> dict:
+    """The restricted log-likelihood of the depth model at one correlation function, with
+    every phase's level and scale estimated: what each grid point contributes.
+
+    ``acf`` holds rho_0 = 1, rho_1, ... up to the largest distance in ``layers``.  Returns
+    ``{"loglik": REML log-likelihood (with all constants, as R's nlme::gls reports it),
+    "sd": {phase: sqrt(y'P y / (n - 1))}, "level": {phase: GLS level}}``; phases of one pair
+    have no sd.  Used by the tests against nlme::gls with corARMA and varIdent.
+    """
+    y, phases, layers, _ = _check_inputs(y, phases, layers, None)
+    acf = np.asarray(acf, dtype=float)[None, :]
+    grid = _Grid(("custom",), np.zeros(1, dtype=int), (np.zeros((1, 0)),), np.zeros(1), acf)
+    ph = np.asarray(phases, dtype=object)
+    loglik, sd, level = 0.0, {}, {}
+    for p in dict.fromkeys(phases):
+        rows = np.flatnonzero(ph == p)
+        b = _build_block(p, rows, layers[rows], grid)
+        if b.W is None:
+            level[p] = float(y[rows].mean())
+            continue
+        wy, mu, q = _whiten(y[None, rows], b)
+        m = b.m
+        s2 = float(q[0, 0]) / (m - 1)
+        sd[p], level[p] = math.sqrt(s2), float(mu[0, 0])
+        loglik += -0.5 * ((m - 1) * (math.log(2 * math.pi) + 1 + math.log(s2))
+                          + float(b.const[0]))
+    return {"loglik": loglik, "sd": sd, "level": level}
 
 
 # --------------------------------------------------------------------------- contrasts
@@ -586,6 +618,16 @@ class TostOutcome:
     ci_high: float
     equivalent: bool
 
+    @property
+    def p(self) -> float:
+        """The TOST p-value, max(p_lower, p_upper)."""
+        return self.pvalue
+
+    @property
+    def min_margin(self) -> float:
+        """Smallest symmetric margin m for which (-m, m) holds the (1 - 2 alpha) interval."""
+        return max(abs(self.ci_low), abs(self.ci_high))
+
 
 @dataclass(frozen=True)
 class Contrast:
@@ -695,6 +737,14 @@ class DepthFit:
     check: ModelCheck
     _batch: _Batch = field(repr=False, compare=False)
     _options: dict = field(repr=False, compare=False, default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """JSON-able summary (no contrasts: ask for those with :meth:`contrast`)."""
+        from ._util import json_number as num
+        return {"method": self.method, "description": self.description,
+                "references": list(self.references), "phases": list(self.phases),
+                "n": dict(self.n), "mean": {k: num(v) for k, v in self.mean.items()},
+                "detail": self.detail, "summary": self.summary, "check": self.check.to_dict()}
 
     def contrast(self, weights: Mapping[str, float]) -> Contrast | None:
         """The contrast sum_P weights[P] * mean_P, or None when a phase has < 2 pairs."""

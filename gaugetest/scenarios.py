@@ -22,7 +22,8 @@ The bank (``BANK``) spans what a depth series of deltas can look like:
   phases and one anywhere, phases with 2.5x the noise sd of the others (LATE or EARLY),
   right-skewed deltas (a lognormal transform of AR(1) noise, skewness 2.3);
 * residuals of a real sweep (SmolLM2-135M measured by ``gaugetest measure``, delta and
-  excess over the null), phase means removed and block-resampled within phases.
+  excess over the null): phase means removed, standardized, block-resampled (moving
+  blocks of 3 inside real phases) and given the real phases' noise levels.
 
 Everything is seeded by the caller's generator; every draw is vectorised over replicates.
 
@@ -308,8 +309,8 @@ def _phase_trend(layout: Layout, amp: float) -> np.ndarray:
 
 # --------------------------------------------------------------------------- real residuals
 
-#: Mean block length of the stationary bootstrap of real residuals (within phases).
-REAL_BLOCK = 3.0
+#: Block length of the moving-block bootstrap of real residuals (within real phases).
+REAL_BLOCK = 3
 REAL_FILES = ("smollm2-135m-cols-null.json", "smollm2-135m-cols-aligned.json")
 
 
@@ -346,58 +347,90 @@ def real_residuals(quantity: str) -> dict:
     return out
 
 
-def _real_source_phase(phase: str, have: dict, layout: Layout) -> str:
-    """Which real phase feeds a target phase: the same name, else the nearest in depth."""
+@dataclass(frozen=True)
+class _RealSource:
+    segments: tuple[np.ndarray, ...]     # standardized residual series, one per real phase
+    phase_sd: dict                       # real phase -> sd relative to the overall rms
+
+    @property
+    def total(self) -> int:
+        return sum(len(s) for s in self.segments)
+
+
+@lru_cache(maxsize=None)
+def _real_source(quantity: str) -> _RealSource:
+    res = real_residuals(quantity)
+    rms = float(np.sqrt(np.mean(np.concatenate(list(res.values())) ** 2)))
+    segs, sd = [], {}
+    for p, r in res.items():
+        s = float(np.sqrt(np.mean(r ** 2)))
+        segs.append(r / s)
+        sd[p] = s / rms
+    return _RealSource(tuple(segs), sd)
+
+
+def _real_source_phase(phase: str, have) -> str:
+    """Which real phase's noise level a target phase takes: the same name, else the nearest
+    in depth."""
     if phase in have:
         return phase
     order = ("A", "B", "C", "D", "E", "tail")
     i = order.index(phase) if phase in order else len(order)
-    cands = sorted(have, key=lambda q: (abs(order.index(q) - i) if q in order else 99, q))
-    return cands[0]
+    return sorted(have, key=lambda q: (abs(order.index(q) - i) if q in order else 99, q))[0]
 
 
-def _real_scale(quantity: str) -> float:
-    res = real_residuals(quantity)
-    return float(np.sqrt(np.mean(np.concatenate(list(res.values())) ** 2)))
+def _real_blocks(quantity: str, block: int) -> tuple[np.ndarray, float]:
+    """Every block of ``block`` consecutive standardized residuals inside one real phase:
+    (n_blocks, block), and the mean of all their entries (subtracted, so the generated series
+    has mean exactly 0)."""
+    src = _real_source(quantity)
+    blocks = np.array([seg[i:i + block] for seg in src.segments
+                       for i in range(len(seg) - block + 1)])
+    return blocks, float(blocks.mean())
 
 
-def _real_draw(layout: Layout, quantity: str, block: float, reps: int,
+def _real_draw(layout: Layout, quantity: str, block: int, reps: int,
                rng: np.random.Generator) -> np.ndarray:
-    """Stationary bootstrap (Politis & Romano 1994) of the real residuals, within phases:
-    each target phase draws circular blocks of geometric length (mean ``block``) from the
-    residuals of the same real phase.  Scaled so the overall mean square is 1."""
-    res = real_residuals(quantity)
-    scale = _real_scale(quantity)
+    """Moving-block bootstrap of the real standardized residuals: each target phase is a run of
+    blocks of ``block`` consecutive residuals, each block drawn uniformly from the blocks that
+    lie inside one real phase (never across a phase boundary, never wrapped), the block grid
+    shifted by a random offset so the series is stationary; then centred and given the noise
+    sd of the real phase of the same name.  The real dependence up to lag block - 1, the real
+    marginal shape and the real heteroscedasticity, on any layout."""
+    src = _real_source(quantity)
+    blocks, centre = _real_blocks(quantity, block)
     y = np.empty((reps, layout.n))
-    p_new = 1.0 / block
     for ph in layout.phase_order:
         rows = layout.rows(ph)
-        src = res[_real_source_phase(ph, res, layout)] / scale
-        m = len(src)
-        pos = rng.integers(0, m, reps)
-        for j, r in enumerate(rows):
-            if j:
-                jump = rng.random(reps) < p_new
-                pos = np.where(jump, rng.integers(0, m, reps), (pos + 1) % m)
-            y[:, r] = src[pos]
+        scale = src.phase_sd[_real_source_phase(ph, src.phase_sd)]
+        m = len(rows)
+        n_blk = -(-(m + block - 1) // block)
+        pick = rng.integers(0, len(blocks), (reps, n_blk))
+        run = blocks[pick].reshape(reps, n_blk * block)
+        off = rng.integers(0, block, reps)
+        take = off[:, None] + np.arange(m)[None, :]
+        y[:, rows] = scale * (np.take_along_axis(run, take, axis=1) - centre)
     return y
 
 
-def _real_covariance(layout: Layout, quantity: str, block: float) -> np.ndarray:
-    """Covariance of the within-phase stationary bootstrap: lag-k covariance within a phase is
-    (1 - 1/block)^k times the circular autocovariance of the source residuals; none across
-    phases (Politis & Romano 1994)."""
-    res = real_residuals(quantity)
-    scale = _real_scale(quantity)
+def _real_covariance(layout: Layout, quantity: str, block: int) -> np.ndarray:
+    """Exact covariance of that bootstrap: pairs k < block apart fall in the same block with
+    probability (block - k) / block (random offset); within a block the covariance is the
+    average over blocks and positions of the centred products; pairs in different blocks or
+    phases are independent."""
+    src = _real_source(quantity)
+    blocks, centre = _real_blocks(quantity, block)
+    b = blocks - centre
+    acv = np.zeros(layout.n + 1)
+    for k in range(min(block, layout.n + 1)):
+        # P(same block) * E[product | same block] = (1/block) sum_j E_s[b_j b_{j+k}]
+        acv[k] = np.sum(np.mean(b[:, :block - k] * b[:, k:], axis=0)) / block
     cov = np.zeros((layout.n, layout.n))
-    q = 1 - 1 / block
     for ph in layout.phase_order:
         rows = layout.rows(ph)
-        src = res[_real_source_phase(ph, res, layout)] / scale
-        m = len(src)
-        circ = np.array([np.mean(src * np.roll(src, -k)) for k in range(m)])
+        scale = src.phase_sd[_real_source_phase(ph, src.phase_sd)]
         lag = np.abs(rows[:, None] - rows[None, :])
-        cov[np.ix_(rows, rows)] = q ** lag * circ[lag % m]
+        cov[np.ix_(rows, rows)] = scale ** 2 * acv[lag]
     return cov
 
 
@@ -440,10 +473,10 @@ def _bank() -> tuple[Scenario, ...]:
         Scenario("skewed", "lognormal", (0.5, 0.6), "right-skewed (lognormal)",
                  "exp(0.6 z) of AR(1) 0.5 noise z, centred: skewness 2.3"),
         Scenario("real-delta", "real", ("delta", REAL_BLOCK), "SmolLM2 delta residuals",
-                 "pooled delta of SmolLM2-135M minus phase means, block-resampled within phases"),
+                 "pooled delta of SmolLM2-135M minus phase means, block-resampled, real phase noise levels"),
         Scenario("real-excess", "real", ("excess", REAL_BLOCK), "SmolLM2 excess residuals",
                  "pooled excess over the null of SmolLM2-135M minus phase means, "
-                 "block-resampled within phases"),
+                 "block-resampled, real phase noise levels"),
     ]
     return tuple(s)
 
