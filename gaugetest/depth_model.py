@@ -795,7 +795,7 @@ def fit_depth(y, phases: Sequence[str], layers, *, known_var=None, rng=None,
         Pair index L of each pair, strictly increasing.
     known_var : array_like, optional
         Known measurement variance of each pair (``aligned_null_sd**2 / null_draws`` under
-        ``--baseline null``): each phase mean's variance is at least the mean of these over
+        ``--baseline matched``): each phase mean's variance is at least the mean of these over
         the phase divided by its size.
     rng : ignored
         The method has no random step; accepted so every method has the same signature.
