@@ -1,210 +1,603 @@
-"""Calibration study: size, coverage and power of every method under serial dependence.
+"""Calibration study: every method on the scenario bank (``gaugetest calibrate``).
 
-Simulates sweeps of deltas with a real layout (phase map, pair counts), seven
-families with equicorrelated noise, and AR(1) dependence along depth; applies
-every method to the pooled series and counts how often
+For each scenario of :mod:`gaugetest.scenarios` and each layout (layer count, LATE and EARLY
+phases), replicate sweeps are simulated with no effect anywhere; every method is applied to
+the pooled series and the study counts
 
-* the 1 - alpha interval for the EARLY and LATE phase means covers the truth,
-* the one-sided LATE > EARLY test rejects when there is no difference (size)
-  and when LATE is larger by ``effect`` noise standard deviations (power),
-* the TOST declares equivalence when the true mean sits exactly on the margin
-  (its size).
+* **coverage** of the 1 - alpha interval for the EARLY mean, the LATE mean and LATE - EARLY
+  (the truth is 0);
+* **size** of the one-sided LATE > EARLY test (rejections with no difference);
+* **TOST size**: how often equivalence is declared when the truth sits exactly on a margin,
+  worst of the upper and lower margin and of EARLY, LATE and LATE - EARLY; the margin is
+  ``margin_se`` true standard errors of the arithmetic-mean estimate, so one side alone
+  decides and the rate is the size of that one-sided test;
+* **power** of the LATE > EARLY test when LATE is higher by the effect that gives the
+  *GLS oracle* power 0.80 -- GLS with phase levels that knows the true covariance -- and the
+  ratio of the method's power to the oracle's on the same data; the ratio to the
+  *mean oracle* (the arithmetic-mean contrast with its true variance, z test) separates what
+  the estimand costs from what estimating the dependence costs.
 
-Each rate comes with its Monte Carlo standard error sqrt(p (1 - p) / reps).
-Replicates are split into fixed chunks with their own seeds, so results do not
-depend on ``jobs``.
+Each rate comes with its Monte Carlo standard error sqrt(p (1 - p) / reps).  Replicates run
+in chunks with their own seeds (derived from the seed, the scenario name, the layout and the
+chunk number), so a cell's numbers do not depend on ``jobs`` or on which other cells run; a
+checkpoint file lets an interrupted run resume.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import os
+import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .dependence import METHODS, ROBUST_METHOD, common_lag1, series_moments, t_interval, welch_greater
-from .equivalence import tost_from_moments
-from .phases import resolve_phase_map
-from .synthetic import ar1_noise
+from .scenarios import BANK, DEFAULT_LAYOUTS, Layout, Scenario, scenario
 
-#: The iid-resampling procedures of `gaugetest test` (BCa CI, permutation test, t TOST).
-RESAMPLING = "iid-resampling"
-ALL_METHODS = (RESAMPLING,) + METHODS
-CHUNK = 50
+CHUNK = 100
+METRICS = ("cover_early", "cover_late", "cover_diff", "size", "tost", "power", "oracle_power",
+           "mean_oracle_power", "check_failed")
+
+#: The default of ``--dependence robust`` (gaugetest.depth_model).
+DEFAULT_METHOD = "reml-bma"
+
+
+# --------------------------------------------------------------------------- method adapters
 
 
 @dataclass(frozen=True)
-class Condition:
-    num_layers: int
-    late: str
-    early: str
-    rho: float
-    phases: str = "auto"
+class _TBatch:
+    """t-based confidence distributions: est, se, df per target, arrays (R,)."""
 
-    def label(self) -> str:
-        return f"{self.num_layers} layers, {self.late} vs {self.early}, rho={self.rho:g}"
+    est: dict
+    se: dict
+    df: dict
+
+    def p_greater(self, target: str, x) -> np.ndarray:
+        from scipy.special import stdtr
+        se = self.se[target]
+        z = (x - self.est[target]) / np.where(se > 0, se, np.nan)
+        return np.nan_to_num(stdtr(self.df[target], z), nan=1.0)
+
+    def p_less(self, target: str, x) -> np.ndarray:
+        from scipy.special import stdtr
+        se = self.se[target]
+        z = (self.est[target] - x) / np.where(se > 0, se, np.nan)
+        return np.nan_to_num(stdtr(self.df[target], z), nan=1.0)
+
+
+def _welch(est, se, df):
+    v1, v2 = se["late"] ** 2, se["early"] ** 2
+    est["diff"] = est["late"] - est["early"]
+    se["diff"] = np.sqrt(v1 + v2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        df["diff"] = (v1 + v2) ** 2 / (v1 ** 2 / df["late"] + v2 ** 2 / df["early"])
+
+
+def _iid(Y, lay: Layout, known_var=None, **_):
+    est, se, df = {}, {}, {}
+    for t, ph in (("early", lay.early), ("late", lay.late)):
+        y = Y[:, lay.rows(ph)]
+        n = y.shape[1]
+        est[t], se[t] = y.mean(1), y.std(1, ddof=1) / math.sqrt(n)
+        df[t] = np.full(len(Y), n - 1.0)
+    _welch(est, se, df)
+    return _TBatch(est, se, df), None
+
+
+def _moment_method(name):
+    def run(Y, lay: Layout, known_var=None, rng=None, **_):
+        from .dependence import common_lag1, series_moments
+        R = len(Y)
+        est = {t: np.empty(R) for t in ("early", "late")}
+        se = {t: np.empty(R) for t in est}
+        df = {t: np.empty(R) for t in est}
+        seg = _segments(lay)
+        for i in range(R):
+            rho = common_lag1(Y[i], seg)[0] if name == "neff" else None
+            for t, ph in (("early", lay.early), ("late", lay.late)):
+                m = series_moments(Y[i, lay.rows(ph)], name, rng, rho=rho)
+                est[t][i], se[t][i], df[t][i] = m.mean, m.se, m.df
+        _welch(est, se, df)
+        return _TBatch(est, se, df), None
+    return run
+
+
+def _segments(lay: Layout) -> list:
+    return list(lay.phases)
+
+
+@dataclass(frozen=True)
+class _MixBatch:
+    mix: dict
+
+    def p_greater(self, target, x):
+        return self.mix[target].p_greater(x)
+
+    def p_less(self, target, x):
+        return self.mix[target].p_less(x)
+
+
+#: Fits shared by the depth-model variants within one chunk (same data, same families).
+_FIT_CACHE: dict = {}
+
+
+def _depth_method(**options):
+    robust = options.get("robust", True)
+    check = options.get("check", True)
+    mix_opts = {k: options[k] for k in ("skew", "cross") if k in options}
+    families = options.get("families")
+
+    def run(Y, lay: Layout, known_var=None, **_):
+        import dataclasses
+
+        from .depth_model import FAMILIES, _design_cached, _fit_batch, _mixture
+        fams = tuple(families or FAMILIES)
+        design = _design_cached(tuple(int(v) for v in lay.layers), lay.phases, fams)
+        key = (id(Y), fams, robust)
+        if key not in _FIT_CACHE:
+            _FIT_CACHE.clear()
+            _FIT_CACHE[key] = _fit_batch(Y, design, known_var, robust=robust, check=True)
+        batch = _FIT_CACHE[key]
+        if not check:
+            batch = dataclasses.replace(batch, fallback=np.zeros_like(batch.fallback))
+        mix = {"early": _mixture(batch, {lay.early: 1.0}, **mix_opts),
+               "late": _mixture(batch, {lay.late: 1.0}, **mix_opts),
+               "diff": _mixture(batch, {lay.late: 1.0, lay.early: -1.0}, **mix_opts)}
+        return _MixBatch(mix), batch.fallback
+    return run
+
+
+#: Every method the study can run: name -> (runner, description).
+METHODS = {
+    "reml-bma": (_depth_method(),
+                 "the default: arithmetic means, per-phase scale, AR(1)/MA(1)/AR(2)/ARMA(1,1)/"
+                 "ARFIMA correlation averaged by REML, skewness-corrected t mixture, model "
+                 "check with fallback (gaugetest.depth_model)"),
+    "reml-bma-short": (_depth_method(families=("ar1", "ma1", "ar2", "arma11")),
+                       "as reml-bma without the long-memory (ARFIMA) family"),
+    "reml-ar1": (_depth_method(families=("ar1",)),
+                 "as reml-bma with AR(1) correlation only"),
+    "reml-bma-noskew": (_depth_method(skew=False),
+                        "as reml-bma without the skewness correction"),
+    "reml-bma-nocheck": (_depth_method(check=False),
+                         "as reml-bma without the model check and its fallback"),
+    "neff": (_moment_method("neff"), "effective sample size of an AR(1) with a depth-wide "
+                                     "rho (the 0.1.0 robust default, with defects 3-4 fixed)"),
+    "hac": (_moment_method("hac"), "Newey-West standard error per phase, n - 1 df"),
+    "glsar": (_moment_method("glsar"), "statsmodels GLSAR AR(1) per phase"),
+    "block": (_moment_method("block"), "circular block bootstrap standard error per phase"),
+    "sieve": (_moment_method("sieve"), "AR-sieve bootstrap standard error per phase"),
+    "iid": (_iid, "independent pairs: s / sqrt(n), Welch t (what the iid analysis assumes)"),
+}
+
+DEFAULT_METHODS = ("reml-bma", "reml-bma-short", "reml-ar1", "reml-bma-noskew",
+                   "reml-bma-nocheck", "neff", "hac", "iid")
+
+
+# --------------------------------------------------------------------------- oracles
+
+
+def _oracle_weights(cov: np.ndarray, lay: Layout) -> dict:
+    """GLS with phase levels and the true covariance: weights of the LATE - EARLY estimate."""
+    ph = lay.phase_order
+    X = np.stack([np.asarray(lay.phases) == p for p in ph], axis=1).astype(float)
+    Si = np.linalg.inv(cov)
+    A = np.linalg.inv(X.T @ Si @ X)
+    W = A @ X.T @ Si
+    return W[ph.index(lay.late)] - W[ph.index(lay.early)]
+
+
+def _mean_weights(lay: Layout) -> dict:
+    out = {}
+    for t, ph in (("early", lay.early), ("late", lay.late)):
+        r = lay.rows(ph)
+        a = np.zeros(lay.n)
+        a[r] = 1.0 / len(r)
+        out[t] = a
+    out["diff"] = out["late"] - out["early"]
+    return out
+
+
+# --------------------------------------------------------------------------- the study
+
+
+@dataclass(frozen=True)
+class Cell:
+    scenario: Scenario
+    layout: Layout
+
+    @property
+    def key(self) -> str:
+        return f"{self.scenario.name}|{self.layout.num_layers}:{self.layout.late}:" \
+               f"{self.layout.early}:{self.layout.phase_map}"
 
 
 @dataclass
 class Counts:
     reps: int = 0
-    cover_early: dict = field(default_factory=lambda: dict.fromkeys(ALL_METHODS, 0))
-    cover_late: dict = field(default_factory=lambda: dict.fromkeys(ALL_METHODS, 0))
-    size_test: dict = field(default_factory=lambda: dict.fromkeys(ALL_METHODS, 0))
-    power_test: dict = field(default_factory=lambda: dict.fromkeys(ALL_METHODS, 0))
-    size_tost: dict = field(default_factory=lambda: dict.fromkeys(ALL_METHODS, 0))
+    by_method: dict = field(default_factory=dict)   # method -> metric -> count
 
     def add(self, other: "Counts") -> None:
         self.reps += other.reps
-        for name in ("cover_early", "cover_late", "size_test", "power_test", "size_tost"):
-            mine, theirs = getattr(self, name), getattr(other, name)
-            for k in mine:
-                mine[k] += theirs[k]
+        for m, d in other.by_method.items():
+            mine = self.by_method.setdefault(m, dict.fromkeys(METRICS, 0))
+            for k, v in d.items():
+                mine[k] += v
+
+    def rate(self, method: str, metric: str) -> float:
+        return self.by_method[method][metric] / self.reps
+
+    def to_dict(self) -> dict:
+        return {"reps": self.reps, "counts": self.by_method}
 
 
-def _one_replicate(cond: Condition, rows_late, rows_early, phases, n_pairs, effect,
-                   family_corr, alpha, margin, n_resamples, rng, counts: Counts) -> None:
-    from .bootstrap import mean_ci
-    from .permutation import permutation_pvalue
-
-    noise = ar1_noise(n_pairs, 7, cond.rho, family_corr, rng).mean(axis=1)
-    late0, early = noise[rows_late], noise[rows_early]
-    rho_depth = common_lag1(noise, phases)[0]
-    late1 = late0 + effect
-    counts.reps += 1
-    for method in ALL_METHODS:
-        if method == RESAMPLING:
-            ci_e = mean_ci(early, n_resamples=n_resamples, confidence_level=1 - alpha, rng=rng)[0]
-            ci_l = mean_ci(late0, n_resamples=n_resamples, confidence_level=1 - alpha, rng=rng)[0]
-            cover_e = ci_e.ci_low <= 0 <= ci_e.ci_high
-            cover_l = ci_l.ci_low <= 0 <= ci_l.ci_high
-            p0 = permutation_pvalue(late0, early, n_perm=n_resamples, rng=rng).pvalue[0]
-            p1 = permutation_pvalue(late1, early, n_perm=n_resamples, rng=rng).pvalue[0]
-            m_shift = series_moments(early + margin, "iid")
-        else:
-            rho = rho_depth if method == "neff" else None
-            me = series_moments(early, method, rng, rho)
-            ml = series_moments(late0, method, rng, rho)
-            lo, hi = t_interval(me, alpha)
-            cover_e = lo <= 0 <= hi
-            lo, hi = t_interval(ml, alpha)
-            cover_l = lo <= 0 <= hi
-            p0 = welch_greater(ml, me)[3]
-            ml1 = series_moments(late1, method, rng, rho)
-            p1 = welch_greater(ml1, me)[3]
-            m_shift = series_moments(early + margin, method, rng, rho)
-        tost = tost_from_moments([m_shift.mean], [m_shift.se], [m_shift.df], -margin, margin,
-                                 alpha, [m_shift.n])[0]
-        counts.cover_early[method] += bool(cover_e)
-        counts.cover_late[method] += bool(cover_l)
-        counts.size_test[method] += bool(p0 < alpha)
-        counts.power_test[method] += bool(p1 < alpha)
-        counts.size_tost[method] += bool(tost.equivalent)
+def _chunk_seed(seed: int, cell: Cell, chunk: int) -> np.random.SeedSequence:
+    return np.random.SeedSequence([seed, zlib.crc32(cell.key.encode()), chunk])
 
 
-def run_chunk(args) -> tuple[int, Counts]:
-    (ci, cond, reps, seed, chunk, effect, family_corr, alpha, margin, n_resamples) = args
-    pmap = resolve_phase_map(cond.phases, cond.num_layers)
-    n_pairs = cond.num_layers - 1
-    phases = np.array([pmap.phase_of(L, cond.num_layers) for L in range(n_pairs)])
-    rows_late = np.flatnonzero(phases == cond.late)
-    rows_early = np.flatnonzero(phases == cond.early)
-    rng = np.random.default_rng(np.random.SeedSequence([seed, ci, chunk]))
-    counts = Counts()
-    for _ in range(reps):
-        _one_replicate(cond, rows_late, rows_early, phases, n_pairs, effect, family_corr, alpha,
-                       margin, n_resamples, rng, counts)
-    return ci, counts
+def run_chunk(task) -> tuple[str, int, dict, int]:
+    """One chunk of one cell: (cell key, chunk, counts by method, reps)."""
+    cell, chunk, reps, seed, methods, alpha, power, margin_se = task
+    from scipy.special import ndtri
+
+    rng = np.random.default_rng(_chunk_seed(seed, cell, chunk))
+    lay = cell.layout
+    draw = cell.scenario.draw(lay, reps, rng)
+    cov = cell.scenario.covariance(lay)
+    w_gls = _oracle_weights(cov, lay)
+    sd_gls = math.sqrt(w_gls @ cov @ w_gls)
+    effect = (ndtri(1 - alpha) + ndtri(power)) * sd_gls
+    aw = _mean_weights(lay)
+    sd_mean = {t: math.sqrt(a @ cov @ a) for t, a in aw.items()}
+    margin = {t: margin_se * s for t, s in sd_mean.items()}
+    zc = ndtri(1 - alpha)
+    # oracles on the same data, LATE shifted by the effect
+    gls_est = draw.y @ w_gls + effect
+    mean_est = draw.y @ aw["diff"] + effect
+    base = {"oracle_power": int(np.sum(gls_est / sd_gls > zc)),
+            "mean_oracle_power": int(np.sum(mean_est / sd_mean["diff"] > zc))}
+    out = {}
+    _FIT_CACHE.clear()
+    for name in methods:
+        runner = METHODS[name][0]
+        res, fallback = runner(draw.y, lay, draw.known_var, rng=rng)
+        c = dict.fromkeys(METRICS, 0)
+        c.update(base)
+        z = np.zeros(reps)
+        for t in ("early", "late", "diff"):
+            pg, pl = res.p_greater(t, z), res.p_less(t, z)
+            c["cover_" + t] = int(np.sum((pg >= alpha / 2) & (pl >= alpha / 2)))
+        c["size"] = int(np.sum(res.p_greater("diff", z) < alpha))
+        c["power"] = int(np.sum(res.p_greater("diff", z - effect) < alpha))
+        worst = 0
+        for t in ("early", "late", "diff"):
+            m = margin[t]
+            # truth at +m: data + m; p_lower at -m -> original at -2m, p_upper at +m -> at 0
+            up = (res.p_greater(t, z - 2 * m) < alpha) & (res.p_less(t, z) < alpha)
+            lo = (res.p_greater(t, z) < alpha) & (res.p_less(t, z + 2 * m) < alpha)
+            worst = max(worst, int(up.sum()), int(lo.sum()))
+        c["tost"] = worst
+        c["check_failed"] = int(fallback.sum()) if fallback is not None else 0
+        out[name] = c
+    _FIT_CACHE.clear()
+    return cell.key, chunk, out, reps
 
 
-def default_conditions(rhos=(0.0, 0.3, 0.5, 0.7)) -> list[Condition]:
-    """The real layouts: 64 layers (E 12 vs C 22 pairs) and 36 layers (no E: D 10 vs C 14)."""
-    return [Condition(64, "E", "C", r) for r in rhos] + [Condition(36, "D", "C", r) for r in rhos]
+def settings_hash(settings: dict) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def calibrate(conditions, *, reps: int = 2000, seed: int = 0, effect: float = 1.0,
-              family_corr: float = 0.5, alpha: float = 0.05, margin: float = 0.5,
-              n_resamples: int = 999, jobs: int = 1, progress=None) -> dict:
-    """Run the study; returns {condition: Counts}. ``effect`` and ``margin`` are in units of
-    the per-family noise standard deviation."""
+def calibrate(cells, methods=DEFAULT_METHODS, *, reps: int = 2000, seed: int = 0,
+              alpha: float = 0.05, power: float = 0.8, margin_se: float = 3.0, jobs: int = 1,
+              progress=None, checkpoint: str | None = None) -> dict:
+    """Run the study; returns {cell key: Counts}.
+
+    ``checkpoint``: a JSON-lines file; finished chunks are appended to it and, when it
+    already holds chunks of the same settings, those are not run again.
+    """
+    methods = tuple(methods)
+    settings = {"methods": methods, "reps": reps, "seed": seed, "alpha": alpha, "power": power,
+                "margin_se": margin_se, "chunk": CHUNK, "cells": [c.key for c in cells]}
+    tag = settings_hash(settings)
+    done = {}
+    if checkpoint and os.path.exists(checkpoint):
+        with open(checkpoint) as fh:
+            for line in fh:
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    continue          # a line cut by an interruption
+                if rec.get("settings") == tag:
+                    done[(rec["cell"], rec["chunk"])] = (rec["counts"], rec["reps"])
     tasks = []
-    for ci, cond in enumerate(conditions):
+    for cell in cells:
         for chunk in range(math.ceil(reps / CHUNK)):
             r = min(CHUNK, reps - chunk * CHUNK)
-            tasks.append((ci, cond, r, seed, chunk, effect, family_corr, alpha, margin,
-                          n_resamples))
-    totals = {ci: Counts() for ci in range(len(conditions))}
-    if jobs > 1:
-        from .parallel import process_pool, single_threaded_workers
-        with single_threaded_workers(), process_pool(jobs) as ex:
-            for ci, counts in ex.map(run_chunk, tasks):
-                totals[ci].add(counts)
-                if progress:
-                    progress(counts.reps)
-    else:
-        for t in tasks:
-            ci, counts = run_chunk(t)
-            totals[ci].add(counts)
+            if (cell.key, chunk) not in done:
+                tasks.append((cell, chunk, r, seed, methods, alpha, power, margin_se))
+    totals = {c.key: Counts() for c in cells}
+    for (key, _), (counts, r) in done.items():
+        if key in totals:
+            totals[key].add(Counts(r, counts))
             if progress:
-                progress(counts.reps)
-    return {conditions[ci]: c for ci, c in totals.items()}
+                progress(r)
+    sink = open(checkpoint, "a") if checkpoint else None
+
+    def collect(result):
+        key, chunk, counts, r = result
+        totals[key].add(Counts(r, counts))
+        if sink:
+            sink.write(json.dumps({"settings": tag, "cell": key, "chunk": chunk, "reps": r,
+                                   "counts": counts}) + "\n")
+            sink.flush()
+        if progress:
+            progress(r)
+
+    try:
+        if jobs > 1 and tasks:
+            from .parallel import process_pool, single_threaded_workers
+            with single_threaded_workers(), process_pool(jobs) as ex:
+                for result in ex.map(run_chunk, tasks):
+                    collect(result)
+        else:
+            for t in tasks:
+                collect(run_chunk(t))
+    finally:
+        if sink:
+            sink.close()
+    return totals
 
 
-def _rate(k: int, n: int) -> str:
-    p = k / n
-    return f"{p:.3f} ± {math.sqrt(p * (1 - p) / n):.3f}"
+def bank_cells(scenarios=None, layouts=DEFAULT_LAYOUTS, phase_map: str = "auto") -> list[Cell]:
+    names = scenarios or [s.name for s in BANK]
+    lays = [Layout.from_map(n, late, early, phase_map) for n, late, early in layouts]
+    return [Cell(scenario(s), lay) for s in names for lay in lays]
 
 
-def to_markdown(results: dict, *, reps: int, seed: int, effect: float, family_corr: float,
-                alpha: float, margin: float, n_resamples: int, command: str) -> str:
+# --------------------------------------------------------------------------- reporting
+
+
+def _se(p: float, n: int) -> float:
+    return math.sqrt(max(p * (1 - p), 0.0) / n)
+
+
+def summarize(cells, totals: dict, methods) -> dict:
+    """Per method: the worst value of each criterion across cells, with where it happens."""
+    out = {}
+    for m in methods:
+        worst = {"size": (-1, None), "coverage": (2, None), "tost": (-1, None),
+                 "ratio": (9, None), "ratio_mean": (9, None)}
+        for cell in cells:
+            c = totals[cell.key]
+            if m not in c.by_method:
+                continue
+            size, tost = c.rate(m, "size"), c.rate(m, "tost")
+            cov = min(c.rate(m, k) for k in ("cover_early", "cover_late", "cover_diff"))
+            op, mp = c.rate(m, "oracle_power"), c.rate(m, "mean_oracle_power")
+            pw = c.rate(m, "power")
+            ratio = pw / op if op > 0 else float("nan")
+            rmean = pw / mp if mp > 0 else float("nan")
+            if size > worst["size"][0]:
+                worst["size"] = (size, cell.key)
+            if cov < worst["coverage"][0]:
+                worst["coverage"] = (cov, cell.key)
+            if tost > worst["tost"][0]:
+                worst["tost"] = (tost, cell.key)
+            if ratio < worst["ratio"][0]:
+                worst["ratio"] = (ratio, cell.key)
+            if rmean < worst["ratio_mean"][0]:
+                worst["ratio_mean"] = (rmean, cell.key)
+        out[m] = worst
+    return out
+
+
+def to_json(cells, totals: dict, settings: dict) -> dict:
+    from ._version import __version__
+    import platform
+
+    import scipy
+    return {"generator": f"gaugetest calibrate {__version__}", "settings": settings,
+            "versions": {"python": platform.python_version(), "numpy": np.__version__,
+                         "scipy": scipy.__version__},
+            "cells": [{"scenario": c.scenario.name, "num_layers": c.layout.num_layers,
+                       "late": c.layout.late, "early": c.layout.early,
+                       "phase_map": c.layout.phase_map, **totals[c.key].to_dict()}
+                      for c in cells]}
+
+
+def _layouts_text(cells) -> str:
+    seen = {}
+    for c in cells:
+        lay = c.layout
+        seen.setdefault((lay.num_layers, lay.late, lay.early),
+                        f"{lay.num_layers} layers, {lay.late} ({len(lay.rows(lay.late))} pairs) "
+                        f"vs {lay.early} ({len(lay.rows(lay.early))} pairs)")
+    return "; ".join(seen.values())
+
+
+def shortfall(totals: dict, cells, method: str, alpha: float) -> dict:
+    """How far a method misses the validity targets, worst cell: size - (alpha + 0.01),
+    0.93 - coverage, TOST size - (alpha + 0.01); each floored at 0."""
+    out = {"size": 0.0, "coverage": 0.0, "tost": 0.0}
+    for cell in cells:
+        c = totals[cell.key]
+        cov = min(c.rate(method, k) for k in ("cover_early", "cover_late", "cover_diff"))
+        out["size"] = max(out["size"], c.rate(method, "size") - (alpha + 0.01))
+        out["coverage"] = max(out["coverage"], 0.93 - cov)
+        out["tost"] = max(out["tost"], c.rate(method, "tost") - (alpha + 0.01))
+    return out
+
+
+def _ranking(cells, totals, methods, alpha) -> list[str]:
+    rows = []
+    for m in methods:
+        sf = shortfall(totals, cells, m, alpha)
+        ratios = [totals[c.key].rate(m, "power") / max(totals[c.key].rate(m, "oracle_power"),
+                                                         1e-12) for c in cells]
+        rows.append((max(sf["size"], sf["coverage"]), sf["tost"], -float(np.median(ratios)), m,
+                     sf, float(np.median(ratios)), float(min(ratios))))
+    rows.sort(key=lambda r: (round(r[0], 3), round(r[1], 3), r[2]))
+    lines = ["| rank | method | worst size excess | worst coverage shortfall | worst TOST size "
+             "excess | median power ratio | min power ratio |", "|---|---|---|---|---|---|---|"]
+    for i, r in enumerate(rows, 1):
+        sf = r[4]
+        lines.append(f"| {i} | `{r[3]}` | {sf['size']:.3f} | {sf['coverage']:.3f} | "
+                     f"{sf['tost']:.3f} | {r[5]:.2f} | {r[6]:.2f} |")
+    return lines
+
+
+def _misses(cells, totals, methods, alpha) -> list[str]:
+    """Every cell where the first method misses a validity target, with the best any method
+    reached there."""
+    main = methods[0]
+    lines = ["| scenario | layers | criterion | target | `" + main + "` | best of all methods |",
+             "|---|---|---|---|---|---|"]
+    crit = (("size", lambda c, m: c.rate(m, "size"), alpha + 0.01, max),
+            ("coverage", lambda c, m: min(c.rate(m, k) for k in ("cover_early", "cover_late",
+                                                                  "cover_diff")), 0.93, min),
+            ("TOST size", lambda c, m: c.rate(m, "tost"), alpha + 0.01, max))
+    n = 0
+    for cell in cells:
+        c = totals[cell.key]
+        for name, fn, target, worse in crit:
+            v = fn(c, main)
+            miss = v > target if worse is max else v < target
+            if not miss:
+                continue
+            vals = {m: fn(c, m) for m in methods}
+            best = (min if worse is max else max)(vals, key=vals.get)
+            op = "<=" if worse is max else ">="
+            lines.append(f"| {cell.scenario.label} | {cell.layout.num_layers} | {name} | "
+                         f"{op} {target:.2f} | {v:.3f} ± {_se(v, c.reps):.3f} | "
+                         f"{vals[best]:.3f} (`{best}`) |")
+            n += 1
+    if n == 0:
+        lines.append("| (none) | | | | | |")
+    return lines
+
+
+def _cell_name(cell: Cell) -> str:
+    lay = cell.layout
+    return (f"{cell.scenario.label} | {lay.num_layers}: {lay.late} {len(lay.rows(lay.late))} vs "
+            f"{lay.early} {len(lay.rows(lay.early))}")
+
+
+def _short_key(key: str, cells) -> str:
+    for c in cells:
+        if c.key == key:
+            return f"{c.scenario.label}, {c.layout.num_layers} layers"
+    return key
+
+
+def to_markdown(cells, totals: dict, methods, *, reps: int, seed: int, alpha: float,
+                power: float, margin_se: float, command: str) -> str:
+    lvl = f"{100 * (1 - alpha):g}%"
     lines = [
-        "# Calibration of gaugetest's tests and intervals under serial dependence",
+        "# Calibration: size, coverage, TOST size and power on the scenario bank",
         "",
-        f"Reproduce: `{command}` (seeded; results do not depend on `--jobs`).",
+        f"Reproduce: `{command}` (seeded; the numbers of a cell do not depend on `--jobs` or on "
+        "which other cells run).",
         "",
-        f"Simulation: deltas of 7 families with equicorrelation {family_corr:g} between families "
-        "and AR(1) dependence along depth with lag-1 correlation rho; the pooled (family-mean) "
-        f"series of each phase is analysed. {reps} replicates per condition; every rate is shown "
-        "± its Monte Carlo standard error. Columns:",
+        f"Every cell simulates {reps} sweeps of the pooled delta series with no effect anywhere "
+        f"(scenario bank: `gaugetest.scenarios`; layouts: {_layouts_text(cells)}) and applies "
+        "every method to the same data. Rates are shown ± their Monte Carlo standard error "
+        f"(about {_se(alpha, reps):.3f} for a size of {alpha:g}).",
         "",
-        f"- **cover EARLY / LATE**: coverage of the {100 * (1 - alpha):g}% interval for the phase "
-        "mean (target 0.95);",
-        f"- **size LATE>EARLY**: rejection rate of the one-sided test at alpha = {alpha:g} with no "
-        "difference (target 0.05);",
-        f"- **power**: its rejection rate when LATE is higher by {effect:g} per-family noise sd;",
-        f"- **size TOST**: rate of declaring equivalence within ±{margin:g} sd when the true mean "
-        f"is exactly on the margin (must be <= {alpha:g}).",
+        f"- **size**: rejection rate of the one-sided LATE > EARLY test at alpha = {alpha:g} "
+        f"(target <= {alpha + 0.01:g});",
+        f"- **coverage**: of the {lvl} interval for the EARLY mean, the LATE mean and LATE - "
+        "EARLY (target >= 0.93); *min cov* is the smallest of the three;",
+        f"- **TOST size**: rate of declaring equivalence when the truth sits on a margin of "
+        f"{margin_se:g} true standard errors (worst of both margins and the three targets; "
+        f"target <= {alpha + 0.01:g});",
+        f"- **power**: rejection rate when LATE is higher by the effect that gives the GLS "
+        f"oracle (phase levels, true covariance, z test) power {power:g}; **ratio** = power / "
+        "the GLS oracle's power on the same data (aim >= 0.85); **ratio (mean)** = power / the "
+        "power of the arithmetic-mean contrast with its true variance (the best any method for "
+        "this estimand can do);",
+        "- **check** (depth-model methods): how often the model check failed and the fallback "
+        "was used.",
         "",
-        f"`{RESAMPLING}` is what `gaugetest test` does under `--dependence iid`: BCa bootstrap "
-        f"interval and permutation test ({n_resamples} resamples each here), t-based TOST. The "
-        "other rows are the (mean, se, df) methods of `gaugetest.dependence` with t intervals, a "
-        "Welch-type test and a TOST on their standard error.",
+        "The ± of a power ratio treats the method's and the oracle's rejections as independent; "
+        "they are positively correlated (same data), so it overstates the Monte Carlo error.",
+        "",
+        "Methods:",
         "",
     ]
-    lines += ["## Summary across conditions", "",
-              "| method | worst coverage | worst abs(coverage - 0.95) | worst size LATE>EARLY "
-              "| worst size TOST | mean power |", "|---|---|---|---|---|---|"]
-    for m in ALL_METHODS:
-        cov = [getattr(c, k)[m] / c.reps for c in results.values()
-               for k in ("cover_early", "cover_late")]
-        size = [c.size_test[m] / c.reps for c in results.values()]
-        tost = [c.size_tost[m] / c.reps for c in results.values()]
-        pw = [c.power_test[m] / c.reps for c in results.values()]
-        lines.append(f"| {m} | {min(cov):.3f} | {max(abs(v - (1 - alpha)) for v in cov):.3f} | "
-                     f"{max(size):.3f} | {max(tost):.3f} | {np.mean(pw):.3f} |")
-    lines += ["", f"gaugetest's `--dependence robust` uses `{ROBUST_METHOD}`: the method whose "
-              "worst-case coverage and size stay closest to nominal over these conditions "
-              "(see docs/methodology.md, 'Serial dependence').", ""]
-    for cond, c in results.items():
-        pm = resolve_phase_map(cond.phases, cond.num_layers)
-        cnt = [sum(pm.phase_of(L, cond.num_layers) == p for L in range(cond.num_layers - 1))
-               for p in (cond.early, cond.late)]
-        lines += [f"## {cond.label()} ({cond.early}: {cnt[0]} pairs, {cond.late}: {cnt[1]} pairs; "
-                  f"`{cond.phases}` map)", "",
-                  "| method | cover EARLY | cover LATE | size LATE>EARLY | power | size TOST |",
-                  "|---|---|---|---|---|---|"]
-        for m in ALL_METHODS:
-            lines.append(f"| {m} | {_rate(c.cover_early[m], c.reps)} | "
-                         f"{_rate(c.cover_late[m], c.reps)} | {_rate(c.size_test[m], c.reps)} | "
-                         f"{_rate(c.power_test[m], c.reps)} | {_rate(c.size_tost[m], c.reps)} |")
+    for m in methods:
+        lines.append(f"- `{m}`: {METHODS[m][1]}")
+    summ = summarize(cells, totals, methods)
+    lines += ["", "## Ranking by worst case", "",
+              "Validity first -- the larger of the worst size excess over "
+              f"{alpha + 0.01:g} and the worst coverage shortfall below 0.93, then the worst TOST "
+              "size excess -- and power second (median ratio to the GLS oracle). The first "
+              "method of `--methods` is the one reported cell by cell below.", ""]
+    lines += _ranking(cells, totals, methods, alpha)
+    lines += ["", f"## Where `{methods[0]}` misses a target", "",
+              "Each miss with the best value any compared method reached in that cell (a method "
+              "that reaches it may fail elsewhere; see the ranking).", ""]
+    lines += _misses(cells, totals, methods, alpha)
+    lines += ["", "## Worst case across the bank", "",
+              "| method | max size | min coverage | max TOST size | min power ratio | "
+              "min ratio (mean) |", "|---|---|---|---|---|---|"]
+    for m in methods:
+        w = summ[m]
+        lines.append(f"| `{m}` | {w['size'][0]:.3f} ({_short_key(w['size'][1], cells)}) | "
+                     f"{w['coverage'][0]:.3f} ({_short_key(w['coverage'][1], cells)}) | "
+                     f"{w['tost'][0]:.3f} ({_short_key(w['tost'][1], cells)}) | "
+                     f"{w['ratio'][0]:.2f} ({_short_key(w['ratio'][1], cells)}) | "
+                     f"{w['ratio_mean'][0]:.2f} ({_short_key(w['ratio_mean'][1], cells)}) |")
+    lines.append("")
+    # the default in full
+    main = methods[0]
+    lines += [f"## `{main}` in every cell", "",
+              "| scenario | layers | size | cover EARLY | cover LATE | cover diff | TOST size | "
+              "power | ratio | ratio (mean) | check |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for cell in cells:
+        c = totals[cell.key]
+        n = c.reps
+
+        def r(k):
+            p = c.rate(main, k)
+            return f"{p:.3f} ± {_se(p, n):.3f}"
+        op, mp, pw = (c.rate(main, "oracle_power"), c.rate(main, "mean_oracle_power"),
+                      c.rate(main, "power"))
+        # delta-method SE of power / oracle power, counting the two as independent (they are
+        # positively correlated on the same data, so this overstates the error)
+        r_se = math.sqrt(_se(pw, n) ** 2 / op ** 2 + pw ** 2 * _se(op, n) ** 2 / op ** 4) \
+            if op > 0 else float("nan")
+        lay = cell.layout
+        lines.append(f"| {cell.scenario.label} | {lay.num_layers} ({lay.late} "
+                     f"{len(lay.rows(lay.late))} vs {lay.early} {len(lay.rows(lay.early))}) | "
+                     f"{r('size')} | {r('cover_early')} | {r('cover_late')} | {r('cover_diff')} | "
+                     f"{r('tost')} | {r('power')} | {pw / op:.2f} ± {r_se:.2f} | {pw / mp:.2f} | "
+                     f"{c.rate(main, 'check_failed'):.3f} |")
+    lines.append("")
+    # comparison tables
+    for title, fn, fmt in (
+            ("Size of LATE > EARLY", lambda c, m: c.rate(m, "size"), "{:.3f}"),
+            ("Smallest coverage (EARLY, LATE, difference)",
+             lambda c, m: min(c.rate(m, k) for k in ("cover_early", "cover_late", "cover_diff")),
+             "{:.3f}"),
+            ("TOST size", lambda c, m: c.rate(m, "tost"), "{:.3f}"),
+            ("Power ratio to the GLS oracle",
+             lambda c, m: c.rate(m, "power") / max(c.rate(m, "oracle_power"), 1e-12), "{:.2f}")):
+        lines += [f"## {title}, every method", "",
+                  "| scenario | layers | " + " | ".join(f"`{m}`" for m in methods) + " |",
+                  "|---|---|" + "---|" * len(methods)]
+        for cell in cells:
+            c = totals[cell.key]
+            lines.append(f"| {cell.scenario.label} | {cell.layout.num_layers} | "
+                         + " | ".join(fmt.format(fn(c, m)) for m in methods) + " |")
         lines.append("")
+    lines += ["## Scenarios", ""]
+    seen = set()
+    for cell in cells:
+        s = cell.scenario
+        if s.name not in seen:
+            seen.add(s.name)
+            lines.append(f"- **{s.label}** (`{s.name}`): {s.description}")
     return "\n".join(lines) + "\n"

@@ -14,9 +14,10 @@ Methods (``--dependence``):
 ``neff``    effective sample size of an AR(1) series, n / (1 + 2 sum (1 - k/n) rho^k),
             with the variance corrected for the downward bias of s^2 under
             autocorrelation; t with n_eff - 1 df.  rho is the lag-1 correlation
-            estimated once along the whole depth (each phase's mean removed) and
-            bias-corrected (Marriott & Pope 1954): the dependence is a property of
-            the sweep, and 12 pairs alone estimate it poorly.
+            estimated once along the whole depth (each phase's mean removed, isolated
+            spikes clipped by a Hampel filter) and bias-corrected (Marriott & Pope 1954): the
+            dependence is a property of the sweep, and 12 pairs alone estimate it
+            poorly.  Without a depth-wide rho there is no neff result.
 ``hac``     Newey–West (Bartlett kernel, lag floor(4 (n/100)^(2/9))) standard
             error, n - 1 df (Newey & West 1987).
 ``glsar``   feasible GLS with AR(1) errors (statsmodels ``GLSAR``), its df.
@@ -25,11 +26,15 @@ Methods (``--dependence``):
 ``sieve``   AR-sieve bootstrap standard error (AR order by AIC, Yule–Walker),
             n - 1 df (Bühlmann 1997).
 
-``robust`` is the method the calibration study (docs/calibration.md) shows keeps
-coverage and size best across lag-1 correlations 0-0.7 at phase sizes 12-22.
+These are the expert choices of ``--dependence``; the robust default is the depth model
+of :mod:`gaugetest.depth_model`, chosen on the scenario bank of docs/calibration.md.
 
 References
 ----------
+Hampel, F. R. (1974). The influence curve and its role in robust estimation. JASA 69,
+383-393.
+Pearson, R. K. (2002). Outliers in process modeling and identification. IEEE Transactions on
+Control Systems Technology 10, 55-63.
 Ljung, G. M. & Box, G. E. P. (1978). On a measure of lack of fit in time series
 models. Biometrika 65, 297-303.
 Marriott, F. H. C. & Pope, J. A. (1954). Bias in the estimation of
@@ -48,7 +53,8 @@ from dataclasses import dataclass
 import numpy as np
 
 METHODS = ("iid", "neff", "hac", "glsar", "block", "sieve")
-#: The calibrated choice (see docs/calibration.md for the study behind it).
+#: The 0.1.0 default of ``--dependence robust``; the new default is gaugetest.depth_model
+#: (docs/calibration.md).  Kept so the 0.1.0 analysis still runs until it switches over.
 ROBUST_METHOD = "neff"
 
 _BOOT_SE_RESAMPLES = 999
@@ -142,30 +148,107 @@ def ar1_variance_factor(rho: float, n: int) -> float:
     return float(1 + 2 * np.sum((1 - k / n) * rho ** k))
 
 
-def common_lag1(x: np.ndarray, groups, min_group: int = 5) -> tuple[float | None, int]:
-    """Bias-corrected lag-1 autocorrelation shared by all phases of a depth series.
+#: Spikes are clipped at this many robust sd (Hampel filter) before the lag-1 correlation is
+#: computed: one wild pair must not decide the dependence (defect 3 of issue 13: a single
+#: 10-sd pair took the depth-wide rho from 0.54 to 0.00).
+HUBER_C = 4.0
+#: Fewest usable points for a depth-wide rho.
+MIN_POINTS = 10
 
-    Each phase's own mean is removed (phases differ in level, not in dependence); phases
-    with fewer than ``min_group`` pairs are left out, because the O(1/n) bias correction
-    is poor for 3-4 points (it over-corrects by ~0.05 at 64 layers when they are kept); then
-    r1 = sum e_t e_{t+1} / sum e_t^2 over consecutive pairs in the same phase, corrected
-    for estimating k means from N points: E[r1] ~ rho - k (1 + 3 rho) / N (Marriott & Pope
-    1954, per segment).  Returns (rho, N) or (None, N) when fewer than 10 points are usable.
+
+def _nanmedian_rows(w: np.ndarray) -> np.ndarray:
+    """np.nanmedian(w, axis=-1) for small windows, without masked arrays: sort (NaN last) and
+    average the middle finite values; NaN when a row has none."""
+    s = np.sort(w, axis=-1)
+    n = np.isfinite(w).sum(axis=-1)
+    lo = np.take_along_axis(s, np.maximum((n - 1) // 2, 0)[..., None], axis=-1)[..., 0]
+    hi = np.take_along_axis(s, np.maximum(n // 2, 0)[..., None], axis=-1)[..., 0]
+    return np.where(n > 0, 0.5 * (lo + hi), np.nan)
+
+
+def _neighbour_median(y: np.ndarray, h: int) -> np.ndarray:
+    """Median of the up-to-h neighbours on each side of every column of y (R, m), the point
+    itself left out and the window cut at the ends (NaN where a window has no finite value)."""
+    R, m = y.shape
+    pad = np.pad(y, ((0, 0), (h, h)), constant_values=np.nan)
+    win = np.lib.stride_tricks.sliding_window_view(pad, 2 * h + 1, axis=1)
+    win = np.delete(win, h, axis=2)                            # (R, m, 2h), neighbours only
+    out = np.empty_like(y)
+    inner = slice(h, max(h, m - h))
+    block = win[:, inner]
+    if np.isfinite(block).all():
+        out[:, inner] = np.median(block, axis=2)
+        edges = [j for j in range(m) if j < h or j >= m - h]
+    else:
+        edges = list(range(m))
+    if edges:
+        out[:, edges] = _nanmedian_rows(win[:, edges])
+    return out
+
+
+def hampel_clip(Y: np.ndarray, groups, half_window: int = 2, c: float = HUBER_C,
+                min_size: int = 5) -> np.ndarray:
+    """Replace isolated spikes by the median of their neighbours (a Hampel filter; Hampel
+    1974, Pearson 2002), separately in every group (phase) of at least ``min_size`` pairs.
+
+    Each point is compared with the median of its ``half_window`` neighbours on either side
+    (the point itself left out; cut at the group's ends); a point deviating by more than ``c``
+    robust sd (1.4826 x the group's median absolute deviation from those medians) is replaced
+    by that median (about 1% of Gaussian points, whatever the autocorrelation).  Under serial correlation a spike is judged against its neighbours, not
+    against the wandering level of the whole phase.  ``Y``: (n,) or (R, n), NaN allowed.
+    """
+    Y = np.asarray(Y, dtype=float)
+    one = Y.ndim == 1
+    Z = np.atleast_2d(Y).copy()
+    g = np.asarray(groups, dtype=object)
+    for label in dict.fromkeys(g):
+        rows = np.flatnonzero(g == label)
+        if len(rows) < min_size:
+            continue
+        y = Z[:, rows]
+        med = _neighbour_median(y, half_window)
+        dev = y - med
+        finite = np.isfinite(dev)
+        absdev = np.where(finite, np.abs(dev), np.nan)
+        scale = 1.4826 * (np.median(absdev, axis=1, keepdims=True) if finite.all()
+                          else _nanmedian_rows(absdev)[:, None])
+        lim = c * np.where(scale > 0, scale, np.inf)
+        d = np.where(finite, dev, 0.0)
+        Z[:, rows] = np.where(np.abs(d) > lim, med, y)          # others untouched
+    return Z[0] if one else Z
+
+
+def common_lag1(x: np.ndarray, groups, min_group: int = 5) -> tuple[float | None, int]:
+    """Bias-corrected, outlier-resistant lag-1 autocorrelation shared by all phases.
+
+    Each phase's own mean is removed (phases differ in level, not in dependence) and isolated
+    spikes are clipped (:func:`hampel_clip`); then
+    r1 = sum e_t e_{t+1} / sum e_t^2 over consecutive pairs in the same phase, corrected for
+    estimating k means from N points: E[r1] ~ rho - k (1 + 3 rho) / N (Marriott & Pope 1954,
+    per segment).  Phases with fewer than ``min_group`` pairs are left out, because the O(1/n)
+    correction is poor for 3-4 points -- unless that leaves fewer than ``MIN_POINTS`` points
+    (small models: 16-22 layers), in which case phases of 3 or more pairs are used too, rather
+    than falling back to each phase's own 3-12 points.  Returns (rho, N), or (None, N) when
+    even then fewer than ``MIN_POINTS`` points are usable.
     """
     x = np.asarray(x, dtype=float)
     g = np.asarray(groups, dtype=object)
     ok = ~np.isnan(x)
-    e = np.full_like(x, np.nan)
-    k = 0
-    for label in dict.fromkeys(g[ok]):
-        m = ok & (g == label)
-        if m.sum() >= min_group:
-            e[m] = x[m] - x[m].mean()
-            k += 1
-    use = ~np.isnan(e)
-    N = int(use.sum())
-    if N < 10:
+    for size in dict.fromkeys((min_group, min(min_group, 3))):
+        e = np.full_like(x, np.nan)
+        k = 0
+        for label in dict.fromkeys(g[ok]):
+            m = ok & (g == label)
+            if m.sum() >= size:
+                e[m] = x[m] - x[m].mean()
+                k += 1
+        use = ~np.isnan(e)
+        N = int(use.sum())
+        if N >= MIN_POINTS:
+            break
+    if N < MIN_POINTS:
         return None, N
+    e = hampel_clip(e, g)
     same = use[:-1] & use[1:] & (g[:-1] == g[1:])
     den = np.nansum(e[use] ** 2)
     if den == 0:
@@ -175,15 +258,9 @@ def common_lag1(x: np.ndarray, groups, min_group: int = 5) -> tuple[float | None
     return float(np.clip(rho, 0.0, 0.95)), N
 
 
-def _neff(x: np.ndarray, rho: float | None = None) -> Moments:
+def _neff(x: np.ndarray, rho: float) -> Moments:
     n = len(x)
-    if rho is None:
-        r1 = float(autocorrelation(x, 1)[0])
-        # Marriott & Pope (1954): E[r1] ~ rho - (1 + 3 rho) / n for an AR(1) with unknown mean
-        rho = float(np.clip(r1 + (1 + 3 * r1) / n, 0.0, 0.95))
-        src = "own"
-    else:
-        src = "depth"
+    src = "depth"
     factor = ar1_variance_factor(rho, n)
     n_eff = n / factor
     # E[s^2] = sigma^2 (n - factor) / (n - 1) under AR(1): undo that downward bias
@@ -313,14 +390,17 @@ def _sieve(x: np.ndarray, rng: np.random.Generator) -> Moments:
 
 def series_moments(x: np.ndarray, method: str, rng: np.random.Generator | None = None,
                    rho: float | None = None) -> Moments | None:
-    """(mean, se, df) of a series under ``method``; None when n < 3 or undefined.
+    """(mean, se, df) of a series under ``method``; None when n < 3 or undefined
+    (``neff`` without a depth-wide ``rho`` is undefined).
 
     Examples
     --------
     >>> import numpy as np
     >>> x = np.array([0.1, 0.12, 0.11, 0.13, 0.12, 0.14, 0.13, 0.15])
-    >>> m = series_moments(x, "neff")
+    >>> m = series_moments(x, "neff", rho=0.5)
     >>> m.se > series_moments(x, "iid").se
+    True
+    >>> series_moments(x, "neff") is None
     True
     """
     x = np.asarray(x, dtype=float)
@@ -334,7 +414,9 @@ def series_moments(x: np.ndarray, method: str, rng: np.random.Generator | None =
     if method == "iid":
         return _iid(x)
     if method == "neff":
-        return _neff(x, rho)
+        # rho must come from the whole depth (common_lag1); a phase's own 3-22 points
+        # estimate it too poorly to fall back on silently (defect 4 of issue 13)
+        return None if rho is None else _neff(x, rho)
     if method == "hac":
         return _hac(x)
     if method == "glsar":

@@ -84,20 +84,35 @@ def test_demo_write_inputs(tmp_path, capsys):
 
 
 def test_calibrate_command_writes_its_table(tmp_path, capsys):
-    out = tmp_path / "cal.md"
-    assert main(["calibrate", "--layers", "48", "--rho", "0.3", "--reps", "20",
-                 "--n-resamples", "99", "--effect", "1.5", "--margin-sd", "0.4",
-                 "--family-corr", "0.3", "--seed", "2", "--output", str(out)]) == 0
+    out, js = tmp_path / "cal.md", tmp_path / "cal.json"
+    assert main(["calibrate", "--layers", "48", "--scenarios", "ar1-0.3", "ma1-shared",
+                 "--methods", "reml-bma", "neff", "iid", "--reps", "20", "--power", "0.7",
+                 "--margin-se", "2.5", "--seed", "2", "--output", str(out),
+                 "--json", str(js)]) == 0
     text = out.read_text()
-    assert "## 48 layers, E vs C, rho=0.3" in text and "## Summary across conditions" in text
-    assert "| neff |" in text and "--layers 48" in text
+    assert "## Worst case across the bank" in text and "## `reml-bma` in every cell" in text
+    assert "| `neff` |" in text and "--layers 48" in text and "--power 0.7" in text
     assert capsys.readouterr().out.startswith("# Calibration")
+    import json
+    doc = json.loads(js.read_text())
+    assert [c["scenario"] for c in doc["cells"]] == ["ar1-0.3", "ma1-shared"]
+    assert doc["cells"][0]["reps"] == 20 and doc["settings"]["methods"] == ["reml-bma", "neff",
+                                                                             "iid"]
+
+
+def test_calibrate_list(capsys):
+    assert main(["calibrate", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert "ar2-0.2-0.5" in out and "reml-bma" in out
 
 
 @pytest.mark.parametrize("args,expect", [
     (["--layers", "12", "--compare", "E", "C"], "--compare"),
     (["--reps", "5"], "--reps"),
-    (["--rho", "1.0"], "--rho"),
+    (["--power", "1.0"], "--power"),
+    (["--margin-se", "0"], "--margin-se"),
+    (["--scenarios", "nope"], "--scenarios"),
+    (["--methods", "nope"], "--methods"),
     (["--jobs", "0"], "--jobs"),
 ])
 def test_calibrate_bad_arguments(capsys, args, expect):

@@ -235,6 +235,8 @@ def main():
     print(f"gaugetest benchmarks on {os.cpu_count()} cores, python {sys.version.split()[0]}")
     bench_permutation(reps)
     bench_bootstrap(max(3, reps // 2))
+    import depth_model as bench_depth  # tests/benchmarks/depth_model.py (issue 13)
+    bench_depth.run(max(3, reps // 2), report)
     with tempfile.TemporaryDirectory() as d:
         bench_cli(d, reps)
         if not args.skip_scaling:

@@ -1,0 +1,255 @@
+"""gaugetest.depth_model: the robust default.
+
+Reference values: R nlme::gls with corARMA + varIdent (REML log-likelihood, per-phase sd, GLS
+levels, correlation matrices; tests/reference/r_nlme_depth.R wrote r_nlme_depth.json),
+statsmodels (arma_acf; GLS whitened residual sum of squares), the ARFIMA autocorrelation in
+gamma functions (Hosking 1981), closed forms (1'R1/n^2), and simulation with planted truth.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import special
+
+from gaugetest import depth_model as dm
+from gaugetest.depth_model import fit_depth, profile_reml
+from gaugetest.scenarios import Layout, scenario
+
+REF = Path(__file__).parent / "reference"
+PH64 = Layout.from_map(64, "E", "C").phases
+
+
+def _ref_acf(name, value, maxlag):
+    v = np.asarray(value, dtype=float)
+    if name == "ar1":
+        return dm._acf_ar1(v[None, :], maxlag)[0]
+    if name == "ar2":
+        return dm._acf_ar2(v[None, :], maxlag)[0]
+    if name == "ma1":
+        return dm._acf_ma1(np.array([[v[0] / (1 + v[0] ** 2)]]), maxlag)[0]
+    phi, theta = v
+    r1 = (1 + phi * theta) * (phi + theta) / (1 + 2 * phi * theta + theta ** 2)
+    return dm._acf_arma11(np.array([[phi, r1]]), maxlag)[0]
+
+
+# --------------------------------------------------------------------------- references
+
+@pytest.mark.parametrize("name", ["ar1", "ar2", "ma1", "arma11"])
+def test_reml_matches_nlme_gls(name):
+    """REML log-likelihood, per-phase sd and GLS levels equal nlme::gls(corARMA(fixed),
+    varIdent) -- the depth model at one grid point (the script is r_nlme_depth.R)."""
+    ref = json.loads((REF / "r_nlme_depth.json").read_text())
+    y, ph, L = np.array(ref["y"]), ref["phase"], np.array(ref["L"], dtype=int)
+    m = ref["models"][name]
+    acf = _ref_acf(name, m["value"], int(L.max() - L.min()))
+    got = profile_reml(y, ph, L, acf)
+    assert got["loglik"] == pytest.approx(m["reml_loglik"], abs=1e-8)
+    for p in ("A", "C", "E"):
+        # nlme estimates the varIdent ratios by optimisation (tolerance ~1e-7)
+        assert got["sd"][p] == pytest.approx(m["sd"][p], rel=1e-6)
+    assert [got["level"][p] for p in ("A", "C", "E")] == pytest.approx(m["levels"], abs=1e-10)
+    # the correlation matrix of phase C (12 pairs with a gap in L) is nlme's
+    rows = np.flatnonzero(np.asarray(ph) == "C")
+    lag = np.abs(L[rows][:, None] - L[rows][None, :])
+    assert acf[lag] == pytest.approx(np.array(m["corr_C"]), abs=1e-12)
+
+
+@pytest.mark.parametrize("ar,ma", [([0.5], []), ([0.3, 0.2], []), ([], [0.6]),
+                                   ([0.7], [-0.3]), ([0.2, 0.5], []), ([-0.4], [])])
+def test_autocorrelations_match_statsmodels(ar, ma):
+    from statsmodels.tsa.arima_process import arma_acf
+    ref = arma_acf(np.r_[1, -np.array(ar)], np.r_[1, np.array(ma)], lags=30)
+    if not ma:
+        name, val = ("ar1", ar) if len(ar) == 1 else ("ar2", ar)
+    elif not ar:
+        name, val = "ma1", ma
+    else:
+        name, val = "arma11", ar + ma
+    assert _ref_acf(name, val, 29) == pytest.approx(ref, abs=1e-12)
+
+
+@pytest.mark.parametrize("d", [0.1, 0.3, 0.45])
+def test_fractional_noise_acf_closed_form(d):
+    # Hosking (1981): rho_k = Gamma(k + d) Gamma(1 - d) / (Gamma(k - d + 1) Gamma(d))
+    k = np.arange(1, 40)
+    ref = np.exp(special.gammaln(k + d) + special.gammaln(1 - d) - special.gammaln(k - d + 1)
+                 - special.gammaln(d))
+    got = dm._acf_fd(np.array([[d]]), 39)[0]
+    assert got[0] == 1 and got[1:] == pytest.approx(ref, rel=1e-10)
+
+
+def test_whitening_is_statsmodels_gls():
+    """y'P y and the GLS level of one block equal statsmodels GLS with sigma = R."""
+    import statsmodels.api as sm
+    rng = np.random.default_rng(1)
+    layers = np.array([0, 1, 2, 4, 5, 6, 7, 9, 10, 11])
+    y = rng.standard_normal(10)
+    grid = dm._grid(("ar2",), 11)
+    b = dm._build_block("X", np.arange(10), layers, grid)
+    wy, mu, q = dm._whiten(y[None, :], b)
+    for g in (0, 37, 200, 255):
+        R = grid.acf[g][np.abs(layers[:, None] - layers[None, :])]
+        res = sm.GLS(y, np.ones(10), sigma=R).fit()
+        # (the 1e-10 jitter on the diagonal of R moves ill-conditioned grid points by ~1e-8)
+        assert q[0, g] == pytest.approx(res.ssr, rel=1e-6)
+        assert mu[0, g] == pytest.approx(res.params[0], rel=1e-6)
+        # Var(arithmetic mean) / sigma^2 = 1'R1 / n^2
+        assert b.v[g] == pytest.approx(R.sum() / 100, rel=1e-8)   # (1e-10 diagonal jitter)
+
+
+# --------------------------------------------------------------------------- behaviour
+
+
+def _sweep(seed=0, rho=0.5, shift=0.0, n_layers=64):
+    lay = Layout.from_map(n_layers, "E" if n_layers != 36 else "D", "C")
+    y = scenario(f"ar1-{rho:g}").draw(lay, 1, np.random.default_rng(seed)).y[0]
+    y = y + shift * (np.asarray(lay.phases) == lay.late)
+    return y, lay
+
+
+def test_contrast_api_is_consistent():
+    y, lay = _sweep(3, shift=4.0)
+    fit = fit_depth(y, lay.phases, lay.layers)
+    c = fit.contrast({"E": 1, "C": -1})
+    assert c.estimate == pytest.approx(y[lay.rows("E")].mean() - y[lay.rows("C")].mean())
+    lo, hi = c.interval(0.95)
+    assert lo < c.estimate < hi
+    # the bounds are where the one-sided p-values equal 0.025
+    assert c.p_greater(lo) == pytest.approx(0.025, abs=1e-9)
+    assert c.p_less(hi) == pytest.approx(0.025, abs=1e-9)
+    assert c.p_greater(0.0) < 0.05 and c.p_less(0.0) > 0.5
+    t = c.tost(-0.1, 0.1, 0.05)
+    assert not t.equivalent and t.pvalue == max(t.p_lower, t.p_upper)
+    wide = c.tost(lo - 1, hi + 1, 0.05)
+    assert wide.equivalent and wide.ci_low > lo and wide.ci_high < hi   # 90% inside 95%
+    # the smallest detectable difference grows with the power asked for
+    assert 0 < c.mdd(0.05, 0.5) < c.mdd(0.05, 0.8) < c.mdd(0.05, 0.95)
+    # TOST power at 0 for margins far out is ~1, for margins inside the noise ~0
+    assert c.tost_power(-50 * c.se, 50 * c.se, 0.05) > 0.99
+    assert c.tost_power(-0.1 * c.se, 0.1 * c.se, 0.05) == 0.0
+    assert fit.contrast({"E": 1, "B": 0}) is not None
+    assert fit.contrast({"nope": 1}) is None
+
+
+def test_phase_mean_contrast_and_report_fields():
+    y, lay = _sweep(4)
+    fit = fit_depth(y, lay.phases, lay.layers)
+    assert fit.method == "reml-bma" and fit.phases == ("A", "B", "C", "D", "E", "tail")
+    assert fit.n == {"A": 7, "B": 3, "C": 22, "D": 15, "E": 12, "tail": 4}
+    assert fit.mean["C"] == pytest.approx(y[lay.rows("C")].mean())
+    json.dumps(fit.detail)                                  # JSON-able
+    assert sum(fit.detail["families"].values()) == pytest.approx(1.0)
+    assert "lag-1 corr" in fit.summary and "n_eff" in fit.summary
+    assert fit.check.passed and "Ljung-Box" in fit.check.message
+    assert all(r.startswith(("Patterson", "Hoeting", "Hosking", "Barndorff", "Hampel",
+                             "Satterthwaite", "Hall", "Schuirmann", "Ljung"))
+               for r in fit.references)
+
+
+def test_same_data_same_numbers_and_no_randomness():
+    y, lay = _sweep(5)
+    a = fit_depth(y, lay.phases, lay.layers, rng=np.random.default_rng(1))
+    b = fit_depth(y.copy(), list(lay.phases), lay.layers, rng=7)
+    ca, cb = a.contrast({"E": 1, "C": -1}), b.contrast({"E": 1, "C": -1})
+    assert ca.interval(0.95) == cb.interval(0.95) and a.detail == b.detail
+
+
+def test_missing_pairs_and_gaps():
+    """A NaN pair is left out and the correlation uses the distance in L across the gap:
+    same fit as giving the remaining pairs with their L."""
+    y, lay = _sweep(6)
+    y2 = y.copy()
+    y2[30] = np.nan
+    keep = np.arange(len(y)) != 30
+    a = fit_depth(y2, lay.phases, lay.layers)
+    b = fit_depth(y[keep], np.asarray(lay.phases)[keep], lay.layers[keep])
+    assert a.n["C"] == 21
+    assert a.contrast({"E": 1, "C": -1}).interval(0.9) == b.contrast({"E": 1, "C": -1}).interval(0.9)
+
+
+def test_bad_inputs_raise_value_errors():
+    with pytest.raises(ValueError, match="same length"):
+        fit_depth(np.zeros(5), ["A"] * 4, np.arange(5))
+    with pytest.raises(ValueError, match="increasing"):
+        fit_depth(np.zeros(3), ["A"] * 3, [0, 2, 1])
+    with pytest.raises(ValueError, match="known_var"):
+        fit_depth(np.zeros(3), ["A"] * 3, [0, 1, 2], known_var=[-1, 0, 0])
+
+
+def test_known_variance_is_a_floor():
+    """With constant-ish data the estimated variance is tiny; the known measurement
+    variance keeps each phase mean's variance at least mean(known_var) / n."""
+    y, lay = _sweep(7)
+    y = y * 1e-6
+    kv = np.full(len(y), 0.04)
+    c = fit_depth(y, lay.phases, lay.layers, known_var=kv).contrast({"E": 1})
+    assert c.se == pytest.approx(math.sqrt(0.04 / 12), rel=1e-9)
+
+
+def test_one_outlier_does_not_decide_the_dependence():
+    """Issue 13, defect 3 for the new default: a 10-sd pair in phase D (not compared) must not
+    pull the lag-1 correlation to 0 and shrink the E - C interval."""
+    lay = Layout.from_map(64, "E", "C")
+    ys = scenario("ar1-0.7").draw(lay, 20, np.random.default_rng(8)).y
+    drop, ratio = [], []
+    for y in ys:
+        a = fit_depth(y, lay.phases, lay.layers)
+        z = y.copy()
+        z[lay.rows("D")[7]] += 10.0
+        b = fit_depth(z, lay.phases, lay.layers)
+        drop.append(a.detail["lag1"] - b.detail["lag1"])
+        ratio.append(b.contrast({"E": 1, "C": -1}).se / a.contrast({"E": 1, "C": -1}).se)
+    assert np.median(drop) < 0.05 and np.median(ratio) > 0.95 and min(ratio) > 0.75
+
+
+def test_model_check_fails_and_falls_back_on_a_misfit():
+    """A period-4 pattern (correlation -1 at lag 2, +1 at lag 4) fits none of the families:
+    the Ljung-Box check rejects and the fallback widens the interval."""
+    lay = Layout.from_map(64, "E", "C")
+    rng = np.random.default_rng(9)
+    y = np.tile([1.0, 0.0, -1.0, 0.0], 16)[:63] + 0.2 * rng.standard_normal(63)
+    fit = fit_depth(y, lay.phases, lay.layers)
+    assert not fit.check.passed and fit.check.fallback and fit.check.pvalue < dm.CHECK_LEVEL
+    plain = fit_depth(y, lay.phases, lay.layers, check=False)
+    assert (fit.contrast({"E": 1, "C": -1}).interval(0.95)[1]
+            > plain.contrast({"E": 1, "C": -1}).interval(0.95)[1])
+
+
+def test_skew_correction_widens_towards_the_long_tail():
+    """Right-skewed data: the skewness-corrected bound moves the upper end of the interval up
+    (Hall 1992) and the union keeps the uncorrected lower end."""
+    lay = Layout.from_map(64, "E", "C")
+    z = scenario("skewed").draw(lay, 1, np.random.default_rng(10)).y[0]
+    a = fit_depth(z, lay.phases, lay.layers).contrast({"E": 1})
+    b = fit_depth(z, lay.phases, lay.layers, skew=False).contrast({"E": 1})
+    (alo, ahi), (blo, bhi) = a.interval(0.95), b.interval(0.95)
+    assert ahi >= bhi and alo <= blo + 1e-12
+
+
+def test_hall_transformation_is_monotone():
+    t = np.linspace(-50, 50, 10001)
+    for a0, a2 in ((0.1, 0.3), (-0.2, -0.5), (0.0, 1.0)):
+        assert np.all(np.diff(dm._hall(t, a0, a2)) >= 0)
+
+
+# --------------------------------------------------------------------------- reduced simulation
+
+
+@pytest.mark.parametrize("name,n_layers", [("ar1-0.5", 64), ("ma1-shared", 36),
+                                           ("hetero-late", 28), ("outlier-other", 64)])
+def test_reduced_calibration(name, n_layers):
+    """200 replicates of one bank cell (Monte Carlo SE 0.015 for a size of 0.05): size <= 0.10,
+    coverage of the E - C interval >= 0.90 -- loose bounds, about 3 SE beyond the targets;
+    the full study is `gaugetest calibrate` (docs/calibration.md)."""
+    from gaugetest.calibration import Cell, calibrate
+    late = "D" if n_layers == 36 else "E"
+    cell = Cell(scenario(name), Layout.from_map(n_layers, late, "C"))
+    c = calibrate([cell], ("reml-bma", "iid"), reps=200, seed=13)[cell.key]
+    assert c.rate("reml-bma", "size") <= 0.10
+    assert c.rate("reml-bma", "cover_diff") >= 0.90
+    assert c.rate("reml-bma", "tost") <= 0.10
+    assert c.rate("reml-bma", "power") > 0.2
