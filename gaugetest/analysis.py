@@ -314,6 +314,12 @@ def analyze(null: Any, aligned: Any, **settings: Any) -> AnalysisResult:
     robust_key = "robust" if s.dependence in ("robust", "iid") else s.dependence
     robust = get_method(robust_key).run(data, np.random.default_rng(dep_ss), pmap.phases)
     driving, other = (iid, robust) if s.dependence == "iid" else (robust, iid)
+    failed = (robust.check or {}).get("columns_failed") or []
+    if failed:
+        issues.append(Issue("model-check",
+                            f"the {robust.name} dependence model does not fit "
+                            f"{', '.join(failed)} ({robust.check.get('message', '')}); those "
+                            "columns use the most conservative variance the data allow"))
 
     desc = AnalysisDescription(
         _model_name(model, null_s, ali_s), quantity, late, early, s.alpha, s.margin, eq_phases,

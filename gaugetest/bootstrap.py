@@ -75,6 +75,16 @@ def _bootstrap_means(x: np.ndarray, n_resamples: int, rng: np.random.Generator) 
     return out
 
 
+def _finite_quantile(a: np.ndarray, q):
+    """np.quantile of studentized statistics that may hold +-inf (a resample with zero spread):
+    interpolating between two infinities is nan with a warning; the order statistics are
+    what is wanted, so the warning is silenced and an inf-inf interpolation keeps the inf."""
+    with np.errstate(invalid="ignore"):
+        out = np.quantile(a, q)
+    lo, hi = np.quantile(a, q, method="lower"), np.quantile(a, q, method="higher")
+    return np.where(np.isnan(out), np.where(lo == hi, lo, np.nan), out)
+
+
 def bootstrap_t_stats(x: np.ndarray, n_resamples: int,
                       rng: np.random.Generator) -> np.ndarray:
     """Studentized bootstrap statistics t* = (mean* - mean) / (sd* / sqrt(n)) of each column:
@@ -314,10 +324,17 @@ def _studentized_ci(x: np.ndarray, means: list, n_resamples: int, alpha: float, 
         if np.ptp(col) == 0:
             out.append(MeanCI(n, th, th, th, method, "constant data: zero-width interval", 0.0))
             continue
-        q_lo, q_hi = np.quantile(tstar[j], (alpha, 1 - alpha))
+        q_lo, q_hi = _finite_quantile(tstar[j], (alpha, 1 - alpha))
+        q = float(stdtrit(n - 1, 1 - alpha))
+        if not (np.isfinite(q_lo) and np.isfinite(q_hi)):
+            # with 3-4 pairs many resamples have no spread and t* is infinite: the studentized
+            # bootstrap bounds nothing, so the t interval is what can be said
+            out.append(MeanCI(n, th, th - q * se, th + q * se, "t",
+                              f"studentized bootstrap undefined at n = {n} (resamples without "
+                              "spread): t interval", se))
+            continue
         lo, hi = th - q_hi * se, th - q_lo * se
         if method == "t-union":
-            q = float(stdtrit(n - 1, 1 - alpha))
             lo, hi = min(lo, th - q * se), max(hi, th + q * se)
         out.append(MeanCI(n, th, float(lo), float(hi), method, "", se))
     return out
@@ -356,10 +373,14 @@ def _studentized_difference(a: np.ndarray, b: np.ndarray, n_resamples: int, alph
     with np.errstate(divide="ignore", invalid="ignore"):
         t = np.where(se_star > 0, d / np.where(se_star > 0, se_star, 1.0),
                      np.where(d == 0, 0.0, np.sign(d) * np.inf))
-    q_lo, q_hi = np.quantile(t, (alpha, 1 - alpha))
+    q_lo, q_hi = _finite_quantile(t, (alpha, 1 - alpha))
+    df = (va + vb) ** 2 / (va ** 2 / (na - 1) + vb ** 2 / (nb - 1)) if va + vb > 0 else 1.0
+    q = float(stdtrit(df, 1 - alpha))
+    if not (np.isfinite(q_lo) and np.isfinite(q_hi)):
+        return MeanCI(na + nb, th, th - q * se, th + q * se, "t",
+                      "studentized bootstrap undefined (resamples without spread): Welch t "
+                      "interval", se)
     lo, hi = th - q_hi * se, th - q_lo * se
     if method == "t-union":
-        df = (va + vb) ** 2 / (va ** 2 / (na - 1) + vb ** 2 / (nb - 1)) if va + vb > 0 else 1.0
-        q = float(stdtrit(df, 1 - alpha))
         lo, hi = min(lo, th - q * se), max(hi, th + q * se)
     return MeanCI(na + nb, th, float(lo), float(hi), method, "", se)

@@ -39,9 +39,11 @@ def _add_analysis_options(p: argparse.ArgumentParser, outputs: str = "all") -> N
                         "is <= M, else M random splits (default 100000)")
     g.add_argument("--seed", type=int, default=0, metavar="S",
                    help="seed of every random step; same seed, same results (default 0)")
-    g.add_argument("--ci", choices=("bca", "percentile", "basic"), default="bca",
-                   help="bootstrap interval method (default bca; falls back to percentile, "
-                        "with a note, when BCa is undefined)")
+    g.add_argument("--ci", choices=("t-union", "bca", "percentile", "basic", "bootstrap-t"),
+                   default="t-union",
+                   help="iid interval method: t-union (default: the union of the t and the "
+                        "studentized-bootstrap interval, which keeps its coverage at 12-22 pairs "
+                        "and under skew), bca, percentile, basic, bootstrap-t")
     g.add_argument("--phases", default="auto", metavar="PRESET|FILE.toml",
                    help="phase map: auto (the original script's rule), qwen3-32b, qwen3-4b, "
                         "fractional, or a TOML file with a [phases] table name = last L "
@@ -53,7 +55,8 @@ def _add_analysis_options(p: argparse.ArgumentParser, outputs: str = "all") -> N
                    help="phases whose equivalence to 0 decides the verdict: the two compared "
                         "phases (default), all phases, or a list; the others are reported")
     g.add_argument("--dependence", default="robust",
-                   choices=("robust", "iid", "neff", "hac", "glsar", "block", "sieve"),
+                   choices=("robust", "iid", "reml-bma", "neff", "hac", "glsar", "block",
+                            "sieve"),
                    help="which analysis drives the verdict: robust (default; the method the "
                         "calibration study supports), iid (bootstrap/permutation/t), or an "
                         "expert choice of robust method. Both iid and robust are always shown")

@@ -489,9 +489,11 @@ class _Mixture:
 
     def _h(self, x: np.ndarray, corrected: bool) -> np.ndarray:
         x = np.asarray(x, dtype=float)
-        t = (self.est - x)[:, None] / self.se
-        if corrected:
-            t = _hall(t, self.a0, self.a2)
+        # a point mass (constant data, se ~ 0) sends t to +-inf: its cdf is then 0 or 1
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            t = (self.est - x)[:, None] / self.se
+            if corrected:
+                t = _hall(t, self.a0, self.a2)
         return np.sum(self.w * (1 - _t_cdf(self.df, t)), axis=1)
 
     def p_greater(self, x) -> np.ndarray:
@@ -523,8 +525,10 @@ def _mixture(batch: _Batch, weights: Mapping[str, float], skew: bool = True,
                 term = 2 * weights[p] * weights[q] * sp * sq * cpq
                 widen = term > 0          # counted only where it widens the interval
                 var = var + np.where(widen, term, 0.0)
-                grad[p] = grad[p] + np.where(widen, term / (2 * batch.s2[p]), 0.0)
-                grad[q] = grad[q] + np.where(widen, term / (2 * batch.s2[q]), 0.0)
+                # a phase without spread has s2 = 0 and no term (widen is False there)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    grad[p] = grad[p] + np.where(widen, term / (2 * batch.s2[p]), 0.0)
+                    grad[q] = grad[q] + np.where(widen, term / (2 * batch.s2[q]), 0.0)
     if batch.known_floor:
         floor = sum(weights[p] ** 2 * batch.known_floor[p] for p in phases)[:, None]
         var = np.maximum(var, floor)
@@ -535,11 +539,10 @@ def _mixture(batch: _Batch, weights: Mapping[str, float], skew: bool = True,
     se = np.sqrt(var)
     # skewness (Hall 1992, generalised to a linear process with whitened residuals)
     sdv = se
-    a = sum(weights[p] ** 3 * batch.s2[p] ** 1.5 * batch.take(d.block(p).s3)
-            for p in phases) * batch.gamma / sdv ** 3
-    b = sum(comp[p] / var * weights[p] * np.sqrt(batch.s2[p]) * batch.take(d.block(p).sb)
-            / nu[p] for p in phases) * batch.gamma / sdv
-    a0, a2 = a / 6, b / 2 - a / 6
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        a, b = _skew_terms(weights, phases, batch, d, comp, var, nu, sdv)
+    # a phase without spread (constant data) has no skewness to correct: 0/0 there is 0
+    a0, a2 = np.nan_to_num(a / 6), np.nan_to_num(b / 2 - a / 6)
     w = batch.w
     if batch.fallback.any():
         # most conservative answer inside the 95% likelihood region
@@ -549,6 +552,15 @@ def _mixture(batch: _Batch, weights: Mapping[str, float], skew: bool = True,
         alt[np.arange(R), pick] = 1.0
         w = np.where(batch.fallback[:, None], alt, w)
     return _compress(_Mixture(est, w, se, df, a0, a2, skew))
+
+
+def _skew_terms(weights, phases, batch, d, comp, var, nu, sdv):
+    """Hall's a and b coefficients of a contrast's skewness."""
+    a = sum(weights[p] ** 3 * batch.s2[p] ** 1.5 * batch.take(d.block(p).s3)
+            for p in phases) * batch.gamma / sdv ** 3
+    b = sum(comp[p] / var * weights[p] * np.sqrt(batch.s2[p]) * batch.take(d.block(p).sb)
+            / nu[p] for p in phases) * batch.gamma / sdv
+    return a, b
 
 
 #: Components whose standard errors agree within this factor are merged.
@@ -659,7 +671,8 @@ class Contrast:
         from scipy.optimize import brentq
         from scipy.special import stdtrit
 
-        if not self.se > 0:
+        if not self.se > 1e-12 * abs(self.estimate):
+            # no spread at the precision of the estimate (constant data): a point
             return self.estimate
         f = self._mix.p_greater if side == "lower" else self._mix.p_less
         sgn = 1.0 if side == "lower" else -1.0      # g(x) increases with x
@@ -685,6 +698,8 @@ class Contrast:
             return float(a)
         if gb == 0:
             return float(b)
+        if not ga <= 0 <= gb:      # no bracket (a degenerate mixture): the t approximation
+            return float(x0)
         return float(brentq(g, a, b, xtol=1e-12 * max(self.se, 1e-300), rtol=1e-12))
 
     def interval(self, level: float) -> tuple[float, float]:

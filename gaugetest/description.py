@@ -98,7 +98,8 @@ def caveat(q: Quantity, null_sd_mean: float | None = None) -> str:
         return (f"Caveat: delta ≥ 0 by construction under {q.gauge_description}; {what}.")
     text = (f"The excess is measured against the {q.null_name}"
             + (f" ({q.null_draws} draws per pair" if q.null_draws else "")
-            + (f"; the standard error of that mean is about {null_sd_mean:.1e} per value)"
+            + (f"; the standard error of that mean, about {null_sd_mean:.1e} per value, is a "
+               "known variance in the robust analysis)"
                if null_sd_mean is not None and q.null_draws else ")" if q.null_draws else "")
             + ".")
     if q.gauge == "orthogonal":

@@ -158,7 +158,7 @@ def tost_robust(x, low: float, high: float, alpha: float = 0.05, *, n_resamples:
     """
     from scipy.special import stdtr, stdtrit
 
-    from .bootstrap import bootstrap_t_stats
+    from .bootstrap import _finite_quantile, bootstrap_t_stats
 
     x = np.asarray(x, dtype=float)
     if x.ndim == 1:
@@ -181,10 +181,18 @@ def tost_robust(x, low: float, high: float, alpha: float = 0.05, *, n_resamples:
         if se == 0:
             out.append(tost_from_moments([m], [0.0], [n - 1], low, high, alpha, [n])[0])
             continue
+        b_lo, b_hi = _finite_quantile(tstar[j], (alpha, 1 - alpha))
+        if not (np.isfinite(b_lo) and np.isfinite(b_hi)):
+            # 3-4 pairs: many resamples have no spread (t* infinite); the t TOST is what can
+            # be said, and the interval stays consistent with the decision
+            r = tost_from_moments([m], [se], [n - 1], low, high, alpha, [n])[0]
+            out.append(TostResult(r.n, r.mean, low, high, r.p_lower, r.p_upper, r.pvalue,
+                                  r.ci_low, r.ci_high, r.equivalent, r.min_margin, r.df,
+                                  f"studentized bootstrap undefined at n = {n}: t TOST"))
+            continue
         t_lo, t_hi = (m - low) / se, (m - high) / se
         p_lo = max(float(stdtr(n - 1, -t_lo)), (np.sum(tstar[j] >= t_lo) + 1) / (B + 1))
         p_hi = max(float(stdtr(n - 1, t_hi)), (np.sum(tstar[j] <= t_hi) + 1) / (B + 1))
-        b_lo, b_hi = np.quantile(tstar[j], (alpha, 1 - alpha))
         ci_lo, ci_hi = min(m - b_hi * se, m - q_t * se), max(m - b_lo * se, m + q_t * se)
         p = max(p_lo, p_hi)
         out.append(TostResult(n, m, low, high, float(p_lo), float(p_hi), float(p), float(ci_lo),

@@ -28,7 +28,7 @@ class Settings:
     n_boot: int = 10_000
     n_perm: int = 100_000
     seed: int = 0
-    ci: str = "bca"
+    ci: str = "t-union"
     phases: str = "auto"
     compare: tuple[str, str] = ("E", "C")
     dependence: str = "robust"
@@ -87,7 +87,7 @@ def _int_at_least(name: str, value, low: int) -> int:
 
 
 def validate_settings(*, alpha=0.05, margin=0.02, n_boot=10_000, n_perm=100_000, seed=0,
-                      ci="bca", phases="auto", compare=("E", "C"), dependence="robust",
+                      ci="t-union", phases="auto", compare=("E", "C"), dependence="robust",
                       baseline="auto", shapes=None, equivalence_phases="compared") -> Settings:
     """Check every setting; return a frozen :class:`Settings`."""
     if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not (0 < alpha < 0.5):

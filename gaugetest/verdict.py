@@ -165,9 +165,11 @@ def weigh(result, desc) -> tuple[Evidence, list[str], str]:
 
 
 def _tost_interval_of_difference(row, alpha):
-    """The (1 − 2 alpha) t interval of the difference from the row's standard error and df
-    (every method records them), or (None, None)."""
+    """The (1 − 2 alpha) interval of the difference: the method's own when it records one
+    (``tost_ci_low``/``tost_ci_high``), else the t interval from its standard error and df."""
     d = row.detail
+    if d.get("tost_ci_low") is not None:
+        return d["tost_ci_low"], d["tost_ci_high"]
     if d.get("se") is not None and d.get("df"):
         from .inference.moments import difference_interval
 

@@ -109,11 +109,11 @@ def test_report_numbers_equal_json(outputs):
         r = summ[(ph, "pooled")]
         assert fmt_interval(r["ci_low"], r["ci_high"]) in rep
     detail = doc["robust"]["detail"]
-    assert f"ρ = {detail['rho']:.2f}" in rep
+    assert f"ρ = {detail['lag1']:.2f}" in rep and "effective sample sizes" in rep
     assert f"seed {doc['settings']['seed']}" in rep
     assert f"**{doc['verdict']['label']}**" in rep
     assert a["quantity"]["definition"] in rep
-    for ref in ("Efron", "Phipson", "Schuirmann", "Holm", "Marriott"):
+    for ref in ("Efron", "Phipson", "Schuirmann", "Holm", "Patterson", "Hoeting", "Hall"):
         assert ref in rep.split("## References")[1]
 
 

@@ -49,7 +49,8 @@ def test_required_keys(files, tmp_path, capsys):
     assert set(doc["permutation"][0]) >= {"family", "statistic", "ci_low", "ci_high", "level",
                                           "p_value", "p_holm", "exact", "n_resamples"}
     assert set(doc["robust"]["late_vs_early"][0]) >= {"family", "statistic", "ci_low",
-                                                      "ci_high", "level", "p_value", "t", "df"}
+                                                      "ci_high", "level", "p_value", "se", "df",
+                                                      "tost_ci_low", "tost_ci_high"}
     a = doc["analysis"]
     assert set(a) >= {"model", "quantity", "compare", "ci_level", "tost_level", "margin",
                       "equivalence_phases", "driving"}

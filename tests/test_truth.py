@@ -122,10 +122,14 @@ def test_min_margin_equals_the_interval_beside_it(runs):
                 # the header's first line names the interval's level: 90% CI
                 assert "90% CI" in lines[i - 1]
                 for row in lines[i + 2:]:
-                    if not row.strip():
-                        break
+                    if not row.strip() or row.startswith(" "):
+                        continue            # a gap between phases, or a wrapped note
+                    if not re.match(r"^\S+\s+(\S+\s+)?\d+\s+[+-]\d", row):
+                        break               # the table ended
                     cells = row.split()
                     k = 3 if cells[1].isdigit() else 4     # phase [family] n mean low high
+                    if cells[k] in ("—", "-"):
+                        continue                            # no interval (too few pairs)
                     low, high = _float(cells[k]), _float(cells[k + 1])
                     mm = cells[k + 4]
                     if mm == "—" or mm == "-":

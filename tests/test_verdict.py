@@ -91,10 +91,11 @@ def test_small_late_phase_cannot_reach_alpha():
     assert res.verdict.evidence.difference == "cannot-reach-alpha"
     assert res.verdict.label == "difference-untestable"
     assert any("cannot reach alpha" in r for r in res.verdict.reasons)
-    # the robust analysis needs 3 values per phase: neither test runs there
+    # the robust depth model borrows the dependence from the whole depth and can test 2 vs 4
+    # pairs (its smallest p is not bounded by a split count): E, 15 sd above C, is significant
     rob = analyze(*excess_sweeps(x, 8), phases=phases, **FAST)
-    assert rob.verdict.label in ("difference-untestable", "not-testable")
-    assert rob.verdict.label != "real-specialization"
+    assert rob.robust.difference.pooled.p_value < 0.05
+    assert rob.verdict.label == "training-artifact"
 
 
 def test_nan_pooled_statistic_is_not_significant():
@@ -183,3 +184,17 @@ def test_reasons_carry_numbers_and_the_caveat_comes_from_the_input():
     res = analyze(*sweeps_from_deltas(x, 64, null_level=0.4), baseline="raw", **FAST)
     assert "matched null of this input" in res.verdict.caveat
     assert "0.43" in res.verdict.caveat            # raw 0.03 + null level 0.4
+
+
+def test_a_failed_model_check_is_a_warning_and_the_fallback_is_used():
+    """A period-4 pattern along depth fits none of the depth model's correlation families
+    (tests/test_depth_model.py shows its Ljung-Box check rejects): the analysis says so in its
+    warnings and the robust result records the failed check."""
+    rng = np.random.default_rng(9)
+    y = np.tile([1.0, 0.0, -1.0, 0.0], 16)[:63] * 0.01 + 0.002 * rng.standard_normal(63)
+    res = analyze(*excess_sweeps(np.repeat(y[:, None], 7, axis=1)), **FAST)
+    assert not res.robust.check["passed"] and "pooled" in res.robust.check["columns_failed"]
+    codes = [w.code for w in res.warnings]
+    assert "model-check" in codes
+    assert "most conservative variance" in next(w.message for w in res.warnings
+                                                 if w.code == "model-check")

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from .base import InferenceInput, InferenceResult  # noqa: F401
 
-#: Robust methods a user may choose with ``--dependence``; ``robust`` means ROBUST_DEFAULT.
-ROBUST_METHODS = ("neff", "hac", "glsar", "block", "sieve")
-ROBUST_DEFAULT = "neff"
+#: Robust methods a user may choose with ``--dependence``; ``robust`` means ROBUST_DEFAULT,
+#: the method with the best worst case over the calibration bank (docs/calibration.md).
+ROBUST_METHODS = ("reml-bma", "neff", "hac", "glsar", "block", "sieve")
+ROBUST_DEFAULT = "reml-bma"
 
 
 def _iid():
@@ -25,7 +26,13 @@ def _moments(key):
     return make
 
 
-_FACTORIES = {"iid": _iid, **{k: _moments(k) for k in ROBUST_METHODS}}
+def _depth():
+    from .depth import DepthModelMethod
+    return DepthModelMethod()
+
+
+_FACTORIES = {"iid": _iid, "reml-bma": _depth,
+              **{k: _moments(k) for k in ROBUST_METHODS if k != "reml-bma"}}
 
 
 def get(name: str):

@@ -61,7 +61,7 @@ class InferenceInput:
     margin: tuple[float, float]
     n_boot: int = 10_000
     n_perm: int = 100_000
-    ci: str = "bca"
+    ci: str = "t-union"
 
     def rows_of(self, phase: str) -> np.ndarray:
         return np.flatnonzero(np.asarray(self.phases, dtype=object) == phase)

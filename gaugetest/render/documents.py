@@ -35,6 +35,16 @@ REFERENCES = {
     "buhlmann": "Bühlmann, P. (1997). Sieve bootstrap for time series. *Bernoulli* 3, 123–148.",
     "schonemann": "Schönemann, P. H. (1966). A generalized solution of the orthogonal Procrustes "
                   "problem. *Psychometrika* 31, 1–10.",
+    "patterson": "Patterson, H. D. & Thompson, R. (1971). Recovery of inter-block information "
+                 "when block sizes are unequal. *Biometrika* 58, 545–554.",
+    "hoeting": "Hoeting, J. A., Madigan, D., Raftery, A. E. & Volinsky, C. T. (1999). Bayesian "
+               "model averaging: a tutorial. *Statistical Science* 14, 382–417.",
+    "hampel": "Hampel, F. R. (1974). The influence curve and its role in robust estimation. "
+              "*JASA* 69, 383–393.",
+    "hall": "Hall, P. (1992). On the removal of skewness by transformation. *J. R. Statist. "
+            "Soc. B* 54, 221–228.",
+    "hall88": "Hall, P. (1988). Theoretical comparison of bootstrap confidence intervals. "
+              "*Ann. Statist.* 16, 927–953.",
 }
 
 
@@ -234,6 +244,18 @@ def _method_sentence(block: dict, doc: dict) -> str:
                  f"ρ = {d['rho']:.2f}" + (" (at the bound of its range)" if d.get("rho_clipped")
                                           else "")
                  + (f", giving effective sample sizes {effs}" if effs else ""))
+    elif d.get("n_eff") and d.get("lag1") is not None:
+        n_eff = d["n_eff"]
+        effs = ", ".join(f"{p} {n_eff[p]:.1f}" for p in (a["compare"]["late"],
+                                                          a["compare"]["early"]) if p in n_eff)
+        fams = sorted((d.get("families") or {}).items(), key=lambda kv: -kv[1])[:3]
+        text += (f"; on the pooled series the fitted dependence had lag-1 correlation "
+                 f"ρ = {d['lag1']:.2f}" + (f" (posterior weight {', '.join(f'{k} {v:.2f}' for k, v in fams)})"
+                                           if fams else "")
+                 + (f", giving effective sample sizes {effs}" if effs else ""))
+        chk = block.get("check") or {}
+        if chk.get("message"):
+            text += f"; model check: {chk['message']}"
     elif block.get("summary"):
         text += f" ({block['summary']})"
     return text

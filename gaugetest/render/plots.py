@@ -208,8 +208,10 @@ def difference(doc: dict, directory: str) -> list[str]:
     ax.set_yticks([len(rows) - k for k in range(len(rows))],
                   [r["family"].removesuffix("_proj") for r in rows])
     pooled = rows[-1]
-    ax.set_title(f"{a['compare']['contrast']}: one-sided {p_phrase(pooled['p_value'])}\n"
-                 f"({drv['name']} analysis, which decides the verdict)", fontsize=6)
+    import textwrap
+    ax.set_title("\n".join(textwrap.wrap(
+        f"{a['compare']['contrast']}: one-sided {p_phrase(pooled['p_value'])} "
+        f"({drv['name']} analysis, which decides the verdict)", 70)), fontsize=6)
     ax.set_xlabel(a["compare"]["contrast"])
     ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2)
     _caption(fig, f"{a['model']}: difference of the mean {a['quantity']['symbol']} between "
@@ -239,9 +241,10 @@ def permutation_null(doc: dict, null: np.ndarray | None, directory: str) -> list
     if not deciding:
         rp = doc["robust"]["late_vs_early"][-1]["p_value"] if doc["robust"]["late_vs_early"] \
             else None
-        title += (f"\n(not the deciding test: the verdict follows {a['driving']['name']}, "
-                  f"{p_phrase(rp)})" if rp is not None else "\n(not the deciding test)")
-    ax.set_title(title, fontsize=6)
+        title += (f" (not the deciding test: the verdict follows {a['driving']['name']}, "
+                  f"{p_phrase(rp)})" if rp is not None else " (not the deciding test)")
+    import textwrap
+    ax.set_title("\n".join(textwrap.wrap(title, 70)), fontsize=6)
     ax.set_xlabel(f"mean {q['symbol']}({late}) − mean {q['symbol']}({early}) under relabelling")
     ax.set_ylabel("splits")
     ax.legend(frameon=False)
