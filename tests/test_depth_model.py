@@ -253,3 +253,26 @@ def test_reduced_calibration(name, n_layers):
     assert c.rate("reml-bma", "cover_diff") >= 0.90
     assert c.rate("reml-bma", "tost") <= 0.10
     assert c.rate("reml-bma", "power") > 0.2
+
+
+def test_interval_bounds_equal_brentq_roots():
+    """The interval bounds are roots of the monotone one-sided p-value functions, found by the
+    Illinois method (no scipy.optimize import per run); scipy's brentq on the same functions
+    gives the same roots to 1e-9 standard errors."""
+    from scipy.optimize import brentq
+
+    rng = np.random.default_rng(11)
+    lay = Layout.from_map(64, "E", "C")
+    for _ in range(5):
+        y = rng.gamma(1.0, 0.01, 63) + 0.005 * rng.standard_normal(63)
+        fit = fit_depth(y, lay.phases, lay.layers)
+        for w in ({"E": 1, "C": -1}, {"C": 1}):
+            c = fit.contrast(w)
+            for level in (0.9, 0.95):
+                a = (1 - level) / 2
+                lo, hi = c.interval(level)
+                rlo = brentq(lambda x: c.p_greater(x) - a, lo - 5 * c.se, lo + 5 * c.se,
+                             xtol=1e-15, rtol=1e-15)
+                rhi = brentq(lambda x: c.p_less(x) - a, hi - 5 * c.se, hi + 5 * c.se,
+                             xtol=1e-15, rtol=1e-15)
+                assert abs(lo - rlo) < 1e-9 * c.se and abs(hi - rhi) < 1e-9 * c.se
