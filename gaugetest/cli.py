@@ -179,6 +179,11 @@ def build_parser() -> argparse.ArgumentParser:
                                    "GLS oracle, each with its Monte Carlo standard error.")
     c.add_argument("--scenarios", nargs="+", metavar="NAME",
                    help="scenarios of the bank to run (default: all; see --list)")
+    c.add_argument("--verdict", action="store_true",
+                   help="instead of the bank, simulate whole analyses with a known truth (excess "
+                        "0 everywhere, a difference inside the margin, a training artifact) and "
+                        "count how often each verdict label comes out (uses --reps, --seed, "
+                        "--jobs, --output)")
     c.add_argument("--list", action="store_true",
                    help="print the scenario bank and the methods, then exit")
     c.add_argument("--layers", type=int, nargs="+", metavar="N",
@@ -457,6 +462,29 @@ def _calibrate_options(args: argparse.Namespace) -> list[str]:
     return out
 
 
+def _verdict_study(args: argparse.Namespace) -> int:
+    import shlex
+
+    from .render.files import write_text
+    from .verdict_study import SCENARIOS, to_markdown, verdict_study
+
+    _at_least("--reps", args.reps, 10)
+    _at_least("--jobs", args.jobs, 1)
+    if args.output:
+        from .render.files import check_file_target
+        check_file_target(args.output, "--output")
+    bar, advance = _progress("simulating analyses", args.reps * len(SCENARIOS))
+    with bar:
+        results = verdict_study(args.reps, args.seed, args.jobs, advance)
+    argv = ["gaugetest", "calibrate", "--verdict", "--reps", str(args.reps), "--seed",
+            str(args.seed)] + (["--output", args.output] if args.output else [])
+    md = to_markdown(results, reps=args.reps, seed=args.seed, command=shlex.join(argv))
+    if args.output:
+        write_text(args.output, md, "--output")
+    print(md)
+    return EXIT_OK
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
     import shlex
 
@@ -466,6 +494,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from .render.files import write_text
     from .scenarios import BANK, DEFAULT_LAYOUTS, Layout, scenario
 
+    if args.verdict:
+        return _verdict_study(args)
     if args.list:
         print("Scenarios (--scenarios):")
         for sc in BANK:
