@@ -41,7 +41,8 @@ EPS64 = float(np.finfo(np.float64).eps)
 RTOL = 1e-7           # largest accepted error bound, relative to the nuclear norm (the bound is
 #                       pessimistic: measured errors on real weights are ~1e-15 when it says 1e-8)
 BOUND_C = 4.0         # the constant C of the eigenvalue error bound
-ROOT_MIN_RATIO = 1e-12  # lambda_min / lambda_max below which the Cholesky root is not trusted
+ROOT_MIN_RATIO = 1e-10  # lambda_min / lambda_max below which the Cholesky root is not trusted
+#                         (its error is about eps * cond(X) relative: <= 1e-11 above it)
 BLOCK_BYTES = 64 << 20  # float64 bytes per block when a float32 matrix is upcast blockwise
 
 
