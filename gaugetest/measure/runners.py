@@ -134,6 +134,7 @@ def run_processes(job: Job, chains, jobs: int, on_result) -> None:
 # ----------------------------------------------------------------------------- Dask
 
 _DASK_CACHE: dict = {}
+CONNECT_TIMEOUT = "15s"
 
 
 def run_chain_on_dask_worker(job: Job, chain) -> list:
@@ -166,7 +167,7 @@ def connect(address: str):
         raise UsageError("--scheduler", "dask.distributed installed (pip install "
                          "'gaugetest[dask]')", address) from None
     try:
-        return Client(address, timeout="15s", set_as_default=False)
+        return Client(address, timeout=CONNECT_TIMEOUT)
     except (OSError, TimeoutError, ValueError) as exc:
         raise UsageError("--scheduler", "the address of a running Dask scheduler, e.g. "
                          "tcp://host:8786", f"{address} ({type(exc).__name__}: "
