@@ -8,9 +8,9 @@ use the same numpy random numbers (drawn from the pair's seed), so files agree a
 The torch backend computes the large products in float32 (bf16 and fp16 weights are exact in
 float32) and everything whose error would be amplified in float32 in float64:
 
-* singular values: a float32 Householder QR (backward stable, so the singular values of R are
-  those of the matrix to float32 rounding *in absolute terms*), then the eigenvalues of R^T R
-  formed and solved in float64;
+* singular values (once per layer): the numpy path's algorithm in float64 on the device (Gram
+  matrix from float32 blocks upcast, eigenvalues, Cholesky root); a float32 Gram matrix costs
+  the singular values 1e-6, a float32 QR was slower than this on the CPU;
 * the aligned nuclear norm: the cross product ``A^T B`` (or ``R_A R_B^T``) in float32 -- its
   rounding errors enter the nuclear norm only to first order and average out -- then its Gram
   matrix and eigenvalues in float64.  A Gram matrix formed in float32 would square the
@@ -103,14 +103,6 @@ class TorchBackend:
             return float(self.torch.linalg.svdvals(M).sum().item())
         return total
 
-    def _spectrum_of_root(self, R32, X) -> np.ndarray:
-        R = R32.to(self.torch.float64)
-        s, bound = kernels.sqrt_sum_bound(self._eigvalsh64(R.T @ R), R.shape[0])
-        if bound > kernels.RTOL * s.sum():
-            kernels.STATS.svd_fallbacks += 1
-            return self.torch.linalg.svdvals(X.to(self.torch.float64)).cpu().numpy()
-        return s
-
     def _sq_norm(self, X) -> float:
         total = 0.0
         step = max(1, (64 << 20) // (8 * X.shape[1]))
@@ -128,14 +120,41 @@ class TorchBackend:
         return total
 
     # -- the orthogonal gauge
+    def _gram64(self, X, over: int):
+        """X^T X (``over=0``) or X X^T (``over=1``) in float64, from blocks upcast on the device."""
+        torch = self.torch
+        n, other = X.shape[over], X.shape[1 - over]
+        step = max(1, kernels.BLOCK_BYTES // (8 * other))
+        G = torch.zeros((other, other), dtype=torch.float64, device=self._dev)
+        for i in range(0, n, step):
+            b = (X[i:i + step] if over == 0 else X[:, i:i + step]).to(torch.float64)
+            G += b.T @ b if over == 0 else b @ b.T
+        return G
+
     def layer_factor(self, X, axis: int) -> kernels.LayerFactor:
+        """The numpy path's algorithm on the device, in float64: the per-layer Gram matrix is
+        formed once per layer, and a float32 Gram matrix would cost its singular values 1e-6."""
         kernels.STATS.layer_factors += 1
+        torch = self.torch
         Xo = X if axis == 1 else X.T
         other, rot = Xo.shape
-        tall = Xo.T if rot >= other else Xo          # (larger) x (smaller)
-        R = self.torch.linalg.qr(tall, mode="r").R    # smaller x smaller, R^T R = tall^T tall
-        s = self._spectrum_of_root(R, X)
-        return kernels.LayerFactor(s, self._sq_norm(X), R if rot >= other else None)
+        G = self._gram64(Xo, 0 if rot < other else 1)           # the smaller Gram matrix
+        lam = self._eigvalsh64(G.clone())
+        s, bound = kernels.sqrt_sum_bound(lam, G.shape[0])
+        if bound > kernels.RTOL * s.sum():
+            kernels.STATS.svd_fallbacks += 1
+            s = torch.linalg.svdvals(X.to(torch.float64)).cpu().numpy()
+        root = None
+        if rot >= other:
+            if lam[0] > kernels.ROOT_MIN_RATIO * lam[-1]:
+                L, info = torch.linalg.cholesky_ex(G)
+                if int(info) == 0:
+                    root = L.T
+            if root is None:
+                kernels.STATS.qr_roots += 1
+                root = torch.linalg.qr(Xo.T.to(torch.float64), mode="r").R
+            root = root.to(torch.float32)                         # for the pair's product
+        return kernels.LayerFactor(s, self._sq_norm(X), root)
 
     def aligned_nuclear(self, A, B, fa, fb, axis: int) -> float:
         if fa.root is not None and fb.root is not None:
