@@ -15,9 +15,11 @@ float32) and everything whose error would be amplified in float32 in float64:
   rounding errors enter the nuclear norm only to first order and average out -- then its Gram
   matrix and eigenvalues in float64.  A Gram matrix formed in float32 would square the
   condition number: measured errors 1e-6 instead of 1e-10 on SmolLM2;
-* the null draw: the Haar frame from a float32 QR of the numpy Gaussian draw (a Cholesky factor
-  of its float32 Gram matrix fails on square draws), except for tall draws (m >= 4 k), whose
-  Gram matrix is well conditioned; nuclear norms as above.
+* the null draw (the same numpy random numbers as the numpy backend): tall draws (m >= 4 k,
+  gate/up_proj at the input side) form their Gram matrix from float32 products (its condition
+  is <= 9) and solve in float32; other draws follow the numpy algorithm in float64 on the
+  device (the float32 Gram matrix of a square draw has condition ~k^2 and cannot be factored;
+  a float32 QR of it was slower than float64 Cholesky on the CPU); nuclear norms as above.
 Norms and inner products are accumulated in float64.  Agreement with numpy: 1e-6 on every
 written number (tests/test_measure_backends.py); the numpy backend is the reference.
 """
@@ -180,18 +182,27 @@ class TorchBackend:
         torch = self.torch
         ka, kb = len(s_a), len(s_b)
         norm = np.linalg.norm(s_a) * np.linalg.norm(s_b)
-        sa = torch.from_numpy(np.asarray(s_a, np.float32)).to(self._dev)
-        sb = torch.from_numpy(np.asarray(s_b, np.float32)).to(self._dev)
+        sa = torch.from_numpy(np.ascontiguousarray(s_a, np.float64)).to(self._dev)
+        sb = torch.from_numpy(np.ascontiguousarray(s_b, np.float64)).to(self._dev)
         out = np.empty(draws)
         for d in range(draws):
             if other_dim >= self.TALL * kb:
+                # tall draw: its Gram matrix has condition <= 9, float32 products are exact
+                # enough (8e-9 measured); float64 Cholesky, float32 triangular solve
                 head, W = self._tall_gram(rng, other_dim, kb, ka)
                 L = torch.linalg.cholesky(W).to(torch.float32)
-                block = torch.linalg.solve_triangular(L, head.T, upper=False).T
+                block = torch.linalg.solve_triangular(L, head.T, upper=False).T.to(torch.float64)
             else:
-                G = torch.from_numpy(rng.standard_normal((other_dim, kb)).astype(np.float32))
-                q, r = torch.linalg.qr(G.to(self._dev))
-                block = (q * torch.sign(torch.diagonal(r)))[:ka]
+                # square-ish draw: a float32 Gram matrix of it cannot be factored (condition
+                # ~k^2); the numpy algorithm in float64 on the device (same numbers)
+                G = torch.from_numpy(rng.standard_normal((other_dim, kb))).to(self._dev)
+                L, info = torch.linalg.cholesky_ex(G.T @ G)
+                if int(info) == 0:
+                    block = torch.linalg.solve_triangular(L, G[:ka].T, upper=False).T
+                else:
+                    kernels.STATS.cholesky_fallbacks += 1       # QR of the same draw: same Q
+                    q, r = torch.linalg.qr(G)
+                    block = (q * torch.sign(torch.diagonal(r)))[:ka]
             out[d] = self._nuclear((sa[:, None] * block) * sb[None, :]) / norm
         return out
 
