@@ -20,10 +20,12 @@ torch = pytest.importorskip("torch")
 TOL = 1e-6
 
 
-@pytest.fixture(scope="module")
-def tb():
+@pytest.fixture(scope="module", params=["cpu", "native"])
+def tb(request):
+    """The CPU backend (float64 steps through numpy's kernels) and the device code run on the
+    CPU (what --device cuda runs; CI has no GPU)."""
     from gaugetest.measure.backends import TorchBackend
-    return TorchBackend("cpu")
+    return TorchBackend("cpu", native=request.param == "native")
 
 
 def numbers(doc, path=""):

@@ -5,23 +5,27 @@ the gauges need: ``layer_factor`` (once per layer), ``aligned_nuclear``, ``inner
 ``null_draws``.  Every backend returns numpy float64 results; the null draws of every backend
 use the same numpy random numbers (drawn from the pair's seed), so files agree across backends.
 
-The torch backend computes the large products in float32 (bf16 and fp16 weights are exact in
-float32) and everything whose error would be amplified in float32 in float64:
+The torch backend computes the large cross products in float32 (bf16 and fp16 weights are exact
+in float32; the rounding errors of a product enter a nuclear norm only to first order, where
+they average out: 1e-10 measured) and everything a float32 computation would amplify in
+float64:
 
-* singular values (once per layer): the numpy path's algorithm in float64 on the device (Gram
-  matrix from float32 blocks upcast, eigenvalues, Cholesky root); a float32 Gram matrix costs
-  the singular values 1e-6, a float32 QR was slower than this on the CPU;
-* the aligned nuclear norm: the cross product ``A^T B`` (or ``R_A R_B^T``) in float32 -- its
-  rounding errors enter the nuclear norm only to first order and average out -- then its Gram
-  matrix and eigenvalues in float64.  A Gram matrix formed in float32 would square the
-  condition number: measured errors 1e-6 instead of 1e-10 on SmolLM2;
-* the null draw (the same numpy random numbers as the numpy backend): tall draws (m >= 4 k,
-  gate/up_proj at the input side) form their Gram matrix from float32 products (its condition
-  is <= 9) and solve in float32; other draws follow the numpy algorithm in float64 on the
-  device (the float32 Gram matrix of a square draw has condition ~k^2 and cannot be factored;
-  a float32 QR of it was slower than float64 Cholesky on the CPU); nuclear norms as above.
-Norms and inner products are accumulated in float64.  Agreement with numpy: 1e-6 on every
-written number (tests/test_measure_backends.py); the numpy backend is the reference.
+* singular values and roots (once per layer): the numpy path's algorithm in float64 (a float32
+  Gram matrix costs the singular values 1e-6);
+* the aligned nuclear norm: the cross product ``A^T B`` (or ``R_A R_B^T``) in float32, then its
+  Gram matrix and eigenvalues in float64 (a float32 Gram matrix put 1e-6 to 3e-6 relative
+  errors into nuclear norms on SmolLM2);
+* the null draw, from the same numpy random numbers as the numpy backend: tall draws (m >= 4 k)
+  form their Gram matrix from float32 products (condition <= 9) and solve in float32; other
+  draws follow the numpy algorithm in float64 (the float32 Gram matrix of a square draw has
+  condition ~k^2 and cannot be factored);
+* norms and inner products accumulated in float64.
+
+On the CPU the float64 steps (layer factors, null draws) run through numpy's kernels: torch's
+float64 BLAS (MKL) was 1.7x slower than numpy's OpenBLAS on the project's AMD EPYC machine,
+and its float32 products saved nothing on the null.  On a GPU everything runs in torch.
+Agreement with numpy: 1e-6 on every written number (tests/test_measure_backends.py, which also
+runs the device code on the CPU); the numpy backend is the reference.
 """
 from __future__ import annotations
 
@@ -68,12 +72,15 @@ class TorchBackend:
     name = "torch"
     TALL = 4  # null draws with m >= TALL * k use a float32 Cholesky factor instead of a QR
 
-    def __init__(self, device: str = "cpu"):
+    def __init__(self, device: str = "cpu", native: bool = False):
         import torch
 
         self.torch = torch
         self.device = device
         self._dev = torch.device(device)
+        # float64 steps through numpy's kernels on the CPU (faster there); ``native=True`` runs
+        # the device code on the CPU too (the tests use it: CI has no GPU)
+        self._numpy_f64 = device == "cpu" and not native
 
     @property
     def label(self) -> str:
@@ -134,10 +141,15 @@ class TorchBackend:
         return G
 
     def layer_factor(self, X, axis: int) -> kernels.LayerFactor:
-        """The numpy path's algorithm on the device, in float64: the per-layer Gram matrix is
-        formed once per layer, and a float32 Gram matrix would cost its singular values 1e-6."""
-        kernels.STATS.layer_factors += 1
+        """The numpy path's algorithm in float64 (a float32 Gram matrix would cost the singular
+        values 1e-6).  On the CPU it *is* the numpy kernel: torch's float64 BLAS (MKL) was 1.7x
+        slower than numpy's OpenBLAS on this AMD EPYC machine."""
         torch = self.torch
+        if self._numpy_f64:
+            f = kernels.layer_factor(X.numpy(), axis)
+            root = None if f.root is None else torch.from_numpy(f.root.astype(np.float32))
+            return kernels.LayerFactor(f.spectrum, f.sq_norm, root)
+        kernels.STATS.layer_factors += 1
         Xo = X if axis == 1 else X.T
         other, rot = Xo.shape
         G = self._gram64(Xo, 0 if rot < other else 1)           # the smaller Gram matrix
@@ -179,6 +191,10 @@ class TorchBackend:
         return head, W
 
     def null_draws(self, s_a, s_b, other_dim, draws, rng) -> np.ndarray:
+        if self._numpy_f64:
+            # numpy's float64 kernel: on the CPU torch's float64 BLAS was slower (above), and
+            # float32 saved nothing measurable; the numbers are then numpy's exactly
+            return kernels.null_draws(s_a, s_b, other_dim, draws, rng)
         torch = self.torch
         ka, kb = len(s_a), len(s_b)
         norm = np.linalg.norm(s_a) * np.linalg.norm(s_b)
