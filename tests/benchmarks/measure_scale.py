@@ -133,7 +133,8 @@ def time_shape(shape, draws, reps, backends, rng):
     return med, per_pair, kernels.STATS.svd_fallbacks
 
 
-def bench_measure_scale(models, reps, draws=8, jobs=2, report=print, with_gpu=True):
+def bench_measure_scale(models, reps, draws=8, jobs=2, report=print, with_gpu=True,
+                        families=None):
     """Per-pair table, ratios against 0.1.0, extrapolated full runs.  Returns the rows."""
     from gaugetest.measure.backends import NumpyBackend, TorchBackend
 
@@ -154,6 +155,8 @@ def bench_measure_scale(models, reps, draws=8, jobs=2, report=print, with_gpu=Tr
     for model in models:
         totals = {n: 0.0 for n in ["old", *backends]}
         for shape, fams in distinct_shapes(model).items():
+            if families and not set(fams) & set(families):
+                continue
             r = 1 if model in ("qwen3-8b", "qwen3-32b") else reps
             med, per_pair, _ = time_shape(shape, draws, r, backends, rng)
             n_pairs = LAYERS[model] - 1
@@ -168,12 +171,16 @@ def bench_measure_scale(models, reps, draws=8, jobs=2, report=print, with_gpu=Tr
                 f"{n}: " + ", ".join(f"{k} {v:.2f}" for k, v in med[n].items()) for n in med),
                 flush=True)
             rows.append((model, fams, shape, per_pair, med))
+        partial = " (measured families only)" if families else ""
         for n in backends:
             ratio = totals["old"] / totals[n]
-            report(f"{model} full run per pair-weighted work: 0.1.0/{n}", f"{ratio:.2f}x",
+            report(f"{model}{partial} pair-weighted work: 0.1.0/{n}", f"{ratio:.2f}x",
                    {"numpy": ">= 1.5x", "torch": ">= 2.5x"}.get(n, "report"),
                    ratio >= {"numpy": 1.5, "torch": 2.5}.get(n, 0))
         hours = {n: totals[n] / 3600 for n in totals}
+        if families:
+            print(f"       {model}: families {','.join(families)} only -- no full-run total")
+            continue
         print(f"       {model}: extrapolated full run ({LAYERS[model] - 1} pairs x 7 families) "
               f"with --jobs {jobs} on this machine: " + ", ".join(
                   f"{n} {hours[n] / jobs:.2f} h ({hours[n]:.1f} CPU-h)" for n in hours),

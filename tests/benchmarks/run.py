@@ -239,6 +239,8 @@ def main():
                     help="add the measure-at-scale benchmark to the others")
     ap.add_argument("--models", default="qwen3-0.6b,qwen3-4b,qwen3-8b,qwen3-32b",
                     help="Qwen3 presets for the measure-at-scale benchmark")
+    ap.add_argument("--families", default=None,
+                    help="measure only the shapes of these families (comma list), e.g. gate_proj")
     ap.add_argument("--skip-memory", action="store_true",
                     help="leave out the 32B gate-pair peak-memory runs (they write ~500 MB to /tmp)")
     args = ap.parse_args()
@@ -253,7 +255,8 @@ def main():
         from measure_scale import bench_measure_scale, bench_memory_32b_gate
         with threadpool_limits(limits=1):
             bench_measure_scale(args.models.split(","), reps=2 if args.quick else 3,
-                                report=report)
+                                report=report,
+                                families=args.families.split(",") if args.families else None)
         if not args.skip_memory:
             bench_memory_32b_gate(report=report)
         if args.measure_only:
