@@ -21,8 +21,8 @@ Examples
 ...                 {"q_proj": (8, 4), "up_proj": (16, 4)})
 >>> [t.key for t in g.tasks(ck, Settings())][:4]
 ['q_proj@0', 'q_proj@1', 'q_proj@2', 'up_proj@0']
->>> [[t.key for t in c] for c in g.chains(g.tasks(ck, Settings()), workers=1)][1]
-['up_proj@0', 'up_proj@1', 'up_proj@2']
+>>> [[t.key for t in c] for c in g.chains(g.tasks(ck, Settings()), workers=1)]
+[['up_proj@0', 'up_proj@1', 'up_proj@2'], ['q_proj@0', 'q_proj@1', 'q_proj@2']]
 """
 from __future__ import annotations
 

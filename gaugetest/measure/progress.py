@@ -11,11 +11,17 @@ Examples
 --------
 >>> import io
 >>> buf = io.StringIO()
->>> p = TaskProgress(label="measure", stream=buf, clock=iter(range(0, 1000, 10)).__next__)
+>>> now = [0.0]
+>>> p = TaskProgress(label="measure", stream=buf, clock=lambda: now[0], tty=False)
 >>> p.start(total=4, done=1, total_cost=4.0, done_cost=1.0)
->>> p.advance(1.0); p.advance(1.0); p.advance(1.0); p.close()
->>> print(buf.getvalue().strip().splitlines()[-1])
-measure: 4/4 tasks (100%), 0:00:30 elapsed, done
+>>> now[0] = 60.0; p.advance(1.0)
+>>> now[0] = 90.0; p.advance(1.0); p.advance(1.0); p.close()
+>>> print(buf.getvalue())
+measure: resuming: 1 of 4 tasks already saved
+measure: 2/4 tasks (50%), 0:01:00 elapsed, about 0:02:00 left
+measure: 3/4 tasks (75%), 0:01:30 elapsed, about 0:00:45 left
+measure: 4/4 tasks (100%), 0:01:30 elapsed, done
+<BLANKLINE>
 """
 from __future__ import annotations
 
