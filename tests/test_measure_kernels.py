@@ -202,3 +202,22 @@ def test_each_layer_is_factored_once(tmp_path, monkeypatch):
         for pr in whole[0]["pair_results"]:
             for fam, e in pr["families"].items():
                 assert results[f"{fam}@{pr['L']}"][fam] == e
+
+
+@pytest.mark.parametrize("over", [0, 1])
+def test_blockwise_products_equal_direct(monkeypatch, over):
+    """float32 matrices are upcast block by block and accumulated in place with BLAS syrk/gemm
+    (many blocks here): equal to the float64 product of the whole matrices."""
+    monkeypatch.setattr(K, "BLOCK_BYTES", 8 * 40 * 3)      # 3 rows/columns of 40 per block
+    rng = np.random.default_rng(4)
+    A = rng.standard_normal((40, 40)).astype(np.float32)[:37, :33]
+    B = rng.standard_normal((37, 33)).astype(np.float32)
+    A64, B64 = A.astype(np.float64), B.astype(np.float64)
+    ref_ab = A64.T @ B64 if over == 0 else A64 @ B64.T
+    ref_aa = A64.T @ A64 if over == 0 else A64 @ A64.T
+    np.testing.assert_allclose(K.contract(A, B, over), ref_ab, rtol=0, atol=1e-12)
+    got = K.contract(A, A, over)
+    np.testing.assert_allclose(got, ref_aa, rtol=0, atol=1e-12)
+    assert np.array_equal(got, got.T) and got.flags.c_contiguous
+    assert K.sq_norm(A) == pytest.approx(np.vdot(A64, A64), rel=1e-14)
+    assert K.inner(A, B) == pytest.approx(np.vdot(A64, B64), rel=1e-13)
