@@ -168,6 +168,20 @@ def build_parser() -> argparse.ArgumentParser:
                          "\"encoder.layer.{i}.attention.self.query.weight\" ...")
     ms.add_argument("--max-layers", type=int, metavar="N",
                     help="measure only the pairs among the first N layers (quick checks)")
+    ms.add_argument("--gauge", choices=("orthogonal",), default="orthogonal",
+                    help="what is aligned: orthogonal = full orthogonal Procrustes on --side "
+                         "(default; the only gauge so far)")
+    ms.add_argument("--backend", choices=("numpy", "torch"), default="numpy",
+                    help="numpy = float64 reference (default); torch = float32 products with "
+                         "float64 sums, equal to numpy to 1e-6 (needs the 'torch' extra)")
+    ms.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                    help="device of --backend torch (default cpu)")
+    ms.add_argument("--scheduler", metavar="ADDRESS",
+                    help="run the tasks on a Dask distributed cluster, e.g. tcp://host:8786 "
+                         "(needs the 'dask' extra; --jobs is then not used)")
+    ms.add_argument("--fresh", action="store_true",
+                    help="discard results saved in PREFIX.partial/ by an interrupted run "
+                         "(by default the same command continues it)")
 
     c = sub.add_parser("calibrate", help="size, coverage, TOST size and power of every "
                                          "robust method on the scenario bank",
@@ -410,30 +424,46 @@ def _progress(label: str, total: int):
 def cmd_measure(args: argparse.Namespace) -> int:
     import json
 
-    from .measure.sweep import count_pairs, measure_checkpoint
+    from .measure.backends import check_backend
+    from .measure.journal import Journal
+    from .measure.progress import TaskProgress
+    from .measure.sweep import measure_checkpoint
     from .render.files import write_text
 
     _at_least("--null-draws", args.null_draws, 0)
     _at_least("--jobs", args.jobs, 1)
     _at_least("--seed", args.seed, 0)
     _at_least("--max-layers", args.max_layers, 2)
+    if args.scheduler and args.jobs != 1:
+        raise UsageError("--jobs", "no --jobs with --scheduler (the cluster's workers run the "
+                         "tasks)", args.jobs)
     out_dir = os.path.dirname(os.path.abspath(args.output))
     if not os.path.isdir(out_dir):
         raise UsageError("--output", "a prefix in an existing directory", args.output)
-    bar, advance = _progress("measuring pairs x families",
-                             count_pairs(args.model, args.family_map, args.max_layers))
-    with bar:
+    check_backend(args.backend, args.device)
+    partial = args.output + ".partial"
+    progress = TaskProgress("gaugetest measure")
+    try:
         null_doc, aligned_doc = measure_checkpoint(
             args.model, side=args.side, null_draws=args.null_draws, seed=args.seed,
             jobs=args.jobs, family_map=args.family_map, max_layers=args.max_layers,
-            progress=advance)
+            gauge=args.gauge, backend=args.backend, device=args.device,
+            scheduler=args.scheduler, partial=partial, fresh=args.fresh, progress=progress)
+    except KeyboardInterrupt:
+        saved = os.path.isdir(partial) and sum(n.startswith("task-") for n in os.listdir(partial))
+        print(f"gaugetest measure: interrupted; {saved or 0} finished tasks are saved in "
+              f"{partial}/ -- rerun the same command to continue (--fresh starts over); "
+              "no output file was written", file=sys.stderr)
+        return EXIT_INTERRUPTED
     write_text(args.output + "-null.json", json.dumps(null_doc, indent=1) + "\n", "--output")
     write_text(args.output + "-aligned.json", json.dumps(aligned_doc, indent=1) + "\n",
                "--output")
+    Journal(partial, {}).remove()
     print(f"wrote {args.output}-null.json and {args.output}-aligned.json "
           f"({null_doc['model']}, {null_doc['num_layers']} layers, "
           f"{len(null_doc['pair_results'])} pairs, {len(aligned_doc['aligned_cos'])} families, "
-          f"side {args.side}, {args.null_draws} null draws)")
+          f"gauge {args.gauge}, side {args.side}, {args.null_draws} null draws, "
+          f"backend {null_doc['backend']})")
     return EXIT_OK
 
 

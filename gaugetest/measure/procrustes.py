@@ -1,5 +1,9 @@
 """Raw and Procrustes-aligned cosines between two weight matrices, and their null.
 
+These are the plain, SVD-based definitions (0.1.0's kernels), kept as the readable reference
+that tests compare against; ``gaugetest measure`` runs the faster exact kernels of
+``kernels.py`` (Gram matrices and symmetric eigenvalues, error-bounded) through a backend.
+
 For A, B of shape (out, in):
 
 * raw cosine ``<A, B>_F / (|A| |B|)``;

@@ -40,7 +40,9 @@ _ST_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "BF16": n
 
 def bf16_to_float32(bits: np.ndarray) -> np.ndarray:
     """Exact bf16 -> float32: the 16 stored bits are the high half of the float32."""
-    return (bits.astype(np.uint32) << 16).view(np.float32)
+    wide = bits.astype(np.uint32)
+    wide <<= 16                       # in place: one 4-byte copy, no second temporary
+    return wide.view(np.float32)
 
 
 class SafetensorsReader:
@@ -50,6 +52,7 @@ class SafetensorsReader:
     def __init__(self, path: str):
         self.path = path
         files = self._files(path)
+        self.files = list(files)
         self._index: dict[str, tuple[np.memmap, dict, int]] = {}
         for f in files:
             mm, header, start = self._open(f)
@@ -114,6 +117,22 @@ class SafetensorsReader:
             raw = bf16_to_float32(raw)
         return raw.astype(np.float64)
 
+    def matrix(self, name: str) -> np.ndarray:
+        """The tensor in the narrowest float type that holds it exactly (float32 for BF16, F16
+        and F32; float64 for F64), read with ``pread`` rather than the memory map so that no
+        file pages stay resident in the process."""
+        mm, info, start, f = self._index[name]
+        dt = info.get("dtype")
+        if dt not in _ST_DTYPES:
+            raise InputError(f, f"{name}.dtype", "F64, F32, F16 or BF16", repr(dt))
+        b, e = info["data_offsets"]
+        dtype = np.dtype(_ST_DTYPES[dt])
+        raw = np.fromfile(f, dtype=dtype, count=(e - b) // dtype.itemsize, offset=start + b)
+        raw = raw.reshape(info["shape"])
+        if dt == "BF16":
+            return bf16_to_float32(raw)
+        return raw if dt in ("F32", "F64") else raw.astype(np.float32)
+
     @property
     def model_name(self) -> str:
         return os.path.basename(os.path.normpath(self.path))
@@ -139,6 +158,7 @@ class GGUFReader:
         except Exception as exc:  # the package raises plain ValueError/struct errors
             raise InputError(path, "$", "a GGUF file", str(exc).splitlines()[0][:80]) from None
         self._t = {t.name: t for t in self._r.tensors}
+        self.files = [path]
 
     def names(self) -> list[str]:
         return list(self._t)
@@ -150,6 +170,12 @@ class GGUFReader:
     def tensor(self, name: str) -> np.ndarray:
         t = self._t[name]
         return np.asarray(self._gguf.quants.dequantize(t.data, t.tensor_type), dtype=np.float64)
+
+    def matrix(self, name: str) -> np.ndarray:
+        """The dequantised tensor as float32 (exact: GGUF dequantises to float32; F64 kept)."""
+        t = self._t[name]
+        x = np.asarray(self._gguf.quants.dequantize(t.data, t.tensor_type))
+        return x if x.dtype == np.float64 else np.asarray(x, dtype=np.float32)
 
     def _field(self, key: str):
         f = self._r.fields.get(key)

@@ -1,147 +1,186 @@
-"""The layer-pair loop of ``gaugetest measure`` and the two output documents.
+"""A ``gaugetest measure`` run: plan the tasks of a gauge, run them, write the two documents.
 
-Family-major, layer-minor: for each family only layers L and L+1 are in memory,
-and each layer's singular values are computed once and reused by its two pairs.
-With ``jobs > 1`` pairs are computed in worker processes that open the
-(memory-mapped) checkpoint themselves; every pair's null draws use their own
-seed, so results do not depend on ``jobs``.
+1. open the checkpoint, match tensor names to families, check every measured layer's shape
+   (all input errors happen here, before any work or file);
+2. the gauge lists its tasks (``gauges``); tasks already saved in ``PREFIX.partial/`` by an
+   interrupted run with the same settings and checkpoint are taken from there (``journal``);
+3. the rest run in this process, in ``--jobs`` worker processes or on a Dask cluster
+   (``runners``), each result journaled as it arrives;
+4. the documents are assembled from the per-task results in a fixed order, so they are
+   byte-identical whatever ran them and in whatever order.
+
+Examples
+--------
+>>> import numpy as np, os, tempfile
+>>> from safetensors.numpy import save_file
+>>> d = tempfile.mkdtemp(); rng = np.random.default_rng(0)
+>>> save_file({f"model.layers.{i}.mlp.up_proj.weight": rng.standard_normal((6, 4)).astype(np.float32)
+...            for i in range(3)}, os.path.join(d, "m.safetensors"))
+>>> null_doc, aligned_doc = measure_checkpoint(os.path.join(d, "m.safetensors"), null_draws=2)
+>>> null_doc["gauge"], null_doc["pairs_measured"], sorted(aligned_doc["aligned_cos"]["up_proj"])
+('orthogonal', 2, ['0', '1'])
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-
-import numpy as np
 
 from .._version import __version__
-from .procrustes import aligned_cosine, raw_cosine, singular_values, spectrum_null, von_neumann_bound
-from .readers import Layout, detect_layout, load_family_map, open_checkpoint
+from ..errors import InputError, UsageError
+from .backends import check_backend
+from .gauges import GAUGES, Checkpoint, Settings
+from .journal import Journal, checkpoint_identity, file_sha256
+from .readers import detect_layout, load_family_map, open_checkpoint
+from .runners import Job, connect, dask_workers, run_dask, run_processes, run_serial
 
 
-@dataclass(frozen=True)
-class PairMeasure:
-    family: str
-    L: int
-    raw: float
-    aligned: float
-    null_mean: float | None
-    null_sd: float | None
-    bound: float
+def inspect_checkpoint(path: str, family_map: str | None = None,
+                       max_layers: int | None = None):
+    """(reader, Checkpoint) with every measured layer's shape checked."""
+    reader = open_checkpoint(path)
+    layout = detect_layout(reader, load_family_map(family_map) if family_map else None)
+    n = layout.num_layers if max_layers is None else min(layout.num_layers, max_layers)
+    shapes = {}
+    for fam in layout.patterns:
+        first = tuple(reader.shape(layout.name(fam, 0)))
+        if len(first) != 2:
+            raise InputError(path, layout.name(fam, 0), "a 2-D weight matrix", f"shape {list(first)}")
+        for L in range(1, n):
+            s = tuple(reader.shape(layout.name(fam, L)))
+            if s != first:
+                raise InputError(path, layout.name(fam, L), f"shape {list(first)} like layer 0",
+                                 f"{list(s)}")
+        shapes[fam] = first
+    ckpt = Checkpoint(path, reader.model_name, dict(layout.patterns), layout.num_layers, n,
+                      shapes)
+    return reader, ckpt
 
 
-def _pair_seed(seed: int, fam_index: int, L: int) -> np.random.SeedSequence:
-    return np.random.SeedSequence([seed, fam_index, L])
-
-
-def _measure_pair(A, B, sa, sb, side, draws, rng, family, L) -> PairMeasure:
-    other = A.shape[0] if side == "cols" else A.shape[1]
-    nulls = spectrum_null(sa, sb, other, draws, rng) if draws else None
-    return PairMeasure(family, L, raw_cosine(A, B), aligned_cosine(A, B, side),
-                       float(nulls.mean()) if draws else None,
-                       float(nulls.std(ddof=1)) if draws and draws > 1 else None,
-                       von_neumann_bound(sa, sb))
-
-
-_WORKER: dict = {}
-
-
-def _worker_init(path, patterns, num_layers):
-    _WORKER["reader"] = open_checkpoint(path)
-    _WORKER["layout"] = Layout(patterns, num_layers)
-
-
-def _worker_task(args):
-    family, fam_index, L, side, draws, seed = args
-    r, lay = _WORKER["reader"], _WORKER["layout"]
-    A = r.tensor(lay.name(family, L))
-    B = r.tensor(lay.name(family, L + 1))
-    rng = np.random.default_rng(_pair_seed(seed, fam_index, L))
-    return _measure_pair(A, B, singular_values(A), singular_values(B), side, draws, rng, family, L)
+def count_pairs(path: str, family_map: str | None = None, max_layers: int | None = None) -> int:
+    """Number of (family, pair) tasks of an orthogonal-gauge run."""
+    _, ckpt = inspect_checkpoint(path, family_map, max_layers)
+    return len(ckpt.patterns) * ckpt.pairs
 
 
 def measure_checkpoint(path: str, *, side: str = "cols", null_draws: int = 8, seed: int = 0,
                        jobs: int = 1, family_map: str | None = None, progress=None,
-                       max_layers: int | None = None):
+                       max_layers: int | None = None, gauge: str = "orthogonal",
+                       backend: str = "numpy", device: str = "cpu",
+                       scheduler: str | None = None, partial: str | None = None,
+                       fresh: bool = False):
     """Measure every adjacent pair and family; returns (null_doc, aligned_doc).
 
-    ``max_layers`` limits the sweep to the first layers (for quick checks)."""
-    reader = open_checkpoint(path)
-    fmap = load_family_map(family_map) if family_map else None
-    layout = detect_layout(reader, fmap)
-    n = layout.num_layers if max_layers is None else min(layout.num_layers, max_layers)
-    fams = list(layout.patterns)
-    shapes = {f: list(reader.shape(layout.name(f, 0))) for f in fams}
-    for f in fams:
-        if len(shapes[f]) != 2:
-            from ..errors import InputError
-            raise InputError(path, layout.name(f, 0), "a 2-D weight matrix", f"shape {shapes[f]}")
-    results: list[PairMeasure] = []
-    if jobs > 1:
-        from ..parallel import process_pool, single_threaded_workers
-        tasks = [(f, k, L, side, null_draws, seed) for k, f in enumerate(fams) for L in range(n - 1)]
-        with single_threaded_workers(), process_pool(
-                jobs, initializer=_worker_init,
-                initargs=(path, layout.patterns, layout.num_layers)) as ex:
-            for pm in ex.map(_worker_task, tasks, chunksize=2):
-                results.append(pm)
-                if progress:
-                    progress(1)
-    else:
-        for k, f in enumerate(fams):
-            A = reader.tensor(layout.name(f, 0))
-            sa = singular_values(A)
-            for L in range(n - 1):
-                B = reader.tensor(layout.name(f, L + 1))
-                if B.shape != A.shape:
-                    from ..errors import InputError
-                    raise InputError(path, layout.name(f, L + 1), f"shape {list(A.shape)} like "
-                                     f"layer {L}", f"{list(B.shape)}")
-                sb = singular_values(B)
-                rng = np.random.default_rng(_pair_seed(seed, k, L))
-                results.append(_measure_pair(A, B, sa, sb, side, null_draws, rng, f, L))
-                A, sa = B, sb  # keep only the two layers of this family
-                if progress:
-                    progress(1)
-    return _documents(reader, layout, n, fams, shapes, results, side, null_draws, seed, path)
+    Parameters
+    ----------
+    path : str
+        Checkpoint: a .safetensors file, a directory of them, or a .gguf file.
+    side, null_draws, seed, family_map, max_layers
+        As the CLI options of ``gaugetest measure``.
+    jobs : int
+        Local worker processes (ignored with ``scheduler``).
+    progress : TaskProgress, optional
+        Receives ``start``, ``advance(cost)`` and ``close``.
+    gauge : str
+        A key of ``gauges.GAUGES``.
+    backend, device : str
+        ``numpy`` (reference) or ``torch`` with ``cpu`` or ``cuda``.
+    scheduler : str, optional
+        Address of a Dask scheduler to run the tasks on.
+    partial : str, optional
+        Directory where each finished task is saved (resume); ``None`` keeps results in memory.
+    fresh : bool
+        Discard the results saved in ``partial`` first.
+    """
+    if gauge not in GAUGES:
+        raise UsageError("--gauge", " or ".join(GAUGES), gauge)
+    if side not in ("cols", "rows"):
+        raise UsageError("--side", "cols or rows", side)
+    spec = check_backend(backend, device)
+    reader, ckpt = inspect_checkpoint(path, family_map, max_layers)
+    settings = Settings(gauge=gauge, side=side, null_draws=null_draws, seed=seed,
+                        backend=spec.name, device=spec.device, max_layers=max_layers,
+                        family_map=file_sha256(family_map) if family_map else None)
+    g = GAUGES[gauge]().prepare(reader, ckpt, settings)
+    tasks = g.tasks(ckpt, settings)
+    identity = checkpoint_identity(getattr(reader, "files", [path]))
+    journal = None
+    results: dict[str, dict] = {}
+    if partial:
+        journal = Journal(partial, {**settings.__dict__, "checkpoint": identity})
+        saved = journal.open(fresh)
+        results = {t.key: saved[t.key] for t in tasks if t.key in saved}
+    remaining = [t for t in tasks if t.key not in results]
+    client = connect(scheduler) if scheduler and remaining else None
+    workers = dask_workers(client) if client else jobs
+    chains = g.chains(remaining, workers)
+    job = Job(ckpt, g, settings, spec)
+
+    def on_result(task, result):
+        if journal is not None:
+            journal.save(task.key, result)
+        results[task.key] = result
+        if progress is not None:
+            progress.advance(task.cost)
+
+    if progress is not None:
+        progress.start(total=len(tasks), done=len(tasks) - len(remaining),
+                       total_cost=sum(t.cost for t in tasks),
+                       done_cost=sum(t.cost for t in tasks if t.key in results))
+    finished = False
+    try:
+        if client is not None:
+            run_dask(job, chains, client, on_result)
+        elif jobs > 1 and len(chains) > 1:
+            run_processes(job, chains, jobs, on_result)
+        else:
+            run_serial(job, chains, on_result)
+        finished = True
+    finally:
+        if progress is not None:
+            progress.close(finished)
+        if client is not None:
+            client.close()
+    return documents(ckpt, g, settings, spec, tasks, results, identity)
 
 
-def count_pairs(path: str, family_map: str | None = None, max_layers: int | None = None) -> int:
-    """Number of (family, pair) tasks a measure run will do (for the progress bar)."""
-    reader = open_checkpoint(path)
-    layout = detect_layout(reader, load_family_map(family_map) if family_map else None)
-    n = layout.num_layers if max_layers is None else min(layout.num_layers, max_layers)
-    return len(layout.patterns) * (n - 1)
+def _versions(spec) -> dict:
+    import numpy
+    import scipy
+
+    v = {"numpy": numpy.__version__, "scipy": scipy.__version__}
+    if spec.name == "torch":
+        import torch
+        v["torch"] = torch.__version__
+    return v
 
 
-def _documents(reader, layout, n, fams, shapes, results, side, draws, seed, path):
-    model = reader.model_name
-    convention = ("R = scipy.linalg.orthogonal_procrustes(W_L, W_{L+1})[0]; aligned = "
-                  "cos(W_L @ R, W_{L+1}) (input/column side rotated)" if side == "cols" else
-                  "R = scipy.linalg.orthogonal_procrustes(W_L.T, W_{L+1}.T)[0]; aligned = "
-                  "cos(R.T @ W_L, W_{L+1}) (output/row side rotated)")
-    meta = {"model": model, "num_layers": layout.num_layers, "source": os.path.basename(os.path.normpath(path)),
-            "generator": f"gaugetest measure {__version__}", "alignment_side": side,
-            "alignment": convention, "null": "spectrum-matched (Haar singular vectors on the "
-            "non-aligned side)", "null_draws": draws, "seed": seed,
-            "shapes": shapes, "pairs_measured": n - 1}
-    by = {(r.family, r.L): r for r in results}
-    pairs = []
-    for L in range(n - 1):
-        fam_entries = {}
-        for f in fams:
-            r = by[(f, L)]
-            e = {"cos": r.raw, "aligned_cos": r.aligned, "von_neumann_bound": r.bound}
-            if r.null_mean is not None:
-                e["aligned_null_mean"] = r.null_mean
-            if r.null_sd is not None:
-                e["aligned_null_sd"] = r.null_sd
-            fam_entries[f] = e
-        pairs.append({"L": L, "L_next": L + 1, "families": fam_entries})
+def documents(ckpt: Checkpoint, gauge, settings: Settings, spec, tasks, results, identity):
+    """The two sweep documents, assembled in a fixed order from the per-task results."""
+    desc = gauge.metadata(settings)
+    meta = {"model": ckpt.model_name, "num_layers": ckpt.num_layers,
+            "source": os.path.basename(os.path.normpath(ckpt.path)),
+            "generator": f"gaugetest measure {__version__}",
+            "alignment_side": desc.pop("alignment_side", settings.side),
+            "alignment": desc.pop("alignment"), "null": desc.pop("null"),
+            "null_draws": settings.null_draws, "seed": settings.seed,
+            "shapes": {f: list(s) for f, s in ckpt.shapes.items()},
+            "pairs_measured": ckpt.pairs, "gauge": gauge.name, **desc,
+            "backend": spec.label,
+            "versions": _versions(spec),
+            "checkpoint_files": [{k: v for k, v in f.items() if k != "mtime_ns"}
+                                 for f in identity]}
+    by: dict[tuple[str, int], dict] = {}
+    for t in tasks:
+        for fam, entry in results[t.key].items():
+            by[(fam, t.pair)] = entry
+    fams = [f for f in ckpt.patterns if any((f, L) in by for L in range(ckpt.pairs))]
+    pairs = [{"L": L, "L_next": L + 1, "families": {f: by[(f, L)] for f in fams}}
+             for L in range(ckpt.pairs)]
     null_doc = {**meta, "pair_results": pairs}
-    aligned_doc = {**meta, "aligned_cos": {f: {str(L): by[(f, L)].aligned for L in range(n - 1)}
-                                           for f in fams}}
-    if draws:
+    aligned_doc = {**meta, "aligned_cos": {f: {str(L): by[(f, L)]["aligned_cos"]
+                                               for L in range(ckpt.pairs)} for f in fams}}
+    if settings.null_draws:
         aligned_doc["aligned_null"] = {
-            f: {str(L): {"mean": by[(f, L)].null_mean, "sd": by[(f, L)].null_sd}
-                for L in range(n - 1)} for f in fams}
+            f: {str(L): {"mean": by[(f, L)].get("aligned_null_mean"),
+                         "sd": by[(f, L)].get("aligned_null_sd")} for L in range(ckpt.pairs)}
+            for f in fams}
     return null_doc, aligned_doc

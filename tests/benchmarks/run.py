@@ -2,6 +2,9 @@
 
 Run:  python tests/benchmarks/run.py            (about 2-3 minutes on 2 cores)
       python tests/benchmarks/run.py --quick    (fewer repetitions)
+      python tests/benchmarks/run.py --measure-only   (gaugetest measure at Qwen3 0.6B-32B
+          shapes against 0.1.0's kernels, extrapolated full runs, 32B memory, GPU if present;
+          about 1.5 h on 2 shared cores: --models qwen3-0.6b,qwen3-4b for a shorter run)
 
 Every comparison runs both sides in the same process or session, interleaved
 (A B A B ...), and reports medians, because absolute times on shared machines
@@ -230,9 +233,37 @@ def main():
     ap.add_argument("--smollm2", metavar="GGUF", default=os.environ.get("GAUGETEST_SMOLLM2"),
                     help="SmolLM2-135M .gguf for the measure benchmark (default: "
                          "$GAUGETEST_SMOLLM2; .ci/run shows how to fetch it)")
+    ap.add_argument("--measure-only", action="store_true",
+                    help="only the measure-at-scale benchmark (measure_scale.py)")
+    ap.add_argument("--measure-scale", action="store_true",
+                    help="add the measure-at-scale benchmark to the others")
+    ap.add_argument("--models", default="qwen3-0.6b,qwen3-4b,qwen3-8b,qwen3-32b",
+                    help="Qwen3 presets for the measure-at-scale benchmark")
+    ap.add_argument("--families", default=None,
+                    help="measure only the shapes of these families (comma list), e.g. gate_proj")
+    ap.add_argument("--skip-memory", action="store_true",
+                    help="leave out the 32B gate-pair peak-memory runs (they write ~500 MB to /tmp)")
     args = ap.parse_args()
     reps = 3 if args.quick else 7
     print(f"gaugetest benchmarks on {os.cpu_count()} cores, python {sys.version.split()[0]}")
+    if args.measure_only or args.measure_scale:
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[var] = "1"
+        from threadpoolctl import threadpool_limits
+        import scipy.linalg  # noqa: F401  (load its BLAS before limiting it)
+        sys.path.insert(0, HERE)
+        from measure_scale import bench_measure_scale, bench_memory_32b_gate
+        with threadpool_limits(limits=1):
+            bench_measure_scale(args.models.split(","), reps=2 if args.quick else 3,
+                                report=report,
+                                families=args.families.split(",") if args.families else None)
+        if not args.skip_memory:
+            bench_memory_32b_gate(report=report)
+        if args.measure_only:
+            missed = [r[0] for r in ROWS if not r[3]]
+            print(f"\n{len(ROWS) - len(missed)} of {len(ROWS)} targets met" +
+                  (f"; missed: {', '.join(missed)}" if missed else ""))
+            return
     bench_permutation(reps)
     bench_bootstrap(max(3, reps // 2))
     import depth_model as bench_depth  # tests/benchmarks/depth_model.py (issue 13)

@@ -1,0 +1,268 @@
+"""Compute backends: numpy (float64, the reference) and torch (float32 products, float64 sums).
+
+A backend turns a stored matrix into its working array (``matrix``) and offers the operations
+the gauges need: ``layer_factor`` (once per layer), ``aligned_nuclear``, ``inner`` and
+``null_draws``.  Every backend returns numpy float64 results; the null draws of every backend
+use the same numpy random numbers (drawn from the pair's seed), so files agree across backends.
+
+The torch backend computes the large cross products in float32 (bf16 and fp16 weights are exact
+in float32; the rounding errors of a product enter a nuclear norm only to first order, where
+they average out: 1e-10 measured) and everything a float32 computation would amplify in
+float64:
+
+* singular values and roots (once per layer): the numpy path's algorithm in float64 (a float32
+  Gram matrix costs the singular values 1e-6);
+* the aligned nuclear norm: the cross product ``A^T B`` (or ``R_A R_B^T``) in float32, then its
+  Gram matrix and eigenvalues in float64 (a float32 Gram matrix put 1e-6 to 3e-6 relative
+  errors into nuclear norms on SmolLM2);
+* the null draw, from the same numpy random numbers as the numpy backend: tall draws (m >= 4 k)
+  form their Gram matrix from float32 products (condition <= 9) and solve in float32; other
+  draws follow the numpy algorithm in float64 (the float32 Gram matrix of a square draw has
+  condition ~k^2 and cannot be factored);
+* norms and inner products accumulated in float64.
+
+On the CPU the float64 steps (layer factors, null draws) run through numpy's kernels: torch's
+float64 BLAS (MKL) was 1.7x slower than numpy's OpenBLAS on the project's AMD EPYC machine,
+and its float32 products saved nothing on the null.  On a GPU everything runs in torch.
+Agreement with numpy: 1e-6 on every written number (tests/test_measure_backends.py, which also
+runs the device code on the CPU); the numpy backend is the reference.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import UsageError
+from . import kernels
+
+BACKENDS = ("numpy", "torch")
+DEVICES = ("cpu", "cuda")
+
+
+class NumpyBackend:
+    """The reference: float64 LAPACK through numpy/scipy (``kernels``)."""
+
+    name = "numpy"
+    device = "cpu"
+
+    @property
+    def label(self) -> str:
+        return "numpy"
+
+    def matrix(self, x: np.ndarray) -> np.ndarray:
+        return x
+
+    def layer_factor(self, X, axis: int) -> kernels.LayerFactor:
+        return kernels.layer_factor(X, axis)
+
+    def aligned_nuclear(self, A, B, fa, fb, axis: int) -> float:
+        return kernels.aligned_nuclear(A, B, fa, fb, axis)
+
+    def inner(self, A, B) -> float:
+        return kernels.inner(A, B)
+
+    def null_draws(self, s_a, s_b, other_dim, draws, rng) -> np.ndarray:
+        return kernels.null_draws(s_a, s_b, other_dim, draws, rng)
+
+
+class TorchBackend:
+    """float32 products on a torch device, float64 Gram eigenvalues and sums (module docstring)."""
+
+    name = "torch"
+    TALL = 4  # null draws with m >= TALL * k use a float32 Cholesky factor instead of a QR
+
+    def __init__(self, device: str = "cpu", native: bool = False):
+        import torch
+
+        self.torch = torch
+        self.device = device
+        self._dev = torch.device(device)
+        # float64 steps through numpy's kernels on the CPU (faster there); ``native=True`` runs
+        # the device code on the CPU too (the tests use it: CI has no GPU)
+        self._numpy_f64 = device == "cpu" and not native
+
+    @property
+    def label(self) -> str:
+        return f"torch {self.torch.__version__.split('+')[0]} {self.device}"
+
+    # -- conversion
+    def matrix(self, x: np.ndarray):
+        t = self.torch.from_numpy(np.ascontiguousarray(x))
+        return t.to(device=self._dev, dtype=self.torch.float32)
+
+    def _f64(self, t) -> np.ndarray:
+        return t.to(dtype=self.torch.float64).cpu().numpy()
+
+    # -- float64 pieces
+    def _eigvalsh64(self, G64):
+        """Eigenvalues of a float64 symmetric tensor; on the CPU through scipy (LAPACK syevd
+        there was 1.6x faster than torch's), on a GPU with torch."""
+        if self.device == "cpu":
+            return kernels.eigvalsh(G64.numpy())
+        return self.torch.linalg.eigvalsh(G64).cpu().numpy()
+
+    def _nuclear(self, M32) -> float:
+        M = M32.to(self.torch.float64)
+        G = M.T @ M if M.shape[1] <= M.shape[0] else M @ M.T
+        s, bound = kernels.sqrt_sum_bound(self._eigvalsh64(G), G.shape[0])
+        total = float(s.sum())
+        if bound > kernels.RTOL * total:
+            kernels.STATS.svd_fallbacks += 1
+            return float(self.torch.linalg.svdvals(M).sum().item())
+        return total
+
+    def _sq_norm(self, X) -> float:
+        total = 0.0
+        step = max(1, (64 << 20) // (8 * X.shape[1]))
+        for i in range(0, X.shape[0], step):
+            b = X[i:i + step].to(self.torch.float64)
+            total += float((b * b).sum().item())
+        return total
+
+    def inner(self, A, B) -> float:
+        total = 0.0
+        step = max(1, (64 << 20) // (8 * A.shape[1]))
+        for i in range(0, A.shape[0], step):
+            total += float((A[i:i + step].to(self.torch.float64)
+                            * B[i:i + step].to(self.torch.float64)).sum().item())
+        return total
+
+    # -- the orthogonal gauge
+    def _gram64(self, X, over: int):
+        """X^T X (``over=0``) or X X^T (``over=1``) in float64, from blocks upcast on the device."""
+        torch = self.torch
+        n, other = X.shape[over], X.shape[1 - over]
+        step = max(1, kernels.BLOCK_BYTES // (8 * other))
+        G = torch.zeros((other, other), dtype=torch.float64, device=self._dev)
+        for i in range(0, n, step):
+            b = (X[i:i + step] if over == 0 else X[:, i:i + step]).to(torch.float64)
+            G += b.T @ b if over == 0 else b @ b.T
+        return G
+
+    def layer_factor(self, X, axis: int) -> kernels.LayerFactor:
+        """The numpy path's algorithm in float64 (a float32 Gram matrix would cost the singular
+        values 1e-6).  On the CPU it *is* the numpy kernel: torch's float64 BLAS (MKL) was 1.7x
+        slower than numpy's OpenBLAS on this AMD EPYC machine."""
+        torch = self.torch
+        if self._numpy_f64:
+            f = kernels.layer_factor(X.numpy(), axis)
+            root = None if f.root is None else torch.from_numpy(f.root.astype(np.float32))
+            return kernels.LayerFactor(f.spectrum, f.sq_norm, root)
+        kernels.STATS.layer_factors += 1
+        Xo = X if axis == 1 else X.T
+        other, rot = Xo.shape
+        G = self._gram64(Xo, 0 if rot < other else 1)           # the smaller Gram matrix
+        lam = self._eigvalsh64(G.clone())
+        s, bound = kernels.sqrt_sum_bound(lam, G.shape[0])
+        if bound > kernels.RTOL * s.sum():
+            kernels.STATS.svd_fallbacks += 1
+            s = torch.linalg.svdvals(X.to(torch.float64)).cpu().numpy()
+        root = None
+        if rot >= other:
+            if lam[0] > kernels.ROOT_MIN_RATIO * lam[-1]:
+                L, info = torch.linalg.cholesky_ex(G)
+                if int(info) == 0:
+                    root = L.T
+            if root is None:
+                kernels.STATS.qr_roots += 1
+                root = torch.linalg.qr(Xo.T.to(torch.float64), mode="r").R
+            root = root.to(torch.float32)                         # for the pair's product
+        return kernels.LayerFactor(s, self._sq_norm(X), root)
+
+    def aligned_nuclear(self, A, B, fa, fb, axis: int) -> float:
+        if fa.root is not None and fb.root is not None:
+            return self._nuclear(fa.root @ fb.root.T)
+        return self._nuclear(A.T @ B if axis == 1 else A @ B.T)
+
+    def _tall_gram(self, rng, m: int, k: int, keep: int):
+        """The numpy draw of ``kernels.gaussian_rows`` (same numbers), its Gram matrix from
+        float32 block products summed in float64."""
+        torch = self.torch
+        step = max(1, kernels.BLOCK_BYTES // (8 * k))
+        head = torch.empty((keep, k), dtype=torch.float32, device=self._dev)
+        W = torch.zeros((k, k), dtype=torch.float64, device=self._dev)
+        for i in range(0, m, step):
+            g = torch.from_numpy(rng.standard_normal((min(step, m - i), k)).astype(np.float32))
+            g = g.to(self._dev)
+            if i < keep:
+                head[i:min(keep, i + len(g))] = g[:keep - i]
+            W += (g.T @ g).to(torch.float64)
+        return head, W
+
+    def null_draws(self, s_a, s_b, other_dim, draws, rng) -> np.ndarray:
+        if self._numpy_f64:
+            # numpy's float64 kernel: on the CPU torch's float64 BLAS was slower (above), and
+            # float32 saved nothing measurable; the numbers are then numpy's exactly
+            return kernels.null_draws(s_a, s_b, other_dim, draws, rng)
+        torch = self.torch
+        ka, kb = len(s_a), len(s_b)
+        norm = np.linalg.norm(s_a) * np.linalg.norm(s_b)
+        sa = torch.from_numpy(np.ascontiguousarray(s_a, np.float64)).to(self._dev)
+        sb = torch.from_numpy(np.ascontiguousarray(s_b, np.float64)).to(self._dev)
+        out = np.empty(draws)
+        for d in range(draws):
+            if other_dim >= self.TALL * kb:
+                # tall draw: its Gram matrix has condition <= 9, float32 products are exact
+                # enough (8e-9 measured); float64 Cholesky, float32 triangular solve
+                head, W = self._tall_gram(rng, other_dim, kb, ka)
+                L = torch.linalg.cholesky(W).to(torch.float32)
+                block = torch.linalg.solve_triangular(L, head.T, upper=False).T.to(torch.float64)
+            else:
+                # square-ish draw: a float32 Gram matrix of it cannot be factored (condition
+                # ~k^2); the numpy algorithm in float64 on the device (same numbers)
+                G = torch.from_numpy(rng.standard_normal((other_dim, kb))).to(self._dev)
+                L, info = torch.linalg.cholesky_ex(G.T @ G)
+                if int(info) == 0:
+                    block = torch.linalg.solve_triangular(L, G[:ka].T, upper=False).T
+                else:
+                    kernels.STATS.cholesky_fallbacks += 1       # QR of the same draw: same Q
+                    q, r = torch.linalg.qr(G)
+                    block = (q * torch.sign(torch.diagonal(r)))[:ka]
+            out[d] = self._nuclear((sa[:, None] * block) * sb[None, :]) / norm
+        return out
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """A backend by name (picklable: workers build their own)."""
+
+    name: str = "numpy"
+    device: str = "cpu"
+
+    @property
+    def label(self) -> str:
+        """How the output files name the backend (``numpy``, ``torch 2.13.0 cpu``)."""
+        if self.name == "numpy":
+            return "numpy"
+        import torch
+        return f"torch {torch.__version__.split('+')[0]} {self.device}"
+
+    def create(self):
+        if self.name == "numpy":
+            return NumpyBackend()
+        return TorchBackend(self.device)
+
+
+def check_backend(name: str, device: str) -> BackendSpec:
+    """Validate ``--backend`` / ``--device`` before any work: a clear exit-2 error when torch or
+    CUDA is missing."""
+    if name not in BACKENDS:
+        raise UsageError("--backend", " or ".join(BACKENDS), name)
+    if device not in DEVICES:
+        raise UsageError("--device", " or ".join(DEVICES), device)
+    if name == "numpy":
+        if device != "cpu":
+            raise UsageError("--device", "cpu with --backend numpy (use --backend torch for "
+                             "cuda)", device)
+        return BackendSpec("numpy", "cpu")
+    try:
+        import torch
+    except ModuleNotFoundError:
+        raise UsageError("--backend", "torch installed for --backend torch (pip install "
+                         "'gaugetest[torch]'; docs/measure.md shows how to get a CPU-only "
+                         "build)", name) from None
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device", "a CUDA device visible to torch (torch.cuda.is_available() "
+                         "is False here; use --device cpu)", device)
+    return BackendSpec("torch", device)
