@@ -191,19 +191,28 @@ def mean_ci(x: np.ndarray, *, n_resamples: int = 10_000, confidence_level: float
         if np.ptp(col) == 0:
             out.append(MeanCI(n, th, th, th, method, "constant data: zero-width interval", 0.0))
             continue
-        used, note = method, ""
-        if method == "bca":
-            levels, why = _bca_levels(col, th, bj, alpha)
-            if levels is None:
-                used, note = "percentile", f"BCa failed ({why}); percentile interval used"
-                levels = (alpha, 1 - alpha)
-        else:
-            levels = (alpha, 1 - alpha)
-        lo, hi = np.quantile(bj, levels)
-        if used == "basic":
-            lo, hi = 2 * th - hi, 2 * th - lo
-        out.append(MeanCI(n, th, float(lo), float(hi), used, note, se))
+        lo, hi, used, note = _interval_from_draws(
+            th, bj, method, alpha, lambda: _bca_levels(col, th, bj, alpha))
+        out.append(MeanCI(n, th, lo, hi, used, note, se))
     return out
+
+
+def _interval_from_draws(theta: float, boot: np.ndarray, method: str, alpha: float, bca_levels):
+    """(low, high, method used, note) from bootstrap draws of a statistic: percentile quantiles,
+    their BCa adjustment (``bca_levels()`` gives the levels or None and why; on None the
+    percentile interval is used and the note says so), or the basic (reflected) interval."""
+    used, note = method, ""
+    levels = (alpha, 1 - alpha)
+    if method == "bca":
+        adjusted, why = bca_levels()
+        if adjusted is None:
+            used, note = "percentile", f"BCa failed ({why}); percentile interval used"
+        else:
+            levels = adjusted
+    lo, hi = np.quantile(boot, levels)
+    if used == "basic":
+        lo, hi = 2 * theta - hi, 2 * theta - lo
+    return float(lo), float(hi), used, note
 
 
 def _bca_levels_two_sample(a: np.ndarray, b: np.ndarray, theta_hat: float, boot: np.ndarray,
@@ -296,18 +305,9 @@ def difference_ci(late: np.ndarray, early: np.ndarray, *, n_resamples: int = 10_
                 out[j] = MeanCI(n_a + n_b, th, th, th, method,
                                 "constant data: zero-width interval", 0.0)
                 continue
-            used, note = method, ""
-            if method == "bca":
-                levels, why = _bca_levels_two_sample(ca, cb, th, bj, alpha)
-                if levels is None:
-                    used, note = "percentile", f"BCa failed ({why}); percentile interval used"
-                    levels = (alpha, 1 - alpha)
-            else:
-                levels = (alpha, 1 - alpha)
-            lo, hi = np.quantile(bj, levels)
-            if used == "basic":
-                lo, hi = 2 * th - hi, 2 * th - lo
-            out[j] = MeanCI(n_a + n_b, th, float(lo), float(hi), used, note, se)
+            lo, hi, used, note = _interval_from_draws(
+                th, bj, method, alpha, lambda: _bca_levels_two_sample(ca, cb, th, bj, alpha))
+            out[j] = MeanCI(n_a + n_b, th, lo, hi, used, note, se)
     return [out[j] for j in range(k)]
 
 

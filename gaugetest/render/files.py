@@ -25,14 +25,20 @@ def write_text(path: str, text: str, option: str = "--json") -> None:
     write_bytes(path, text.encode("utf-8"), option)
 
 
-def write_bytes(path: str, data: bytes, option: str = "--json") -> None:
-    """Write ``data`` to ``path`` atomically; devices and FIFOs straight through."""
+def _stat(path: str, option: str):
+    """os.stat of an output path, None when it does not exist yet; other failures are a usage
+    error naming the option."""
     try:
-        st = os.stat(path)
+        return os.stat(path)
     except FileNotFoundError:
-        st = None
+        return None
     except OSError as exc:
         raise UsageError(option, "a writable file path", f"{path} ({exc.strerror})") from None
+
+
+def write_bytes(path: str, data: bytes, option: str = "--json") -> None:
+    """Write ``data`` to ``path`` atomically; devices and FIFOs straight through."""
+    st = _stat(path, option)
     if st is not None and stat.S_ISDIR(st.st_mode):
         raise UsageError(option, "a file path, not a directory", path)
     if st is not None and not stat.S_ISREG(st.st_mode):
@@ -68,12 +74,7 @@ def write_bytes(path: str, data: bytes, option: str = "--json") -> None:
 
 def check_file_target(path: str, option: str) -> None:
     """Raise UsageError unless ``path`` can be written (checked before any work is done)."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        st = None
-    except OSError as exc:
-        raise UsageError(option, "a writable file path", f"{path} ({exc.strerror})") from None
+    st = _stat(path, option)
     if st is not None:
         if stat.S_ISDIR(st.st_mode):
             raise UsageError(option, "a file path, not a directory", path)
