@@ -18,7 +18,7 @@ from .base import (POOLED, DifferenceRow, DifferenceTest, EquivalenceRow, Infere
                    InferenceResult, PhaseEstimate, PowerSummary, column_note, holm_adjust,
                    not_testable_reason)
 
-TEST_NAME = "test on the depth model (REML-averaged dependence, t mixture)"
+TEST_NAME = "t test on the depth model"
 
 
 class DepthModelMethod:

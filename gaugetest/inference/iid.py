@@ -18,7 +18,7 @@ from .moments import power_from_moments
 
 _CI_NAME = {"bca": "BCa bootstrap", "percentile": "percentile bootstrap",
             "basic": "basic bootstrap", "bootstrap-t": "studentized bootstrap",
-            "t-union": "t ∪ studentized-bootstrap"}
+            "t-union": "union of t and studentized-bootstrap"}
 
 
 def column_groups(x: np.ndarray):
