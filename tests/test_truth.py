@@ -183,6 +183,8 @@ def test_nothing_is_cut_and_the_verdict_comes_first(runs, width):
             assert any(label.upper() in ln for ln in lines[:30])
             if ascii_mode == "1":
                 assert all(ln.isascii() for ln in lines)
+                # every symbol has a spelled-out ASCII form: nothing fell back to '?'
+                assert not any("?" in ln for ln in lines)
         rows = headline_lines(res)
         buf = io.StringIO()
         from gaugetest.render.text import _headline
