@@ -75,9 +75,10 @@ RESIDUAL_INPUT = ("q_proj", "k_proj", "v_proj", "gate_proj", "up_proj")
 RESIDUAL_OUTPUT = ("o_proj", "down_proj")
 
 __all__ = ["Architecture", "GroupElement", "SymmetryAlignment", "align_pair",
-           "apply_group_element", "random_group_element", "symmetry_null", "free_rope_pairs",
-           "mlp_similarity", "solve_mlp", "solve_mlp_sparse", "mlp_objective", "attention_cross_terms", "solve_attention",
-           "rotate_residual", "random_layer", "FAMILIES"]
+           "apply_group_element", "random_group_element", "symmetry_null", "null_draw",
+           "free_rope_pairs", "mlp_similarity", "solve_mlp", "solve_mlp_sparse", "mlp_objective",
+           "attention_cross_terms", "solve_attention", "refine_attention", "NumpyOps",
+           "rotate_residual", "residual_size", "random_layer", "FAMILIES"]
 
 
 # --------------------------------------------------------------------------- group elements
@@ -268,8 +269,40 @@ def random_layer(arch: Architecture, hidden: int, n_neurons: int, rng: np.random
 
 # --------------------------------------------------------------------------- helpers
 
+_BLOCK_BYTES = 64 << 20   # float64 working block of the float32-input reductions
+
+
+def _dot64(a: np.ndarray, b: np.ndarray) -> float:
+    """<a, b>_F accumulated in float64. float64 inputs: one ``np.vdot`` (what
+    ``np.linalg.norm`` does too). Other inputs (float32 weights as the readers return them)
+    are upcast exactly in row blocks, so no float64 copy of a whole matrix is made and no
+    float32 accumulation happens."""
+    if a.dtype == np.float64 and b.dtype == np.float64:
+        return float(np.vdot(a, b))
+    a2 = a.reshape(a.shape[0], -1) if a.ndim else a.reshape(1, 1)
+    b2 = b.reshape(b.shape[0], -1) if b.ndim else b.reshape(1, 1)
+    step = max(1, _BLOCK_BYTES // (8 * max(1, a2.shape[1])))
+    return float(sum(np.vdot(np.asarray(a2[i:i + step], np.float64),
+                             np.asarray(b2[i:i + step], np.float64))
+                     for i in range(0, a2.shape[0], step)))
+
+
+def _norm64(a: np.ndarray) -> float:
+    """Frobenius norm accumulated in float64 (equal to ``np.linalg.norm`` on float64 input)."""
+    return float(np.sqrt(_dot64(a, a)))
+
+
+def _row_norms64(a: np.ndarray) -> np.ndarray:
+    """Euclidean norm of every row, accumulated in float64."""
+    if a.dtype == np.float64:
+        return np.linalg.norm(a, axis=1)
+    step = max(1, _BLOCK_BYTES // (8 * max(1, a.shape[1])))
+    return np.concatenate([np.linalg.norm(np.asarray(a[i:i + step], np.float64), axis=1)
+                           for i in range(0, a.shape[0], step)])
+
+
 def _cos(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.vdot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
+    return _dot64(a, b) / (_norm64(a) * _norm64(b))
 
 
 def _lsa_max(score: np.ndarray) -> np.ndarray:
@@ -304,7 +337,7 @@ def mlp_similarity(A: dict, B: dict, dtype=np.float64) -> np.ndarray:
     n = (A[fams[0]].shape[0] if fams[0] != "down_proj" else A[fams[0]].shape[1])
     S = np.zeros((n, n), dtype=dtype)
     for f in fams:
-        w = 1.0 / (np.linalg.norm(A[f]) * np.linalg.norm(B[f]))
+        w = 1.0 / (_norm64(A[f]) * _norm64(B[f]))
         a = np.asarray(A[f], dtype=dtype)
         b = np.asarray(B[f], dtype=dtype)
         if f == "down_proj":
@@ -338,7 +371,7 @@ def _mlp_features(A: dict, B: dict):
     out = []
     for f in MLP_FAMILIES:
         if f in A and f in B:
-            w = 1.0 / (np.linalg.norm(A[f]) * np.linalg.norm(B[f]))
+            w = 1.0 / (_norm64(A[f]) * _norm64(B[f]))
             a, b = (A[f].T, B[f].T) if f == "down_proj" else (A[f], B[f])
             out.append((a, b, w))
     return out
@@ -384,7 +417,7 @@ def _duals(n, rows, cols, cost, match, tol):
 
 
 def solve_mlp_sparse(A: dict, B: dict, *, k: int = 32, block: int = 1024, dtype=np.float64,
-                     max_pricing: int = 20) -> tuple[np.ndarray, dict]:
+                     max_pricing: int = 20, rows=None) -> tuple[np.ndarray, dict]:
     """The optimal neuron permutation without storing the n x n similarity (exact, certified).
 
     1. Stream the similarity in row blocks; keep each row's and each column's ``k`` largest
@@ -401,6 +434,9 @@ def solve_mlp_sparse(A: dict, B: dict, *, k: int = 32, block: int = 1024, dtype=
        ``min(t_i, s_j)`` is priced exactly; pairs that really violate the dual constraint join
        the candidates and steps 2-4 repeat. When none is left, (u, v) is a feasible dual of
        the *dense* problem with the matching's value, so the matching is optimal (LP duality).
+
+    ``rows(i0, i1)``, when given, returns rows i0..i1 of the similarity in ``dtype`` (another
+    backend's product, e.g. on a GPU); by default they are numpy products.
 
     Memory: O(n k + block n) instead of n^2; the multiply-adds are those of the dense
     similarity, once. Stream in float64 (the default): a float32 stream is valid too, but
@@ -438,12 +474,18 @@ def solve_mlp_sparse(A: dict, B: dict, *, k: int = 32, block: int = 1024, dtype=
     row_val = np.empty((n, k))
     col_val = np.full((k, n), -np.inf)
     col_idx = np.zeros((k, n), np.int64)
-    bT = [(np.asarray(b, dtype).T, dtype(w)) for _, b, w in feats]
+    bT = None
+    if rows is None:
+        bT = [(np.asarray(b, dtype).T, dtype(w)) for _, b, w in feats]
+
+        def rows(i0, i1):
+            S = np.zeros((i1 - i0, n), dtype)
+            for (a, _, _), (bt, w) in zip(feats, bT):
+                S += (np.asarray(a[i0:i1], dtype) * w) @ bt
+            return S
     for i0 in range(0, n, block):
         i1 = min(n, i0 + block)
-        S = np.zeros((i1 - i0, n), dtype)
-        for (a, _, _), (bt, w) in zip(feats, bT):
-            S += (np.asarray(a[i0:i1], dtype) * w) @ bt
+        S = rows(i0, i1)
         top = np.argpartition(S, -k, axis=1)[:, -k:]
         row_idx[i0:i1] = top
         row_val[i0:i1] = np.take_along_axis(S, top, axis=1)
@@ -454,14 +496,14 @@ def solve_mlp_sparse(A: dict, B: dict, *, k: int = 32, block: int = 1024, dtype=
         col_val = np.take_along_axis(both, sel, axis=0)
         col_idx = np.take_along_axis(both_idx, sel, axis=0)
         del S, both, both_idx
-    del bT
+    rows = bT = None   # frees the float64 copy of B's features
     # thresholds from rounded products: inflate by the dot-product error bound
     # |fl(a.b) - a.b| <= gamma_d sum|a_k b_k| <= gamma_d |a| |b| (Higham, Thm 3.5), per family
     margin = 0.0
     for a, b, w in feats:
         d = a.shape[1]
         gamma = d * np.finfo(dtype).eps / (1 - d * np.finfo(dtype).eps)
-        margin += w * gamma * np.linalg.norm(a, axis=1).max() * np.linalg.norm(b, axis=1).max()
+        margin += w * gamma * _row_norms64(a).max() * _row_norms64(b).max()
     t_row, s_col = row_val.min(axis=1) + 2 * margin, col_val.min(axis=0) + 2 * margin
     # the identity pairs (priced exactly) guarantee that a perfect matching exists
     ident = np.arange(n)
@@ -563,7 +605,7 @@ def attention_cross_terms(A: dict, B: dict, arch: Architecture, dtype=np.float64
     np_ = arch.n_pairs
 
     def w(f):
-        return 1.0 / (np.linalg.norm(A[f]) * np.linalg.norm(B[f]))
+        return 1.0 / (_norm64(A[f]) * _norm64(B[f]))
 
     def has(f):
         return f in A and f in B
@@ -682,19 +724,23 @@ def solve_attention(X: AttentionCross, arch: Architecture, free: np.ndarray,
 
 # --------------------------------------------------------------------------- public API
 
-def _check_layers(A: dict, B: dict, arch: Architecture) -> list[str]:
+def _check_layers(A: dict, B: dict, arch: Architecture | None) -> list[str]:
     fams = [f for f in FAMILIES if f in A and f in B]
     if not fams:
         raise ValueError("the two layers share none of the families " + ", ".join(FAMILIES))
     for f in fams:
         if A[f].shape != B[f].shape:
             raise ValueError(f"{f}: shapes differ, {A[f].shape} vs {B[f].shape}")
-        if not np.linalg.norm(A[f]) > 0 or not np.linalg.norm(B[f]) > 0:
+        if not _norm64(A[f]) > 0 or not _norm64(B[f]) > 0:
             raise ValueError(f"{f}: a zero matrix has no cosine")
     mlp = [f for f in MLP_FAMILIES if f in fams]
     widths = {f: A[f].shape[1 if f == "down_proj" else 0] for f in mlp}
     if len(set(widths.values())) > 1:
         raise ValueError(f"MLP widths differ between families: {widths}")
+    if not any(f in fams for f in ATTENTION_FAMILIES):
+        return fams
+    if arch is None:
+        raise ValueError("attention families need the head geometry (arch)")
     nh, nkv, hd = arch.n_heads, arch.n_kv_heads, arch.head_dim
     want = {"q_proj": (0, nh * hd), "k_proj": (0, nkv * hd), "v_proj": (0, nkv * hd),
             "o_proj": (1, nh * hd)}
@@ -705,8 +751,104 @@ def _check_layers(A: dict, B: dict, arch: Architecture) -> list[str]:
     return fams
 
 
-def align_pair(layer_a: dict, layer_b: dict, arch: Architecture, *, dtype=np.float64,
-               max_iter: int = 100, mlp_solver: str = "dense") -> SymmetryAlignment:
+# --------------------------------------------------------------------------- where products run
+
+class NumpyOps:
+    """The heavy steps of an alignment and of a null draw, in numpy (the reference).
+
+    Another backend (``backends.TorchBackend.symmetry_ops``) supplies an object with the same
+    methods that runs them on its device; everything else (the element's choice from the
+    products, the cosines) stays here in float64.
+
+    Attributes
+    ----------
+    exact : bool
+        The products are float64 numpy products: the continuous parts of the element (M and
+        the RoPE angles) chosen from them need no float64 refinement.
+    """
+
+    def __init__(self, dtype=np.float64):
+        self.dtype = dtype
+        self.exact = dtype == np.float64
+
+    def mlp_similarity(self, A: dict, B: dict) -> np.ndarray:
+        return mlp_similarity(A, B, self.dtype)
+
+    def attention_cross_terms(self, A: dict, B: dict, arch: Architecture) -> "AttentionCross":
+        return attention_cross_terms(A, B, arch, self.dtype)
+
+    def similarity_rows(self, A: dict, B: dict):
+        """``rows(i0, i1)`` for :func:`solve_mlp_sparse`, or None for its numpy default."""
+        return None
+
+    def haar(self, n: int, rng: np.random.Generator):
+        return _haar_orthogonal(n, rng)
+
+    def rotate_residual(self, layer: dict, H) -> dict:
+        return rotate_residual(layer, H)
+
+
+def refine_attention(A: dict, B: dict, arch: Architecture, g: GroupElement,
+                     free: np.ndarray) -> GroupElement:
+    """``g`` with M and the RoPE angles recomputed in float64 from the matched blocks alone.
+
+    The alternation ends with M and the angles solved in closed form for its final head
+    matching (``_alternate``), so given the discrete part of ``g`` (group assignment and head
+    matchings) they are the Procrustes solution of the matched v/o blocks and the per-pair
+    angle of the matched q/k blocks. Recomputing them here in float64 makes an element chosen
+    from rounded (float32, other-device) cross products equal to the float64 reference's
+    whenever the discrete choice agrees. Cost: nh hd^2 d multiply-adds, 1/nh of the o cross
+    product.
+    """
+    nkv, G, hd = arch.n_kv_heads, arch.group_size, arch.head_dim
+    pairs = arch.rope_pairs()
+
+    def has(f):
+        return f in A and f in B
+
+    def weight(f):
+        return 1.0 / (_norm64(A[f]) * _norm64(B[f]))
+
+    def f64(x):
+        return np.asarray(x, np.float64)
+
+    def head_pairs(W, h):   # (pairs, 2, d): the two rows of each RoPE pair of head h
+        return f64(W[h * hd:(h + 1) * hd][pairs])
+
+    w = {f: weight(f) for f in ATTENTION_FAMILIES if has(f)}
+    v_rot = np.empty((nkv, hd, hd))
+    angles = np.empty((nkv, arch.n_pairs))
+    for a in range(nkv):
+        b = int(g.kv_perm[a])
+        sigma = g.head_perm[a]
+        Xm = np.zeros((hd, hd))
+        Y = np.zeros((arch.n_pairs, 2, 2))
+        if "v_proj" in w:
+            Xm += (f64(B["v_proj"][b * hd:(b + 1) * hd]) * w["v_proj"]) @ \
+                f64(A["v_proj"][a * hd:(a + 1) * hd]).T
+        if "k_proj" in w:
+            Y += np.matmul(head_pairs(B["k_proj"], b) * w["k_proj"],
+                           head_pairs(A["k_proj"], a).transpose(0, 2, 1))
+        for j in range(G):
+            ha, hb = a * G + j, b * G + int(sigma[j])
+            if "o_proj" in w:
+                Xm += (f64(B["o_proj"][:, hb * hd:(hb + 1) * hd]).T * w["o_proj"]) @ \
+                    f64(A["o_proj"][:, ha * hd:(ha + 1) * hd])
+            if "q_proj" in w:
+                Y += np.matmul(head_pairs(B["q_proj"], hb) * w["q_proj"],
+                               head_pairs(A["q_proj"], ha).transpose(0, 2, 1))
+        v_rot[a] = _polar(Xm)[0]
+        angles[a] = _best_angles(Y, free)[0]
+    return GroupElement(g.kv_perm, g.head_perm, v_rot, angles, g.neuron_perm)
+
+
+# --------------------------------------------------------------------------- public API
+
+MLP_SOLVERS = ("dense", "sparse")
+
+
+def align_pair(layer_a: dict, layer_b: dict, arch: Architecture | None, *, dtype=np.float64,
+               max_iter: int = 100, mlp_solver: str = "dense", ops=None) -> SymmetryAlignment:
     """Symmetry-aligned cosine of every family shared by two layers.
 
     Parameters
@@ -714,8 +856,10 @@ def align_pair(layer_a: dict, layer_b: dict, arch: Architecture, *, dtype=np.flo
     layer_a, layer_b : dict
         Family name -> (out, in) float matrix (HF layout) for any of q_proj, k_proj, v_proj,
         o_proj, gate_proj, up_proj, down_proj; optional ``q_norm``/``k_norm`` vectors
-        (length head_dim) restrict the free RoPE pairs.
-    arch : Architecture
+        (length head_dim) restrict the free RoPE pairs. float32 matrices are fine: every
+        reduction that yields a reported number accumulates in float64.
+    arch : Architecture or None
+        The head geometry (None only when no attention family is given).
     dtype : numpy dtype
         Precision of the two heavy products that choose the element (float32 is safe there);
         the reported cosines are always float64.
@@ -724,6 +868,10 @@ def align_pair(layer_a: dict, layer_b: dict, arch: Architecture, *, dtype=np.flo
     mlp_solver : {"dense", "sparse"}
         The MLP assignment: scipy on the dense similarity, or :func:`solve_mlp_sparse` (same
         optimum, certified, without the n x n matrix; for very wide MLPs).
+    ops : NumpyOps-like, optional
+        Where the heavy products run (default ``NumpyOps(dtype)``). When its products are
+        not float64 numpy products (``ops.exact`` false), M and the RoPE angles are
+        recomputed in float64 from the matched blocks (:func:`refine_attention`).
 
     Returns
     -------
@@ -740,21 +888,27 @@ def align_pair(layer_a: dict, layer_b: dict, arch: Architecture, *, dtype=np.flo
     >>> all(res.cosines[f] >= res.raw[f] - 1e-12 for f in ("gate_proj", "down_proj"))
     True
     """
+    if mlp_solver not in MLP_SOLVERS:
+        raise ValueError(f"mlp_solver must be 'dense' or 'sparse', got {mlp_solver!r}")
+    ops = NumpyOps(dtype) if ops is None else ops
     fams = _check_layers(layer_a, layer_b, arch)
-    free = free_rope_pairs(arch, layer_a, layer_b)
+    attention = any(f in fams for f in ATTENTION_FAMILIES)
+    free = free_rope_pairs(arch, layer_a, layer_b) if attention else None
     kv_perm = head_perm = v_rot = angles = neuron_perm = None
     rounds = 0
-    if any(f in fams for f in ATTENTION_FAMILIES):
-        X = attention_cross_terms(layer_a, layer_b, arch, dtype)
+    if attention:
+        X = ops.attention_cross_terms(layer_a, layer_b, arch)
         att, rounds = solve_attention(X, arch, free, max_iter)
+        del X
+        if not ops.exact:
+            att = refine_attention(layer_a, layer_b, arch, att, free)
         kv_perm, head_perm, v_rot, angles = att.kv_perm, att.head_perm, att.v_rot, att.rope_angles
     if any(f in fams for f in MLP_FAMILIES):
         if mlp_solver == "sparse":
-            neuron_perm = solve_mlp_sparse(layer_a, layer_b, dtype=dtype)[0]
-        elif mlp_solver == "dense":
-            neuron_perm = solve_mlp(layer_a, layer_b, dtype)
+            neuron_perm = solve_mlp_sparse(layer_a, layer_b, dtype=dtype,
+                                           rows=ops.similarity_rows(layer_a, layer_b))[0]
         else:
-            raise ValueError(f"mlp_solver must be 'dense' or 'sparse', got {mlp_solver!r}")
+            neuron_perm = _lsa_max(ops.mlp_similarity(layer_a, layer_b))
     g = GroupElement(kv_perm, head_perm, v_rot, angles, neuron_perm)
     moved = apply_group_element({f: layer_a[f] for f in fams}, g, arch)
     return SymmetryAlignment(cosines={f: _cos(moved[f], layer_b[f]) for f in fams},
@@ -775,13 +929,36 @@ def rotate_residual(layer: dict, H: np.ndarray) -> dict:
     return out
 
 
+def residual_size(layer: dict) -> int:
+    """The residual-stream width of a layer's families (the size of the null's rotation)."""
+    f = next(f for f in FAMILIES if f in layer)
+    return layer[f].shape[1 if f in RESIDUAL_INPUT else 0]
+
+
+def null_draw(layer_a: dict, layer_b: dict, arch: Architecture | None,
+              rng: np.random.Generator, *, dtype=np.float64, max_iter: int = 100,
+              mlp_solver: str = "dense", ops=None) -> dict[str, float]:
+    """One draw of the null: a Haar rotation ``H`` of B's residual side (from ``rng``; see
+    :func:`rotate_residual`), then :func:`align_pair`. Family -> cosine.
+
+    The rotation depends only on ``rng`` and the residual width, so two calls with equally
+    seeded generators rotate by the same ``H`` whichever families they are given (the
+    attention and MLP blocks of one pair share it in ``gaugetest measure``)."""
+    ops = NumpyOps(dtype) if ops is None else ops
+    H = ops.haar(residual_size(layer_b), rng)
+    res = align_pair(layer_a, ops.rotate_residual(layer_b, H), arch, dtype=dtype,
+                     max_iter=max_iter, mlp_solver=mlp_solver, ops=ops)
+    return res.cosines
+
+
 def symmetry_null(layer_a: dict, layer_b: dict, arch: Architecture, draws: int,
                   rng: np.random.Generator, *, dtype=np.float64, max_iter: int = 100,
-                  mlp_solver: str = "dense") -> dict[str, np.ndarray]:
+                  mlp_solver: str = "dense", ops=None) -> dict[str, np.ndarray]:
     """Symmetry-aligned cosines after a Haar rotation of B's residual side, ``draws`` times.
 
     One Haar ``H`` (hidden x hidden) per draw, shared by all of B's families (see
-    :func:`rotate_residual`), then :func:`align_pair` as for the real pair.
+    :func:`rotate_residual`), then :func:`align_pair` as for the real pair
+    (:func:`null_draw`, ``draws`` times from one generator).
 
     Returns
     -------
@@ -798,12 +975,10 @@ def symmetry_null(layer_a: dict, layer_b: dict, arch: Architecture, draws: int,
     (3,)
     """
     fams = _check_layers(layer_a, layer_b, arch)
-    hidden = layer_b[fams[0]].shape[1 if fams[0] in RESIDUAL_INPUT else 0]
     out = {f: np.empty(draws) for f in fams}
     for d in range(draws):
-        H = _haar_orthogonal(hidden, rng)
-        res = align_pair(layer_a, rotate_residual(layer_b, H), arch, dtype=dtype,
-                         max_iter=max_iter, mlp_solver=mlp_solver)
+        cos = null_draw(layer_a, layer_b, arch, rng, dtype=dtype, max_iter=max_iter,
+                        mlp_solver=mlp_solver, ops=ops)
         for f in fams:
-            out[f][d] = res.cosines[f]
+            out[f][d] = cos[f]
     return out
