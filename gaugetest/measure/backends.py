@@ -65,6 +65,11 @@ class NumpyBackend:
     def null_draws(self, s_a, s_b, other_dim, draws, rng) -> np.ndarray:
         return kernels.null_draws(s_a, s_b, other_dim, draws, rng)
 
+    def symmetry_ops(self):
+        """The symmetry gauge's heavy steps: numpy float64 (``symmetry.NumpyOps``)."""
+        from .symmetry import NumpyOps
+        return NumpyOps()
+
 
 class TorchBackend:
     """float32 products on a torch device, float64 Gram eigenvalues and sums (module docstring)."""
@@ -220,6 +225,122 @@ class TorchBackend:
                     q, r = torch.linalg.qr(G)
                     block = (q * torch.sign(torch.diagonal(r)))[:ka]
             out[d] = self._nuclear((sa[:, None] * block) * sb[None, :]) / norm
+        return out
+
+
+    def symmetry_ops(self):
+        """The symmetry gauge's heavy steps on this backend (:class:`TorchSymmetryOps`)."""
+        return TorchSymmetryOps(self)
+
+
+class TorchSymmetryOps:
+    """The symmetry gauge's heavy steps with torch (``symmetry.NumpyOps``'s interface).
+
+    * The two products that only *choose* the element -- the MLP similarity (n^2 x 3d) and
+      the attention cross terms (head-by-head blocks) -- in float32 on the device. The MLP
+      choice is a permutation, equal to the float64 one unless two assignments tie to within
+      float32 rounding; M and the RoPE angles are recomputed in float64 from the matched
+      blocks (``symmetry.refine_attention``: ``exact`` is False), and every cosine is computed
+      in float64 from the element, as with numpy.
+    * The null's float64 steps (the Haar rotation's QR, rotating layer L+1's residual side)
+      and the sparse solver's float64 similarity stream: on the device in float64; on the CPU
+      through numpy (torch's float64 BLAS was no faster there, see the module docstring).
+      The Haar draw uses numpy's random numbers, so both backends rotate by the same H (to
+      rounding).
+
+    On the CPU the float32 products are 1.6-1.9x faster than numpy's float64 ones
+    (OpenBLAS dgemm vs torch's sgemm, single thread); docs/gauges.md has the measured totals.
+    """
+
+    exact = False
+
+    def __init__(self, backend: TorchBackend):
+        self.b = backend
+        self.torch = backend.torch
+        self.dev = backend._dev
+        self.f64_on_numpy = backend._numpy_f64
+
+    def _t32(self, x):
+        return self.torch.from_numpy(np.ascontiguousarray(x, np.float32)).to(self.dev)
+
+    def _t64(self, x):
+        return self.torch.from_numpy(np.ascontiguousarray(x, np.float64)).to(self.dev)
+
+    def mlp_similarity(self, A: dict, B: dict) -> np.ndarray:
+        from .symmetry import _mlp_features
+        S = None
+        for a, b, w in _mlp_features(A, B):           # (n, d) views, w = 1 / (|A_f| |B_f|)
+            part = (self._t32(a) * float(w)) @ self._t32(b).T
+            S = part if S is None else S.add_(part)
+            del part
+        return S.cpu().numpy().astype(np.float64)
+
+    def attention_cross_terms(self, A: dict, B: dict, arch):
+        from .symmetry import AttentionCross, _norm64
+        torch = self.torch
+        nh, nkv, hd, npairs = arch.n_heads, arch.n_kv_heads, arch.head_dim, arch.n_pairs
+        pairs = torch.from_numpy(arch.rope_pairs()).to(self.dev)
+
+        def w(f):
+            return 1.0 / (_norm64(A[f]) * _norm64(B[f]))
+
+        def pair_rows(W, n):     # (pairs, n*2, d), as symmetry._pair_rows
+            d = W.shape[1]
+            return W.reshape(n, hd, d)[:, pairs, :].transpose(0, 1).reshape(npairs, n * 2, d)
+
+        def host(t):
+            return t.cpu().numpy().astype(np.float64)
+
+        has = {f: f in A and f in B for f in ("q_proj", "k_proj", "v_proj", "o_proj")}
+        v = o = q = k = None
+        if has["v_proj"]:
+            full = (self._t32(B["v_proj"]) * w("v_proj")) @ self._t32(A["v_proj"]).T
+            v = host(full).reshape(nkv, hd, nkv, hd).transpose(2, 0, 1, 3)
+        if has["o_proj"]:
+            full = (self._t32(A["o_proj"]).T * w("o_proj")) @ self._t32(B["o_proj"])
+            o = host(full).reshape(nh, hd, nh, hd)
+        if has["q_proj"]:
+            qa, qb = pair_rows(self._t32(A["q_proj"]), nh), pair_rows(self._t32(B["q_proj"]), nh)
+            q = host(torch.matmul(qb * w("q_proj"), qa.transpose(1, 2))).reshape(
+                npairs, nh, 2, nh, 2)
+        if has["k_proj"]:
+            ka, kb = pair_rows(self._t32(A["k_proj"]), nkv), pair_rows(self._t32(B["k_proj"]), nkv)
+            k = host(torch.matmul(kb * w("k_proj"), ka.transpose(1, 2))).reshape(
+                npairs, nkv, 2, nkv, 2)
+        return AttentionCross(v, o, q, k)
+
+    def similarity_rows(self, A: dict, B: dict):
+        if self.f64_on_numpy:
+            return None
+        from .symmetry import _mlp_features
+        feats = [(a, self._t64(b).T, w) for a, b, w in _mlp_features(A, B)]
+
+        def rows(i0, i1):
+            S = None
+            for a, bt, w in feats:
+                part = (self._t64(a[i0:i1]) * w) @ bt
+                S = part if S is None else S.add_(part)
+            return S.cpu().numpy()
+        return rows
+
+    def haar(self, n: int, rng: np.random.Generator):
+        from .symmetry import _haar_orthogonal
+        if self.f64_on_numpy:
+            return _haar_orthogonal(n, rng)
+        q, r = self.torch.linalg.qr(self._t64(rng.standard_normal((n, n))))
+        return q * self.torch.sign(self.torch.diagonal(r))   # Haar (Mezzadri 2007), on device
+
+    def rotate_residual(self, layer: dict, H) -> dict:
+        from .symmetry import RESIDUAL_INPUT, RESIDUAL_OUTPUT, rotate_residual
+        if self.f64_on_numpy:
+            return rotate_residual(layer, H)
+        out = dict(layer)
+        for f in RESIDUAL_INPUT:
+            if f in layer:
+                out[f] = (self._t64(layer[f]) @ H).cpu().numpy()
+        for f in RESIDUAL_OUTPUT:
+            if f in layer:
+                out[f] = (H.T @ self._t64(layer[f])).cpu().numpy()
         return out
 
 

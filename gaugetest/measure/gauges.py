@@ -11,8 +11,13 @@ family, the entry written to ``PREFIX-null.json``: ``cos``, ``aligned_cos`` and,
 per (family, pair); a chain is a run of consecutive pairs of one family, and each layer's
 spectrum (and triangular root) is computed once per chain.
 
-Adding a gauge (e.g. the symmetry gauge of issue 11) is one more class and one line in
-``GAUGES``; see ``docs/measure.md`` ("Adding a gauge").
+``SymmetryGauge`` (``--gauge symmetry``) aligns under the transformer block's own symmetry group
+(``symmetry.py``): two tasks per pair, the attention block (q, k, v, o) and the MLP block
+(gate, up, down), with the residual-rotation null; a chain is a run of consecutive pairs of one
+block, so each layer is read once per chain.
+
+Adding a gauge is one more class and one line in ``GAUGES``; see ``docs/measure.md``
+("Adding a gauge").
 
 Examples
 --------
@@ -31,6 +36,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from ..errors import InputError, UsageError
 from .procrustes import von_neumann_bound
 
 
@@ -49,6 +55,10 @@ class Settings:
     device: str = "cpu"
     max_layers: int | None = None
     family_map: str | None = None   # sha256 of the family-map file's bytes
+    # symmetry gauge only (None otherwise): --heads "Q,KV", --rope-layout, --mlp-solver
+    heads: str | None = None
+    rope_layout: str | None = None
+    mlp_solver: str | None = None
 
 
 @dataclass(frozen=True)
@@ -218,4 +228,209 @@ class OrthogonalGauge(Gauge):
                 "null": "spectrum-matched (Haar singular vectors on the non-aligned side)"}
 
 
-GAUGES = {"orthogonal": OrthogonalGauge}
+ATTENTION_BLOCK = ("q_proj", "k_proj", "v_proj", "o_proj")
+MLP_BLOCK = ("gate_proj", "up_proj", "down_proj")
+RESIDUAL_INPUT = ("q_proj", "k_proj", "v_proj", "gate_proj", "up_proj")   # (out, d)
+MLP_SOLVER_CHOICES = ("auto", "dense", "sparse")
+#: ``--mlp-solver auto`` solves the MLP assignment on the dense n x n float64 similarity up to
+#: this size and with the exact sparse solver above it (n > 16,384 neurons: Qwen3-14B's 17,408
+#: and 32B's 25,600); the dense matrix, its negated copy inside scipy and both layers' weights
+#: must fit in memory next to each other.
+DENSE_MLP_MAX_BYTES = 2 << 30
+#: Entropy word of the symmetry null's streams: SeedSequence([seed, SYMMETRY_NULL_STREAM, L,
+#: draw]); differs in length and content from the orthogonal gauge's [seed, family, L].
+SYMMETRY_NULL_STREAM = 0x5117
+
+
+def resolve_mlp_solver(requested: str | None, n_neurons: int) -> str:
+    """``auto`` -> ``dense`` or ``sparse`` by the size of the dense similarity (float64 n^2).
+
+    Examples
+    --------
+    >>> resolve_mlp_solver("auto", 9728), resolve_mlp_solver("auto", 25600)
+    ('dense', 'sparse')
+    """
+    requested = requested or "auto"
+    if requested != "auto":
+        return requested
+    return "sparse" if 8 * n_neurons ** 2 > DENSE_MLP_MAX_BYTES else "dense"
+
+
+def null_rng(settings: Settings, pair: int, draw: int) -> np.random.Generator:
+    """The generator of draw ``draw`` of pair ``pair``'s residual rotation: the same for the
+    attention and the MLP task of the pair, so both blocks see one rotation of layer L+1."""
+    return np.random.default_rng(np.random.SeedSequence(
+        [settings.seed, SYMMETRY_NULL_STREAM, pair, draw]))
+
+
+@dataclass(frozen=True)
+class SymmetryGauge(Gauge):
+    """Alignment under the block's symmetry group (``symmetry.py``, ``docs/gauges.md``), with
+    the residual-rotation null: layer L+1's residual side rotated by one Haar rotation per
+    draw, shared by all its families, then the same alignment.
+
+    ``prepare`` reads the head geometry (``architecture.read_architecture``: config.json or
+    GGUF metadata, ``--heads``, ``--rope-layout``) and checks the families; the gauge object
+    then carries it to every worker.
+    """
+
+    name = "symmetry"
+    arch: object = None                 # architecture.Architecture, or None without attention
+    mlp_solver: str | None = None       # resolved: "dense" | "sparse" | None without an MLP
+    heads_from: str = ""                # where the head counts came from (for the metadata)
+    chains_per_worker: int = 3
+
+    # -- planning
+    def prepare(self, reader, ckpt: Checkpoint, settings: Settings) -> "SymmetryGauge":
+        from dataclasses import replace
+
+        from .architecture import ROPE_LAYOUTS, parse_heads, read_architecture
+        from .readers import Layout
+
+        unknown = [f for f in ckpt.patterns if f not in ATTENTION_BLOCK + MLP_BLOCK]
+        if unknown:
+            raise InputError(ckpt.path, "families", "the standard families the symmetry gauge "
+                             "knows (" + ", ".join(ATTENTION_BLOCK + MLP_BLOCK) + "; name "
+                             "them so in --family-map)", ", ".join(unknown))
+        if settings.rope_layout is not None and settings.rope_layout not in ROPE_LAYOUTS:
+            raise UsageError("--rope-layout", " or ".join(ROPE_LAYOUTS), settings.rope_layout)
+        if settings.mlp_solver is not None and settings.mlp_solver not in MLP_SOLVER_CHOICES:
+            raise UsageError("--mlp-solver", " or ".join(MLP_SOLVER_CHOICES), settings.mlp_solver)
+        heads = parse_heads(settings.heads) if settings.heads is not None else None
+        shapes = ckpt.shapes
+        width = {f: shapes[f][1] if f in RESIDUAL_INPUT else shapes[f][0] for f in shapes}
+        first = next(iter(width))
+        for f, w in width.items():
+            if w != width[first]:
+                raise InputError(ckpt.path, ckpt.name(f, 0), f"residual width {width[first]} "
+                                 f"like {ckpt.name(first, 0)} (one residual stream per layer)",
+                                 f"shape {list(shapes[f])}")
+        mlp = [f for f in MLP_BLOCK if f in shapes]
+        n = {f: shapes[f][1] if f == "down_proj" else shapes[f][0] for f in mlp}
+        for f in mlp:
+            if n[f] != n[mlp[0]]:
+                raise InputError(ckpt.path, ckpt.name(f, 0), f"{n[mlp[0]]} MLP neurons like "
+                                 f"{ckpt.name(mlp[0], 0)}", f"shape {list(shapes[f])}")
+        arch = None
+        if any(f in shapes for f in ATTENTION_BLOCK):
+            arch = read_architecture(reader, Layout(dict(ckpt.patterns), ckpt.num_layers),
+                                     heads=heads, rope_layout=settings.rope_layout)
+        return replace(self, arch=arch,
+                       mlp_solver=resolve_mlp_solver(settings.mlp_solver, n[mlp[0]]) if mlp
+                       else None,
+                       heads_from=self._heads_from(reader, arch, heads))
+
+    @staticmethod
+    def _heads_from(reader, arch, heads) -> str:
+        if arch is None:
+            return ""
+        if heads is not None:
+            return "--heads"
+        return "GGUF metadata" if hasattr(reader, "metadata") else "config.json"
+
+    def blocks(self, ckpt: Checkpoint) -> list[tuple]:
+        """The families of each block present in the checkpoint (attention, then MLP)."""
+        out = []
+        for block in (ATTENTION_BLOCK, MLP_BLOCK):
+            fams = tuple(f for f in block if f in ckpt.patterns)
+            if fams:
+                out.append(fams)
+        return out
+
+    def tasks(self, ckpt: Checkpoint, settings: Settings) -> list[Task]:
+        # relative multiply-adds of one alignment (the cross products and the assignment) and
+        # of a null draw's extra work (the Haar QR of the residual width d and rotating the
+        # block's residual side); a measured 4B pair: attention 13 s, MLP 89 s, per draw + 37 s
+        d = next(iter(ckpt.shapes.values()))
+        d = d[1] if next(iter(ckpt.shapes)) in RESIDUAL_INPUT else d[0]
+        out = []
+        for fams in self.blocks(ckpt):
+            if fams[0] in ATTENTION_BLOCK:
+                rows = sum(ckpt.shapes[f][0 if f != "o_proj" else 1] for f in fams)
+                align = d * sum(ckpt.shapes[f][0 if f != "o_proj" else 1] ** 2 for f in fams)
+            else:
+                f = fams[0]
+                n = ckpt.shapes[f][1] if f == "down_proj" else ckpt.shapes[f][0]
+                rows = n * len(fams)
+                align = len(fams) * n * n * d + n ** 3 / 50
+            draw = align + rows * d * d + 2 * d ** 3
+            cost = align + settings.null_draws * draw
+            out += [Task(L, fams, float(cost)) for L in range(ckpt.pairs)]
+        return out
+
+    # runs of consecutive pairs of one block: each layer read once per chain
+    chains = OrthogonalGauge.chains
+
+    # -- running
+    def _load(self, reader, ckpt: Checkpoint, fams: tuple, layer: int) -> dict:
+        """A layer's matrices of one block as the reader stores them (float32 when exact:
+        every reduction of the alignment accumulates in float64), and the q/k norm vectors
+        of the attention block."""
+        out = {f: reader.matrix(ckpt.name(f, layer)) for f in fams}
+        for f, W in out.items():
+            if not np.any(W):
+                raise InputError(ckpt.path, ckpt.name(f, layer), "a nonzero matrix (a cosine "
+                                 "needs one)", "all zeros")
+        if self.arch is not None and fams[0] in ATTENTION_BLOCK:
+            for key, pattern in self.arch.norm_patterns.items():
+                out[key] = np.asarray(reader.tensor(pattern.format(i=layer)),
+                                      np.float64).reshape(-1)
+        return out
+
+    def run(self, chain, reader, backend, ckpt, settings):
+        ops = backend.symmetry_ops()
+        prev = None                                   # (layer, matrices)
+        for task in chain:
+            L, fams = task.pair, task.families
+            A = prev[1] if prev is not None and prev[0] == L else \
+                self._load(reader, ckpt, fams, L)
+            B = self._load(reader, ckpt, fams, L + 1)
+            yield task, self._pair(task, A, B, ops, settings)
+            prev = (L + 1, B)
+            del A
+
+    def _pair(self, task: Task, A: dict, B: dict, ops, settings: Settings) -> dict:
+        from .symmetry import align_pair, null_draw
+
+        kw = {"mlp_solver": self.mlp_solver or "dense", "ops": ops}
+        res = align_pair(A, B, self.arch, **kw)
+        nulls = {f: np.empty(settings.null_draws) for f in task.families}
+        for d in range(settings.null_draws):
+            cos = null_draw(A, B, self.arch, null_rng(settings, task.pair, d), **kw)
+            for f in task.families:
+                nulls[f][d] = cos[f]
+        return {f: _entry(res.raw[f], res.cosines[f],
+                          nulls[f] if settings.null_draws else None, None)
+                for f in task.families}
+
+    def metadata(self, settings: Settings) -> dict:
+        a = self.arch
+        arch = None if a is None else {
+            "n_heads": a.n_heads, "n_kv_heads": a.n_kv_heads, "head_dim": a.head_dim,
+            "heads_from": self.heads_from, "rope_layout": a.rope_layout,
+            "rope_layout_from": "--rope-layout" if settings.rope_layout else "the file",
+            "qk_norms": sorted(a.norm_patterns)}
+        return {
+            "alignment_side": None,
+            "alignment": (
+                "symmetry group of the transformer block, one element per pair and block "
+                "maximising the block's summed family cosine: attention (q, k, v, o) = KV-group "
+                "permutation, query-head permutations within groups, per KV group an orthogonal "
+                "M on the v rows and o columns and a 2x2 rotation of every free RoPE pair of the "
+                "q and k rows; MLP (gate, up, down) = one neuron permutation of gate/up rows and "
+                "down columns; aligned = cos(g(W_L), W_{L+1}) (docs/gauges.md)"),
+            "null": (
+                "residual-rotation null: layer L+1's residual side rotated by one Haar rotation "
+                "H per draw shared by all its families (W H on the inputs of q/k/v/gate/up, "
+                "H^T W on the outputs of o/down; H from SeedSequence([seed, "
+                f"{SYMMETRY_NULL_STREAM}, L, draw])), then the same alignment"),
+            "null_name": "residual-rotation null",
+            "architecture": arch,
+            "mlp_solver": None if self.mlp_solver is None else {
+                "requested": settings.mlp_solver or "auto", "used": self.mlp_solver,
+                "auto_rule": f"sparse when the dense n x n float64 similarity exceeds "
+                             f"{DENSE_MLP_MAX_BYTES >> 30} GiB"},
+        }
+
+
+GAUGES = {"orthogonal": OrthogonalGauge, "symmetry": SymmetryGauge}

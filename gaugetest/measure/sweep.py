@@ -61,12 +61,13 @@ def count_pairs(path: str, family_map: str | None = None, max_layers: int | None
     return len(ckpt.patterns) * ckpt.pairs
 
 
-def measure_checkpoint(path: str, *, side: str = "cols", null_draws: int = 8, seed: int = 0,
-                       jobs: int = 1, family_map: str | None = None, progress=None,
-                       max_layers: int | None = None, gauge: str = "orthogonal",
+def measure_checkpoint(path: str, *, side: str | None = None, null_draws: int = 8,
+                       seed: int = 0, jobs: int = 1, family_map: str | None = None,
+                       progress=None, max_layers: int | None = None, gauge: str = "orthogonal",
                        backend: str = "numpy", device: str = "cpu",
                        scheduler: str | None = None, partial: str | None = None,
-                       fresh: bool = False):
+                       fresh: bool = False, heads: str | None = None,
+                       rope_layout: str | None = None, mlp_solver: str | None = None):
     """Measure every adjacent pair and family; returns (null_doc, aligned_doc).
 
     Parameters
@@ -74,7 +75,8 @@ def measure_checkpoint(path: str, *, side: str = "cols", null_draws: int = 8, se
     path : str
         Checkpoint: a .safetensors file, a directory of them, or a .gguf file.
     side, null_draws, seed, family_map, max_layers
-        As the CLI options of ``gaugetest measure``.
+        As the CLI options of ``gaugetest measure`` (``side``: orthogonal gauge only; default
+        ``"cols"``).
     jobs : int
         Local worker processes (ignored with ``scheduler``).
     progress : TaskProgress, optional
@@ -89,16 +91,34 @@ def measure_checkpoint(path: str, *, side: str = "cols", null_draws: int = 8, se
         Directory where each finished task is saved (resume); ``None`` keeps results in memory.
     fresh : bool
         Discard the results saved in ``partial`` first.
+    heads, rope_layout, mlp_solver : str, optional
+        Symmetry gauge only: ``"Q,KV"`` head counts overriding the file's, the RoPE pair
+        layout (``"half"``/``"interleaved"``) when the file cannot tell, and the MLP
+        assignment (``"auto"``, ``"dense"``, ``"sparse"``; default auto).
     """
     if gauge not in GAUGES:
         raise UsageError("--gauge", " or ".join(GAUGES), gauge)
-    if side not in ("cols", "rows"):
-        raise UsageError("--side", "cols or rows", side)
+    if gauge == "symmetry":
+        if side is not None:
+            raise UsageError("--side", "no --side with --gauge symmetry (its group acts on "
+                             "heads and neurons, on both sides of the matrices)", side)
+    else:
+        side = "cols" if side is None else side
+        if side not in ("cols", "rows"):
+            raise UsageError("--side", "cols or rows", side)
+        for option, value in (("--heads", heads), ("--rope-layout", rope_layout),
+                              ("--mlp-solver", mlp_solver)):
+            if value is not None:
+                raise UsageError(option, f"{option} only with --gauge symmetry", value)
+    if heads is not None:
+        from .architecture import parse_heads
+        heads = "%d,%d" % parse_heads(heads)
     spec = check_backend(backend, device)
     reader, ckpt = inspect_checkpoint(path, family_map, max_layers)
     settings = Settings(gauge=gauge, side=side, null_draws=null_draws, seed=seed,
                         backend=spec.name, device=spec.device, max_layers=max_layers,
-                        family_map=file_sha256(family_map) if family_map else None)
+                        family_map=file_sha256(family_map) if family_map else None,
+                        heads=heads, rope_layout=rope_layout, mlp_solver=mlp_solver)
     g = GAUGES[gauge]().prepare(reader, ckpt, settings)
     tasks = g.tasks(ckpt, settings)
     identity = checkpoint_identity(getattr(reader, "files", [path]))
