@@ -109,7 +109,8 @@ def measure_checkpoint(path: str, *, side: str | None = None, null_draws: int = 
         for option, value in (("--heads", heads), ("--rope-layout", rope_layout),
                               ("--mlp-solver", mlp_solver)):
             if value is not None:
-                raise UsageError(option, f"{option} only with --gauge symmetry", value)
+                raise UsageError(option, f"no {option} with --gauge {gauge} (an option of "
+                                 "--gauge symmetry)", value)
     if heads is not None:
         from .architecture import parse_heads
         heads = "%d,%d" % parse_heads(heads)

@@ -211,8 +211,8 @@ def apply_group_element(layer: dict, g: GroupElement, arch: Architecture) -> dic
     True
     """
     out = dict(layer)
-    nkv, G, hd = arch.n_kv_heads, arch.group_size, arch.head_dim
     if g.kv_perm is not None and any(f in layer for f in ATTENTION_FAMILIES):
+        nkv, G, hd = arch.n_kv_heads, arch.group_size, arch.head_dim
         R = np.stack([_rope_rotation(arch, g.rope_angles[a]) for a in range(nkv)])
         # destination head index of A's head a*G + j
         dest = (g.kv_perm[:, None] * G + g.head_perm).reshape(-1)
