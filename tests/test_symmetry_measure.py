@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from gaugetest.cli import main
+from gaugetest.verdict import LABELS
 from gaugetest.measure.architecture import Architecture, load_layer, read_architecture
 from gaugetest.measure.gauges import Settings, null_rng
 from gaugetest.measure.readers import detect_layout, open_checkpoint
@@ -35,6 +36,7 @@ from test_symmetry import _planted_model, write_gguf, write_hf
 
 pytest.importorskip("safetensors")
 
+DATA = Path(__file__).parent / "data"
 HEADS, KV, HD, HIDDEN, FF = 8, 2, 16, 96, 128
 QWEN3_CONFIG = {"num_attention_heads": HEADS, "num_key_value_heads": KV, "head_dim": HD,
                 "hidden_size": HIDDEN, "intermediate_size": FF}
@@ -349,6 +351,13 @@ def test_smollm2_reduced_end_to_end(tmp_path, capsys):
             fam = p["families"]
             assert sum(fam[f]["aligned_cos"] for f in block) >= \
                 sum(fam[f]["cos"] for f in block) - 1e-12
+    # the stored full run (tests/data) is what this code computes: raw and aligned cosines of
+    # the first pairs do not depend on the number of null draws
+    stored = json.loads((DATA / "smollm2-symmetry-null.json").read_text())
+    for p, q in zip(null_doc["pair_results"], stored["pair_results"]):
+        for f, e in p["families"].items():
+            for k in ("cos", "aligned_cos"):
+                assert e[k] == pytest.approx(q["families"][f][k], abs=1e-12), (p["L"], f, k)
     capsys.readouterr()
     out = tmp_path / "r.json"
     assert main(["test", f"{prefix}-null.json", f"{prefix}-aligned.json", "--n-boot", "200",
@@ -358,3 +367,28 @@ def test_smollm2_reduced_end_to_end(tmp_path, capsys):
     assert "gauge symmetry" in head and "quantity  excess" in head
     q = json.loads(out.read_text())["analysis"]["quantity"]
     assert q["key"] == "excess" and q["gauge"] == "symmetry"
+
+
+def test_stored_smollm2_symmetry_run_through_gaugetest_test(capsys, tmp_path):
+    """The full SmolLM2 run (tests/data, provenance in its README): gaugetest test analyses the
+    excess over the file's null, names the gauge in the headline and reaches a verdict; the
+    symmetry null is far below the orthogonal gauge's on the same pairs."""
+    n, a = DATA / "smollm2-symmetry-null.json", DATA / "smollm2-symmetry-aligned.json"
+    out = tmp_path / "r.json"
+    assert main(["test", str(n), str(a), "--n-boot", "200", "--n-perm", "500", "--seed", "1",
+                 "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    head = text.split("Why")[0]
+    assert "gauge symmetry" in head and "excess = aligned cosine" in head
+    assert "mean delta" not in text
+    doc = json.loads(out.read_text())
+    assert doc["analysis"]["quantity"]["gauge"] == "symmetry"
+    assert doc["data"]["quantity"] == "excess"
+    assert doc["verdict"]["label"] in LABELS and doc["verdict"]["label"] != "not-testable"
+    sym = json.loads(n.read_text())
+    orth = json.loads((DATA / "smollm2-null.json").read_text())
+    assert sym["pairs_measured"] == 29 and sym["null_draws"] == 8
+    for ps, po in zip(sym["pair_results"], orth["pair_results"]):
+        for f, e in ps["families"].items():
+            assert e["aligned_null_mean"] < 0.5 * po["families"][f]["aligned_null_mean"], \
+                (ps["L"], f)

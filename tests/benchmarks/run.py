@@ -5,6 +5,10 @@ Run:  python tests/benchmarks/run.py            (about 2-3 minutes on 2 cores)
       python tests/benchmarks/run.py --measure-only   (gaugetest measure at Qwen3 0.6B-32B
           shapes against 0.1.0's kernels, extrapolated full runs, 32B memory, GPU if present;
           about 1.5 h on 2 shared cores: --models qwen3-0.6b,qwen3-4b for a shorter run)
+      python tests/benchmarks/run.py --symmetry  (the symmetry gauge: per-pair steps at Qwen3
+          4B and 32B shapes next to the orthogonal gauge, the exact sparse MLP solver, numpy
+          vs torch products, and the full SmolLM2 run of both gauges when --smollm2 is given;
+          about 2 h on 2 shared cores: --symmetry-shapes 4b for about 15 min)
 
 Every comparison runs both sides in the same process or session, interleaved
 (A B A B ...), and reports medians, because absolute times on shared machines
@@ -226,6 +230,51 @@ def bench_measure(gguf_path, reps):
                    "report", True, f" s, peak RSS {rss:.0f} MiB")
 
 
+def bench_symmetry(shapes, smollm2, quick=False):
+    """The symmetry gauge (tests/benchmarks/symmetry.py), single-threaded BLAS: per adjacent
+    pair at each shape, every step next to the orthogonal gauge's aligned cosines of the same
+    matrices (ratios from the same run); at 32B the weights are stored in float32 and the MLP
+    similarity product is float32 (as docs/gauges.md's table), and the exact sparse solver runs
+    alone in a fresh process for its peak memory; numpy vs torch products; and, with a SmolLM2
+    GGUF, both gauges through `gaugetest measure` (all 29 pairs, 8 null draws, --jobs 2)."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = "1"
+    from threadpoolctl import threadpool_limits
+    import scipy.linalg  # noqa: F401  (load its BLAS before limiting it)
+    sys.path.insert(0, HERE)
+    import symmetry as bench_sym   # tests/benchmarks/symmetry.py
+    big = {"32b"}
+    with threadpool_limits(limits=1):
+        for name in shapes:
+            f32 = name in big
+            r = bench_sym.bench_shapes(name, sparse=not f32,
+                                       store_dtype=np.float32 if f32 else np.float64,
+                                       mlp_dtype="f32" if f32 else "f64", compare_f32=not f32)
+            align = r["attention_s"] + r["mlp_similarity_s"] + r["mlp_dense_lsa_s"]
+            report(f"symmetry {name}: alignment per pair / orthogonal gauge",
+                   f"{align / r['orthogonal_s']:.2f}x", "report (<= ~1: same order)", True,
+                   f" ({align:.0f} s vs {r['orthogonal_s']:.0f} s; null draw +"
+                   f"{r['null_overhead_s']:.0f} s + one alignment)")
+            if not quick:
+                bench_sym.bench_planted(name)
+            bench_sym.bench_backends(name, reps=1 if quick or f32 else 2, report=report)
+    for name in shapes:
+        if name in big:   # the sparse solver's peak memory, alone in a fresh process
+            subprocess.run([sys.executable, os.path.join(HERE, "symmetry.py"), "--shapes", name,
+                            "--sparse-only", "--store", "f32", "--mlp-dtype", "f64"], check=True)
+    if smollm2:
+        with tempfile.TemporaryDirectory() as d:
+            for gauge in ("orthogonal", "symmetry"):
+                cmd = [sys.executable, "-m", "gaugetest", "measure", smollm2, "-o",
+                       os.path.join(d, gauge), "--gauge", gauge, "--null-draws", "8",
+                       "--jobs", "2"]
+                t0 = time.perf_counter()
+                rss = _peak_rss_mib(cmd)
+                report(f"gaugetest measure SmolLM2 --gauge {gauge}, 8 null draws, --jobs 2",
+                       f"{time.perf_counter() - t0:.0f}", "report", True,
+                       f" s, peak RSS {rss:.0f} MiB")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
@@ -243,9 +292,19 @@ def main():
                     help="measure only the shapes of these families (comma list), e.g. gate_proj")
     ap.add_argument("--skip-memory", action="store_true",
                     help="leave out the 32B gate-pair peak-memory runs (they write ~500 MB to /tmp)")
+    ap.add_argument("--symmetry", action="store_true",
+                    help="only the symmetry gauge's benchmarks (tests/benchmarks/symmetry.py)")
+    ap.add_argument("--symmetry-shapes", default="4b,32b",
+                    help="Qwen3 shapes of the symmetry benchmark (smollm2, 0.6b, 4b, 8b, 32b)")
     args = ap.parse_args()
     reps = 3 if args.quick else 7
     print(f"gaugetest benchmarks on {os.cpu_count()} cores, python {sys.version.split()[0]}")
+    if args.symmetry:
+        bench_symmetry(args.symmetry_shapes.split(","), args.smollm2, quick=args.quick)
+        missed = [r[0] for r in ROWS if not r[3]]
+        print(f"\n{len(ROWS) - len(missed)} of {len(ROWS)} targets met" +
+              (f"; missed: {', '.join(missed)}" if missed else ""))
+        return
     if args.measure_only or args.measure_scale:
         for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[var] = "1"

@@ -37,6 +37,7 @@ from gaugetest.measure.architecture import Architecture  # noqa: E402
 from gaugetest.measure.procrustes import aligned_cosine  # noqa: E402
 
 SHAPES = {  # Qwen3 config.json: hidden, heads, KV heads, head_dim, intermediate
+    "smollm2": (576, 9, 3, 64, 1536),       # SmolLM2-135M (llama), for quick checks
     "0.6b": (1024, 16, 8, 128, 3072),
     "4b": (2560, 32, 8, 128, 9728),
     "8b": (4096, 32, 8, 128, 12288),
@@ -177,6 +178,62 @@ def bench_planted(name):
           + ", ".join(f"{f} {c:.3f}" for f, c in res.cosines.items()), flush=True)
 
 
+def _interleaved(fns, reps):
+    """Median seconds of each function, run A B C A B C ... (drifting load hits all alike)."""
+    times = [[] for _ in fns]
+    out = [None] * len(fns)
+    for _ in range(reps):
+        for i, fn in enumerate(fns):
+            t = time.perf_counter()
+            out[i] = fn()
+            times[i].append(time.perf_counter() - t)
+    return [float(np.median(t)) for t in times], out
+
+
+def bench_backends(name, reps=2, report=None):
+    """Where the symmetry gauge's products should run on this machine: one unrelated pair of the
+    model's shapes (weights stored float32, as the readers return them), aligned with
+
+    * numpy float64 products (``NumpyOps()``: the ``--backend numpy`` reference),
+    * numpy float32 products (``NumpyOps(np.float32)``, with the float64 refinement),
+    * torch float32 products on the CPU (``--backend torch``: ``TorchSymmetryOps``),
+
+    interleaved, plus the two product steps alone; ratios to numpy float64 and the largest
+    cosine difference from it."""
+    from gaugetest.measure.backends import TorchBackend
+
+    hidden, nh, nkv, hd, ff = SHAPES[name]
+    arch = Architecture(nh, nkv, hd, "half")
+    rng = np.random.default_rng(2)
+    A = synthetic(arch, hidden, ff, rng, np.float32)
+    B = synthetic(arch, hidden, ff, rng, np.float32)
+    variants = {"numpy f64": sy.NumpyOps(), "numpy f32": sy.NumpyOps(np.float32),
+                "torch f32": TorchBackend("cpu").symmetry_ops()}
+    print(f"\n== backends at {name} shapes (hidden {hidden}, {nh}/{nkv} heads of {hd}, {ff} "
+          f"neurons), {reps} interleaved repetitions, single-threaded", flush=True)
+    att = {f: A[f] for f in sy.ATTENTION_FAMILIES}, {f: B[f] for f in sy.ATTENTION_FAMILIES}
+    mlp = {f: A[f] for f in sy.MLP_FAMILIES}, {f: B[f] for f in sy.MLP_FAMILIES}
+    rows = {}
+    for step, fn in (("MLP similarity", lambda o: o.mlp_similarity(*mlp)),
+                     ("attention cross terms", lambda o: o.attention_cross_terms(*att, arch)),
+                     ("whole alignment", lambda o: sy.align_pair(A, B, arch, ops=o))):
+        times, outs = _interleaved([lambda o=o: fn(o) for o in variants.values()], reps)
+        rows[step] = times
+        line = ", ".join(f"{k} {t:.2f} s" for k, t in zip(variants, times))
+        ratios = ", ".join(f"{k} {times[0] / t:.2f}x" for k, t in list(zip(variants, times))[1:])
+        extra = ""
+        if step == "whole alignment":
+            ref = outs[0].cosines
+            extra = "; max |cosine - numpy f64|: " + ", ".join(
+                f"{k} {max(abs(o.cosines[f] - ref[f]) for f in ref):.1e}"
+                for k, o in list(zip(variants, outs))[1:])
+        print(f"  {step}: {line} (speed-up over numpy f64: {ratios}){extra}", flush=True)
+        if report is not None:
+            report(f"symmetry {name} {step}: numpy f64 / torch f32", f"{times[0] / times[2]:.2f}x",
+                   "report (> 1: torch pays on this CPU)", True)
+    return rows
+
+
 def bench_smollm2(path, draws, out_json):
     from gaugetest.measure.architecture import load_layer, read_architecture
     from gaugetest.measure.procrustes import singular_values, spectrum_null
@@ -248,6 +305,58 @@ def bench_smollm2(path, draws, out_json):
                      + "\n]}\n")
 
 
+def phase_table(orth_prefix, sym_prefix):
+    """The per-phase and per-family tables of docs/measure.md from two ``gaugetest measure`` runs
+    (PREFIX-null.json of each gauge): means over the pairs of a phase (fractional map of
+    FORMATS.md for the model's layer count) and the families, of the aligned cosine, the null
+    mean and the excess (aligned - null mean)."""
+    from gaugetest.phases import resolve_phase_map
+
+    docs = {}
+    for gauge, prefix in (("orthogonal", orth_prefix), ("symmetry", sym_prefix)):
+        with open(f"{prefix}-null.json") as fh:
+            docs[gauge] = json.load(fh)
+        assert docs[gauge].get("gauge", "orthogonal") == gauge, (prefix, gauge)
+    n = docs["symmetry"]["num_layers"]
+    pm = resolve_phase_map("fractional", n)
+
+    def values(gauge, key, sel):
+        return [e[key] for p in docs[gauge]["pair_results"] if sel(p["L"])
+                for f, e in p["families"].items()]
+
+    phases = [ph for ph in ("A", "B", "C", "D", "E", "tail")
+              if any(pm.phase_of(p["L"], n) == ph for p in docs["symmetry"]["pair_results"])]
+    print("| phase | pairs | orthogonal aligned | orthogonal null | orthogonal excess | "
+          "symmetry aligned | symmetry null | symmetry excess |")
+    print("|---|---|---|---|---|---|---|---|")
+    for ph in phases + ["all"]:
+        def sel(L, ph=ph):
+            return ph == "all" or pm.phase_of(L, n) == ph
+        cells = []
+        for g in ("orthogonal", "symmetry"):
+            a = np.mean(values(g, "aligned_cos", sel))
+            m = np.mean(values(g, "aligned_null_mean", sel))
+            cells += [f"{a:.3f}", f"{m:.3f}", f"{a - m:+.3f}"]
+        pairs = sum(sel(p["L"]) for p in docs["symmetry"]["pair_results"])
+        print(f"| {ph} | {pairs} | " + " | ".join(cells) + " |")
+    print("\n| family | raw | orthogonal aligned | orthogonal excess | symmetry aligned | "
+          "symmetry null (mean sd of a draw) | symmetry excess | pairs with symmetry excess "
+          "> 2 null sd |")
+    print("|---|---|---|---|---|---|---|---|")
+    for f in docs["symmetry"]["pair_results"][0]["families"]:
+        es = {g: [p["families"][f] for p in docs[g]["pair_results"]] for g in docs}
+        raw = np.mean([e["cos"] for e in es["symmetry"]])
+        oa = np.mean([e["aligned_cos"] for e in es["orthogonal"]])
+        oe = np.mean([e["aligned_cos"] - e["aligned_null_mean"] for e in es["orthogonal"]])
+        sa = np.mean([e["aligned_cos"] for e in es["symmetry"]])
+        sm = np.mean([e["aligned_null_mean"] for e in es["symmetry"]])
+        ssd = np.mean([e["aligned_null_sd"] for e in es["symmetry"]])
+        big = sum(e["aligned_cos"] - e["aligned_null_mean"] > 2 * e["aligned_null_sd"]
+                  for e in es["symmetry"])
+        print(f"| {f} | {raw:+.3f} | {oa:.3f} | {oe:+.3f} | {sa:.3f} | {sm:.3f} ({ssd:.3f}) | "
+              f"{sa - sm:+.3f} | {big} / {len(es['symmetry'])} |")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shapes", default="", help="comma list of " + ", ".join(SHAPES))
@@ -264,10 +373,20 @@ def main(argv=None):
     ap.add_argument("--smollm2", default=None, help="path of the SmolLM2-135M GGUF")
     ap.add_argument("--null-draws", type=int, default=8)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--backends", action="store_true",
+                    help="for each --shapes: numpy f64 vs numpy f32 vs torch f32 products, "
+                         "interleaved (where --backend torch pays)")
+    ap.add_argument("--reps", type=int, default=2, help="repetitions of --backends")
+    ap.add_argument("--table", nargs=2, metavar=("ORTHOGONAL_PREFIX", "SYMMETRY_PREFIX"),
+                    help="print docs/measure.md's per-phase table from two gaugetest measure "
+                         "runs (the orthogonal and the symmetry gauge)")
     a = ap.parse_args(argv)
     if os.environ.get("OPENBLAS_NUM_THREADS") != "1":
         print("note: set OPENBLAS_NUM_THREADS=1 (shared machine; per-core numbers)")
     for s in filter(None, a.shapes.split(",")):
+        if a.backends:
+            bench_backends(s, a.reps)
+            continue
         if a.sparse_only:
             bench_sparse_only(s, np.float64 if a.store == "f64" else np.float32, a.mlp_dtype)
             continue
@@ -277,6 +396,8 @@ def main(argv=None):
             bench_planted(s)
     if a.smollm2:
         bench_smollm2(a.smollm2, a.null_draws, a.json)
+    if a.table:
+        phase_table(*a.table)
 
 
 if __name__ == "__main__":
