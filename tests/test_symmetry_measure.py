@@ -240,6 +240,35 @@ def test_torch_backend_agrees_with_numpy(qwen3_dir, qwen3_run, monkeypatch, nati
     assert max(abs(got[k] - ref[k]) for k in ref) < 1e-6
 
 
+def test_device_ops_equal_numpy_products():
+    """The device code (TorchSymmetryOps, run on the CPU): every product against numpy's
+    float64 one -- float32 products to float32 accuracy, float64 steps (sparse stream, Haar
+    rotation from the same random numbers, residual rotation) to 1e-12."""
+    pytest.importorskip("torch")
+    from gaugetest.measure import symmetry as sy
+    from gaugetest.measure.backends import TorchBackend, TorchSymmetryOps
+    ops = TorchBackend("cpu", native=True).symmetry_ops()
+    assert isinstance(ops, TorchSymmetryOps) and not ops.exact
+    assert not isinstance(TorchBackend("cpu").symmetry_ops(), TorchSymmetryOps)  # numpy f32
+    rng = np.random.default_rng(8)
+    arch = Architecture(6, 2, 8, "interleaved")
+    A, B = (sy.random_layer(arch, 40, 36, rng) for _ in range(2))
+    A = {f: v.astype(np.float32) for f, v in A.items()}
+    ref, got = sy.mlp_similarity(A, B), ops.mlp_similarity(A, B)
+    assert np.abs(got - ref).max() < 1e-6 * np.abs(ref).max()
+    rows = ops.similarity_rows(A, B)
+    np.testing.assert_allclose(np.vstack([rows(0, 20), rows(20, 36)]), ref, rtol=0, atol=1e-12)
+    X, Y = sy.attention_cross_terms(A, B, arch), ops.attention_cross_terms(A, B, arch)
+    for part in ("v", "o", "q", "k"):
+        r, g = getattr(X, part), getattr(Y, part)
+        assert r.shape == g.shape and np.abs(g - r).max() < 1e-6 * np.abs(r).max(), part
+    H = ops.haar(40, np.random.default_rng(4))
+    np.testing.assert_allclose(H.numpy(), _haar_orthogonal(40, np.random.default_rng(4)),
+                               rtol=0, atol=1e-12)
+    for f, W in ops.rotate_residual(B, H).items():
+        np.testing.assert_allclose(W, rotate_residual(B, H.numpy())[f], rtol=0, atol=1e-12)
+
+
 # ------------------------------------------------------------------ options and errors
 
 def test_heads_override_and_errors(tmp_path, capsys):

@@ -26,6 +26,10 @@ float64 BLAS (MKL) was 1.7x slower than numpy's OpenBLAS on the project's AMD EP
 and its float32 products saved nothing on the null.  On a GPU everything runs in torch.
 Agreement with numpy: 1e-6 on every written number (tests/test_measure_backends.py, which also
 runs the device code on the CPU); the numpy backend is the reference.
+
+The symmetry gauge asks a backend for ``symmetry_ops()``: the object that runs its heavy
+products (``symmetry.NumpyOps`` for numpy; :class:`TorchSymmetryOps` on a torch device, numpy
+float32 products on the CPU), see :class:`TorchSymmetryOps`.
 """
 from __future__ import annotations
 
@@ -229,7 +233,15 @@ class TorchBackend:
 
 
     def symmetry_ops(self):
-        """The symmetry gauge's heavy steps on this backend (:class:`TorchSymmetryOps`)."""
+        """The symmetry gauge's heavy steps on this backend: :class:`TorchSymmetryOps` on a
+        device (and with ``native=True``); on the CPU, float32 products through numpy's
+        OpenBLAS sgemm (``symmetry.NumpyOps(np.float32)``, with the same float64 refinement):
+        whole alignments 1.03-1.12x faster than with torch's CPU sgemm at SmolLM2 and Qwen3-0.6B
+        shapes on this machine, as the float64 steps go through numpy
+        (tests/benchmarks/symmetry.py --backends)."""
+        if self._numpy_f64:
+            from .symmetry import NumpyOps
+            return NumpyOps(np.float32)
         return TorchSymmetryOps(self)
 
 
@@ -243,13 +255,11 @@ class TorchSymmetryOps:
       blocks (``symmetry.refine_attention``: ``exact`` is False), and every cosine is computed
       in float64 from the element, as with numpy.
     * The null's float64 steps (the Haar rotation's QR, rotating layer L+1's residual side)
-      and the sparse solver's float64 similarity stream: on the device in float64; on the CPU
-      through numpy (torch's float64 BLAS was no faster there, see the module docstring).
-      The Haar draw uses numpy's random numbers, so both backends rotate by the same H (to
-      rounding).
+      and the sparse solver's float64 similarity stream, on the device in float64. The Haar
+      draw uses numpy's random numbers, so both backends rotate by the same H (to rounding).
 
-    On the CPU the float32 products are 1.6-1.9x faster than numpy's float64 ones
-    (OpenBLAS dgemm vs torch's sgemm, single thread); docs/gauges.md has the measured totals.
+    On the CPU ``TorchBackend.symmetry_ops`` uses numpy's float32 products instead (faster
+    there); this class is what ``--device cuda`` runs, tested on the CPU with ``native=True``.
     """
 
     exact = False
@@ -258,7 +268,6 @@ class TorchSymmetryOps:
         self.b = backend
         self.torch = backend.torch
         self.dev = backend._dev
-        self.f64_on_numpy = backend._numpy_f64
 
     def _t32(self, x):
         return self.torch.from_numpy(np.ascontiguousarray(x, np.float32)).to(self.dev)
@@ -310,8 +319,6 @@ class TorchSymmetryOps:
         return AttentionCross(v, o, q, k)
 
     def similarity_rows(self, A: dict, B: dict):
-        if self.f64_on_numpy:
-            return None
         from .symmetry import _mlp_features
         feats = [(a, self._t64(b).T, w) for a, b, w in _mlp_features(A, B)]
 
@@ -324,16 +331,11 @@ class TorchSymmetryOps:
         return rows
 
     def haar(self, n: int, rng: np.random.Generator):
-        from .symmetry import _haar_orthogonal
-        if self.f64_on_numpy:
-            return _haar_orthogonal(n, rng)
         q, r = self.torch.linalg.qr(self._t64(rng.standard_normal((n, n))))
         return q * self.torch.sign(self.torch.diagonal(r))   # Haar (Mezzadri 2007), on device
 
     def rotate_residual(self, layer: dict, H) -> dict:
-        from .symmetry import RESIDUAL_INPUT, RESIDUAL_OUTPUT, rotate_residual
-        if self.f64_on_numpy:
-            return rotate_residual(layer, H)
+        from .symmetry import RESIDUAL_INPUT, RESIDUAL_OUTPUT
         out = dict(layer)
         for f in RESIDUAL_INPUT:
             if f in layer:
