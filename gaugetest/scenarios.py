@@ -455,7 +455,7 @@ def _bank() -> tuple[Scenario, ...]:
                  "delta_L = u_L + u_{L+1}: per-layer effects shared by adjacent pairs", True),
         Scenario("ar1+wn", "ar1+wn", (0.7, 0.5), "AR(1) 0.7 + white noise",
                  "measurement noise of variance 0.5 (varying along depth, estimated from 8 "
-                 "draws: what --baseline null adds)"),
+                 "draws: what the matched-null baseline adds)"),
         Scenario("drift-gp", "drift-gp", (0.3, 0.5, 6.0), "smooth random drift",
                  "AR(1) 0.3 plus a random smooth function of depth (squared-exponential "
                  "kernel, variance 0.5, length 6 pairs)"),
