@@ -56,6 +56,16 @@ class MeanCI:
     standard_error: float | None = None
 
 
+def _index_batches(n: int, n_resamples: int, rng: np.random.Generator):
+    """Yield (start, idx) with idx = ``rng.integers(0, n, (b, n))`` for consecutive row batches
+    of the n_resamples resamples: the index stream ``scipy.stats.bootstrap`` draws for one
+    sample, in batches of at most ``_BATCH_ELEMENTS`` indices.  Every resampling loop here
+    draws through it, so they all see the same stream for the same rng."""
+    batch = max(1, _BATCH_ELEMENTS // max(n, 1))
+    for start in range(0, n_resamples, batch):
+        yield start, rng.integers(0, n, (min(batch, n_resamples - start), n))
+
+
 def _bootstrap_means(x: np.ndarray, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
     """Bootstrap distribution of column means: shape (k, n_resamples).
 
@@ -65,10 +75,8 @@ def _bootstrap_means(x: np.ndarray, n_resamples: int, rng: np.random.Generator) 
     n, k = x.shape
     cols = [np.ascontiguousarray(x[:, j]) for j in range(k)]
     out = np.empty((k, n_resamples))
-    batch = max(1, _BATCH_ELEMENTS // max(n, 1))
-    for start in range(0, n_resamples, batch):
-        b = min(batch, n_resamples - start)
-        idx = rng.integers(0, n, (b, n))
+    for start, idx in _index_batches(n, n_resamples, rng):
+        b = idx.shape[0]
         for j in range(k):
             # mean along the contiguous last axis: the same summation order as scipy
             out[j, start:start + b] = cols[j][idx].mean(axis=-1)
@@ -95,10 +103,8 @@ def bootstrap_t_stats(x: np.ndarray, n_resamples: int,
     cols = [np.ascontiguousarray(x[:, j]) for j in range(k)]
     means = np.array([c.mean() for c in cols])
     out = np.empty((k, n_resamples))
-    batch = max(1, _BATCH_ELEMENTS // max(n, 1))
-    for start in range(0, n_resamples, batch):
-        b = min(batch, n_resamples - start)
-        idx = rng.integers(0, n, (b, n))
+    for start, idx in _index_batches(n, n_resamples, rng):
+        b = idx.shape[0]
         for j in range(k):
             g = cols[j][idx]
             mb = g.mean(axis=-1)
@@ -345,10 +351,9 @@ def _bootstrap_mean_sd(x: np.ndarray, n_resamples: int, rng: np.random.Generator
     :func:`_bootstrap_means`."""
     n = x.shape[0]
     m, sd = np.empty(n_resamples), np.empty(n_resamples)
-    batch = max(1, _BATCH_ELEMENTS // max(n, 1))
-    for start in range(0, n_resamples, batch):
-        b = min(batch, n_resamples - start)
-        g = x[rng.integers(0, n, (b, n))]
+    for start, idx in _index_batches(n, n_resamples, rng):
+        b = idx.shape[0]
+        g = x[idx]
         m[start:start + b] = g.mean(axis=-1)
         sd[start:start + b] = g.std(axis=-1, ddof=1)
     return m, sd

@@ -53,9 +53,6 @@ from dataclasses import dataclass
 import numpy as np
 
 METHODS = ("iid", "neff", "hac", "glsar", "block", "sieve")
-#: The 0.1.0 default of ``--dependence robust``; the new default is gaugetest.depth_model
-#: (docs/calibration.md).  Kept so the 0.1.0 analysis still runs until it switches over.
-ROBUST_METHOD = "neff"
 
 _BOOT_SE_RESAMPLES = 999
 
