@@ -24,7 +24,7 @@ from .inference.base import POOLED, InferenceInput, InferenceResult
 from .inference.moments import depth_rho
 from .io import Sweep, load_sweep
 from .phases import STANDARD_PHASES, PhaseMap, resolve_phase_map
-from .quantity import delta_quantity, excess_quantity, gauge_of, reference_levels
+from .quantity import delta_quantity, excess_quantity, gauge_of, null_of, reference_levels
 from .settings import Settings, validate_settings
 from .verdict import LABELS, Verdict, make_verdict  # noqa: F401  (LABELS: for callers)
 
@@ -213,23 +213,22 @@ def _quantity(s: Settings, table: DeltaTable, null_s: Sweep, ali_s: Sweep):
         from .shapes import preset_shapes
         shapes = {f: list(v) for f, v in preset_shapes(s.shapes).items()}
     side = ali_s.meta.get("alignment_side") or null_s.meta.get("alignment_side") or "cols"
-    null_name = "spectrum-matched null"
-    meta_null = null_s.meta.get("null")
-    if isinstance(meta_null, str) and "spectrum-matched" not in meta_null and meta_null:
-        null_name = "matched null"
+    null_name, null_definition = null_of(null_s.meta)
     draws = null_s.meta.get("null_draws")
     draws = draws if isinstance(draws, int) and draws > 0 else None
     if table.quantity == "excess":
         reason = ("the raw file carries the matched null for every analysed value"
                   if s.baseline == "auto" else "requested")
         ref = reference_levels(table.families, table.raw, table.null_mean, shapes, side, "excess")
-        return excess_quantity(gauge, gauge_src, s.baseline, reason, null_name, draws, ref)
+        return excess_quantity(gauge, gauge_src, s.baseline, reason, null_name, draws, ref,
+                               null_definition)
     reason = ("the raw file carries no matched null" if table.null_mean is None
               else "the raw file lacks the matched null for some values") \
         if s.baseline == "auto" else "requested"
     ref = reference_levels(table.families, table.raw, table.null_mean,
                            shapes if gauge == "orthogonal" else None, side, "delta")
-    return delta_quantity(gauge, gauge_src, s.baseline, reason, ref, s.margin, null_name, draws)
+    return delta_quantity(gauge, gauge_src, s.baseline, reason, ref, s.margin, null_name, draws,
+                          null_definition)
 
 
 def _equivalence_phases(s: Settings, pmap: PhaseMap, table: DeltaTable) -> tuple[tuple, str]:

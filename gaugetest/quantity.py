@@ -76,6 +76,7 @@ class Quantity:
     equivalence_testable: bool
     equivalence_note: str
     reference: tuple[ReferenceLevel, ...] = field(default=())
+    null_definition: str = ""  # how the null is made, for Methods sentences; '' if unknown
 
     @property
     def gauge_description(self) -> str:
@@ -105,11 +106,46 @@ class Quantity:
                 "baseline_requested": self.baseline_requested,
                 "baseline_reason": self.baseline_reason, "gauge": self.gauge,
                 "gauge_description": self.gauge_description, "gauge_source": self.gauge_source,
-                "null_name": self.null_name, "null_draws": self.null_draws,
+                "null_name": self.null_name, "null_definition": self.null_definition,
+                "null_draws": self.null_draws,
                 "range": [self.low, self.high],
                 "equivalence_testable": self.equivalence_testable,
                 "equivalence_note": self.equivalence_note,
                 "reference": [r.to_dict() for r in self.reference]}
+
+
+#: How each null gaugetest measure writes is made, in words a Methods section can use.
+_NULL_DEFINITIONS = {
+    "spectrum-matched null": "the aligned cosine of matrices with the same singular values and "
+                             "independent random singular vectors",
+    "residual-rotation null": "the aligned cosine after layer L+1's residual-stream side (the "
+                              "inputs of q, k, v, gate and up, the outputs of o and down) is "
+                              "rotated by one random (Haar) rotation shared by all its families",
+}
+
+
+def null_of(meta: dict) -> tuple[str, str]:
+    """(name, definition) of the null the raw file's metadata describes.
+
+    The file's ``null_name`` when it has one (``gaugetest measure`` writes it), else
+    "spectrum-matched null" for 0.1 files whose ``null`` text says so, else the generic
+    "matched null".  The definition is gaugetest's wording for the nulls it writes, else the
+    file's own ``null`` text, else ''.
+
+    Examples
+    --------
+    >>> null_of({"null_name": "residual-rotation null"})[0]
+    'residual-rotation null'
+    >>> null_of({"null": "spectrum-matched (Haar singular vectors on the non-aligned side)"})[0]
+    'spectrum-matched null'
+    """
+    text = meta.get("null")
+    text = text if isinstance(text, str) else ""
+    name = meta.get("null_name")
+    if not (isinstance(name, str) and name):
+        name = "spectrum-matched null" if "spectrum-matched" in text or not text \
+            else "matched null"
+    return name, _NULL_DEFINITIONS.get(name, text)
 
 
 def normalise_baseline(value: str) -> str:
@@ -129,7 +165,8 @@ def gauge_of(meta_null: dict, meta_aligned: dict) -> tuple[str, str]:
 
 def delta_quantity(gauge: str, gauge_source: str, requested: str = "raw", reason: str = "",
                    reference=(), margin: tuple[float, float] = (-0.02, 0.02),
-                   null_name: str = "matched null", null_draws: int | None = None) -> Quantity:
+                   null_name: str = "matched null", null_draws: int | None = None,
+                   null_definition: str = "") -> Quantity:
     """The quantity delta = aligned − raw, with whether its equivalence to 0 can be tested."""
     reference = tuple(reference)
     if gauge == "orthogonal":
@@ -152,18 +189,19 @@ def delta_quantity(gauge: str, gauge_source: str, requested: str = "raw", reason
         testable, note = True, ""
     return Quantity("delta", "delta", "delta", "aligned cosine − raw cosine", "raw", requested,
                     reason, gauge, gauge_source, null_name, null_draws, 0.0, 2.0, testable, note,
-                    reference)
+                    reference, null_definition)
 
 
 def excess_quantity(gauge: str, gauge_source: str, requested: str, reason: str,
-                    null_name: str, null_draws: int | None, reference=()) -> Quantity:
+                    null_name: str, null_draws: int | None, reference=(),
+                    null_definition: str = "") -> Quantity:
     """The quantity excess = aligned − matched-null mean; its value with no shared structure is
     0, so equivalence to 0 is the hypothesis 'alignment finds nothing beyond the spectra'."""
     low = -1.0 if gauge == "orthogonal" else -2.0
     return Quantity("excess", "excess", f"excess over the {null_name}",
                     f"aligned cosine − mean aligned cosine of the {null_name}", "matched",
                     requested, reason, gauge, gauge_source, null_name, null_draws, low, 1.0,
-                    True, "", tuple(reference))
+                    True, "", tuple(reference), null_definition)
 
 
 def reference_levels(families, raw: np.ndarray, null_mean: np.ndarray | None, shapes: dict | None,

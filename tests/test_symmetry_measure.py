@@ -421,3 +421,25 @@ def test_stored_smollm2_symmetry_run_through_gaugetest_test(capsys, tmp_path):
         for f, e in ps["families"].items():
             assert e["aligned_null_mean"] < 0.5 * po["families"][f]["aligned_null_mean"], \
                 (ps["L"], f)
+
+
+def test_report_defines_the_null_the_file_carries(tmp_path):
+    """The Methods sentence defines the null that was actually measured: the residual-rotation
+    null for the symmetry files (its name from their metadata, null_name), the spectrum-matched
+    null for the orthogonal 0.1.0 files — never the other one's definition."""
+    runs = {"symmetry": ("smollm2-symmetry-null.json", "smollm2-symmetry-aligned.json"),
+            "orthogonal": ("smollm2-null.json", "smollm2-aligned.json")}
+    methods = {}
+    for gauge, (n, a) in runs.items():
+        rep, js = tmp_path / f"{gauge}.md", tmp_path / f"{gauge}.json"
+        assert main(["test", str(DATA / n), str(DATA / a), "--n-boot", "200", "--n-perm", "500",
+                     "--report", str(rep), "--json", str(js)]) == 0
+        methods[gauge] = rep.read_text().split("## Results")[0]
+        q = json.loads(js.read_text())["analysis"]["quantity"]
+        assert q["null_definition"] and q["null_definition"] in methods[gauge]
+    sym, orth = methods["symmetry"], methods["orthogonal"]
+    assert "residual-rotation null" in sym and "Haar" in sym and "residual-stream side" in sym
+    assert "same singular values" not in sym and "spectrum-matched" not in sym
+    assert "spectrum-matched null is the aligned cosine of matrices with the same singular" in orth
+    assert "residual-rotation" not in orth and "residual-stream" not in orth
+    assert "(averaged over 8 draws per pair)" in sym and "(averaged over 8 draws per pair)" in orth

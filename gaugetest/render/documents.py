@@ -106,14 +106,14 @@ def _tables(doc: dict) -> list[dict]:
                            f"{ci} CI ({oth['name']})"],
                 "rows": rows, "align": "lrrrr"})
     # 2. the compared difference, per family, for both analyses
-    for block, role in ((drv, "drives the verdict"), (oth, "shown beside it")):
+    for block, role in ((drv, "which drives the verdict"), (oth, "shown beside it")):
         t = block["difference_test"]
         if not t["testable"]:
             continue
         kind = t.get("kind")
         out.append({"key": f"difference-{_slug(block['name'])}",
                     "caption": f"{model}: {a['compare']['contrast']}, one-sided "
-                               f"{t['test']} ({block['name']} analysis, which {role}; "
+                               f"{t['test']} ({block['name']} analysis, {role}; "
                                f"{t['n_late']} vs {t['n_early']} pairs"
                                + (f"; {kind}" if kind else "") + f"), with {ci} intervals; "
                                "per-family p-values Holm-adjusted across families.",
@@ -235,7 +235,8 @@ def latex_document(doc: dict, model: str | None = None) -> str:
 def _method_sentence(block: dict, doc: dict) -> str:
     a = doc["analysis"]
     d = block.get("detail") or {}
-    text = block["description"]
+    # the description may be whole sentences; what follows continues the last one
+    text = block["description"].rstrip(". ")
     if block["method"] == "neff" and d.get("rho") is not None:
         n_eff = d.get("n_eff", {})
         effs = ", ".join(f"{p} {n_eff[p]:.1f}" for p in (a["compare"]["late"],
@@ -285,10 +286,13 @@ def report_markdown(doc: dict, model: str | None = None) -> str:
 
     null_text = ""
     if q["key"] == "excess":
-        null_text = (f", where the {q['null_name']} is the aligned cosine of matrices with the "
-                     f"same singular values and independent random singular vectors"
-                     + (f", averaged over {q['null_draws']} draws per pair" if q["null_draws"]
-                        else ""))
+        draws = (f"averaged over {q['null_draws']} draws per pair" if q["null_draws"]
+                 else "")
+        if q.get("null_definition"):
+            null_text = (f", where the {q['null_name']} is {q['null_definition']}"
+                         + (f" ({draws})" if draws else ""))
+        else:
+            null_text = f" ({draws})" if draws else ""
     methods = [
         f"We compared the weight matrices of adjacent layers of {name} ({a['num_layers']} "
         f"layers, {a['n_pairs']} adjacent pairs, {len(a['families'])} weight families: {fams}) "
@@ -323,8 +327,8 @@ def report_markdown(doc: dict, model: str | None = None) -> str:
     t = drv["difference_test"]
     row = drv["late_vs_early"][-1] if drv["late_vs_early"] else None
     if t["testable"] and row and row["statistic"] is not None:
-        sentence = (f"The pooled {sym} was {fmt_num(row['statistic'])} higher in phase {late} "
-                    f"({t['n_late']} pairs) than in phase {early} ({t['n_early']} pairs) "
+        sentence = (f"The pooled {sym} in phase {late} ({t['n_late']} pairs) minus that in "
+                    f"phase {early} ({t['n_early']} pairs) was {fmt_num(row['statistic'])} "
                     f"({ci} CI {fmt_interval(row['ci_low'], row['ci_high'])}; one-sided "
                     f"{p_phrase(row['p_value'])}, {drv['name']} analysis")
         orow = oth["late_vs_early"][-1] if oth["late_vs_early"] else None
