@@ -117,9 +117,22 @@ def bootstrap_t_stats(x: np.ndarray, n_resamples: int,
     return out
 
 
+def _bca_adjusted_levels(z0: float, a_hat: float, alpha: float):
+    """Quantile levels of the BCa interval from the bias correction z0 and the acceleration
+    a_hat (Efron & Tibshirani eq. 14.10), shared by the one- and two-sample intervals."""
+    from scipy.special import ndtr, ndtri
+
+    z = ndtri(alpha)
+    lo = ndtr(z0 + (z0 + z) / (1 - a_hat * (z0 + z)))
+    hi = ndtr(z0 + (z0 - z) / (1 - a_hat * (z0 - z)))
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return None, "BCa levels not finite"
+    return (lo, hi), ""
+
+
 def _bca_levels(x: np.ndarray, theta_hat: float, boot: np.ndarray, alpha: float):
     """BCa-adjusted quantile levels (Efron & Tibshirani eq. 14.10); None if undefined."""
-    from scipy.special import ndtr, ndtri
+    from scipy.special import ndtri
 
     B = boot.shape[0]
     pct = (np.count_nonzero(boot < theta_hat) + np.count_nonzero(boot <= theta_hat)) / (2 * B)
@@ -133,12 +146,7 @@ def _bca_levels(x: np.ndarray, theta_hat: float, boot: np.ndarray, alpha: float)
     if den == 0:
         return None, "jackknife acceleration undefined"
     a_hat = np.sum(U ** 3) / den / 6.0
-    z = ndtri(alpha)
-    lo = ndtr(z0 + (z0 + z) / (1 - a_hat * (z0 + z)))
-    hi = ndtr(z0 + (z0 - z) / (1 - a_hat * (z0 - z)))
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        return None, "BCa levels not finite"
-    return (lo, hi), ""
+    return _bca_adjusted_levels(z0, a_hat, alpha)
 
 
 def mean_ci(x: np.ndarray, *, n_resamples: int = 10_000, confidence_level: float = 0.95,
@@ -225,7 +233,7 @@ def _bca_levels_two_sample(a: np.ndarray, b: np.ndarray, theta_hat: float, boot:
                            alpha: float):
     """BCa levels for mean(a) − mean(b) with each sample jackknifed on its own (Efron &
     Tibshirani eq. 15.36; what ``scipy.stats.bootstrap`` does for several samples)."""
-    from scipy.special import ndtr, ndtri
+    from scipy.special import ndtri
 
     B = boot.shape[0]
     pct = (np.count_nonzero(boot < theta_hat) + np.count_nonzero(boot <= theta_hat)) / (2 * B)
@@ -242,12 +250,7 @@ def _bca_levels_two_sample(a: np.ndarray, b: np.ndarray, theta_hat: float, boot:
     if dens == 0:
         return None, "jackknife acceleration undefined"
     a_hat = nums / dens ** 1.5 / 6.0
-    z = ndtri(alpha)
-    lo = ndtr(z0 + (z0 + z) / (1 - a_hat * (z0 + z)))
-    hi = ndtr(z0 + (z0 - z) / (1 - a_hat * (z0 - z)))
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        return None, "BCa levels not finite"
-    return (lo, hi), ""
+    return _bca_adjusted_levels(z0, a_hat, alpha)
 
 
 def difference_ci(late: np.ndarray, early: np.ndarray, *, n_resamples: int = 10_000,
