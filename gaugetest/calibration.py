@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .parallel import map_tasks
 from .scenarios import BANK, DEFAULT_LAYOUTS, Layout, Scenario, scenario
 
 CHUNK = 100
@@ -336,14 +337,8 @@ def calibrate(cells, methods=DEFAULT_METHODS, *, reps: int = 2000, seed: int = 0
             progress(r)
 
     try:
-        if jobs > 1 and tasks:
-            from .parallel import process_pool, single_threaded_workers
-            with single_threaded_workers(), process_pool(jobs) as ex:
-                for result in ex.map(run_chunk, tasks):
-                    collect(result)
-        else:
-            for t in tasks:
-                collect(run_chunk(t))
+        for result in map_tasks(run_chunk, tasks, jobs):
+            collect(result)
     finally:
         if sink:
             sink.close()

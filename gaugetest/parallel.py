@@ -36,3 +36,25 @@ def process_pool(jobs: int, **kw):
 
     return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
                                **kw)
+
+
+def map_tasks(fn, tasks, jobs: int = 1):
+    """``fn(task)`` for every task, results in task order: in ``jobs`` spawned single-threaded
+    workers when ``jobs > 1``, else in this process.
+
+    The studies (``gaugetest calibrate``, ``--verdict``) seed every task on its own, so the
+    results do not depend on ``jobs``; a caller that records each result as it arrives (a
+    checkpoint) sees them one by one, in order.
+
+    Examples
+    --------
+    >>> list(map_tasks(abs, [-1, 2, -3]))
+    [1, 2, 3]
+    """
+    tasks = list(tasks)
+    if jobs > 1 and tasks:
+        with single_threaded_workers(), process_pool(jobs) as ex:
+            yield from ex.map(fn, tasks)
+    else:
+        for t in tasks:
+            yield fn(t)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .io import STANDARD_FAMILIES
+from .parallel import map_tasks
 from .phases import resolve_phase_map
 from .verdict import LABELS
 
@@ -122,14 +123,8 @@ def verdict_study(reps: int = 300, seed: int = 0, jobs: int = 1, progress=None,
         if progress:
             progress(n)
 
-    if jobs > 1:
-        from .parallel import process_pool, single_threaded_workers
-        with single_threaded_workers(), process_pool(jobs) as ex:
-            for r in ex.map(run_chunk, tasks):
-                add(r)
-    else:
-        for t in tasks:
-            add(run_chunk(t))
+    for r in map_tasks(run_chunk, tasks, jobs):
+        add(r)
     return out
 
 
