@@ -11,6 +11,9 @@ the pooled series and the study counts
   worst of the upper and lower margin and of EARLY, LATE and LATE - EARLY; the margin is
   ``margin_se`` true standard errors of the arithmetic-mean estimate, so one side alone
   decides and the rate is the size of that one-sided test;
+* **TOST power**: how often equivalence is declared when the truth is 0, with the same margins
+  (``margin_se`` true standard errors), for EARLY, LATE and LATE - EARLY; the report shows the
+  lowest of the three;
 * **power** of the LATE > EARLY test when LATE is higher by the effect that gives the
   *GLS oracle* power 0.80 -- GLS with phase levels that knows the true covariance -- and the
   ratio of the method's power to the oracle's on the same data; the ratio to the
@@ -37,8 +40,12 @@ from .parallel import map_tasks
 from .scenarios import BANK, DEFAULT_LAYOUTS, Layout, Scenario, scenario
 
 CHUNK = 100
-METRICS = ("cover_early", "cover_late", "cover_diff", "size", "tost", "power", "oracle_power",
-           "mean_oracle_power", "check_failed")
+TARGETS = ("early", "late", "diff")
+#: TOST counts per target and margin (truth on the upper / lower margin) and at truth 0.
+TOST_SIZE = tuple(f"tost_{t}_{side}" for t in TARGETS for side in ("up", "lo"))
+TOST_POWER = tuple(f"tost_power_{t}" for t in TARGETS)
+METRICS = ("cover_early", "cover_late", "cover_diff", "size", "power", "oracle_power",
+           "mean_oracle_power", "check_failed") + TOST_SIZE + TOST_POWER
 
 #: The default of ``--dependence robust`` (gaugetest.depth_model).
 DEFAULT_METHOD = "reml-bma"
@@ -112,12 +119,26 @@ def _segments(lay: Layout) -> list:
 @dataclass(frozen=True)
 class _MixBatch:
     mix: dict
+    tost: dict | None = None      # target -> (mixture, level factor) of the TOST rule
 
     def p_greater(self, target, x):
         return self.mix[target].p_greater(x)
 
     def p_less(self, target, x):
         return self.mix[target].p_less(x)
+
+    # the TOST's p-values, divided by the rule's level factor so they compare with alpha
+    def tost_p_greater(self, target, x):
+        if self.tost is None:
+            return self.p_greater(target, x)
+        mix, f = self.tost[target]
+        return mix.p_greater(x) / f
+
+    def tost_p_less(self, target, x):
+        if self.tost is None:
+            return self.p_less(target, x)
+        mix, f = self.tost[target]
+        return mix.p_less(x) / f
 
 
 #: Fits shared by the depth-model variants within one chunk (same data, same families).
@@ -129,11 +150,12 @@ def _depth_method(**options):
     check = options.get("check", True)
     mix_opts = {k: options[k] for k in ("skew", "cross") if k in options}
     families = options.get("families")
+    tost_rule = options.get("tost_rule", "mixture")
 
     def run(Y, lay: Layout, known_var=None, **_):
         import dataclasses
 
-        from .depth_model import FAMILIES, _design_cached, _fit_batch, _mixture
+        from .depth_model import FAMILIES, _design_cached, _fit_batch, _mixture, _tost_mixture
         fams = tuple(families or FAMILIES)
         design = _design_cached(tuple(int(v) for v in lay.layers), lay.phases, fams)
         key = (id(Y), fams, robust)
@@ -143,10 +165,13 @@ def _depth_method(**options):
         batch = _FIT_CACHE[key]
         if not check:
             batch = dataclasses.replace(batch, fallback=np.zeros_like(batch.fallback))
-        mix = {"early": _mixture(batch, {lay.early: 1.0}, **mix_opts),
-               "late": _mixture(batch, {lay.late: 1.0}, **mix_opts),
-               "diff": _mixture(batch, {lay.late: 1.0, lay.early: -1.0}, **mix_opts)}
-        return _MixBatch(mix), batch.fallback
+        targets = {"early": {lay.early: 1.0}, "late": {lay.late: 1.0},
+                   "diff": {lay.late: 1.0, lay.early: -1.0}}
+        mix = {t: _mixture(batch, w, **mix_opts) for t, w in targets.items()}
+        tost = None
+        if tost_rule != "mixture":
+            tost = {t: _tost_mixture(batch, w, tost_rule, **mix_opts) for t, w in targets.items()}
+        return _MixBatch(mix, tost), batch.fallback
     return run
 
 
@@ -164,6 +189,19 @@ METHODS = {
                         "as reml-bma without the skewness correction"),
     "reml-bma-nocheck": (_depth_method(check=False),
                          "as reml-bma without the model check and its fallback"),
+    "reml-bma-tost-level": (_depth_method(tost_rule="level"),
+                            "as reml-bma, the TOST at half the level (equivalence when the "
+                            "1 - alpha interval, not the 1 - 2 alpha one, lies inside the "
+                            "margins)"),
+    "reml-bma-tost-q90": (_depth_method(tost_rule="quantile"),
+                          "as reml-bma, the TOST on the grid point at the posterior 90% quantile "
+                          "of the standard error"),
+    "reml-bma-tost-region": (_depth_method(tost_rule="region"),
+                             "as reml-bma, the TOST always on the largest variance inside the 95% "
+                             "likelihood region (the model check's fallback)"),
+    "reml-bma-tost-idf": (_depth_method(tost_rule="inflated-df"),
+                          "as reml-bma, the TOST with every component's df shrunk by the posterior "
+                          "variance of the log variance (2/df' = 2/df + Var(log se^2))"),
     "neff": (_moment_method("neff"), "effective sample size of an AR(1) with a depth-wide "
                                      "rho (the 0.1.0 robust default, with defects 3-4 fixed)"),
     "hac": (_moment_method("hac"), "Newey-West standard error per phase, n - 1 df"),
@@ -228,7 +266,16 @@ class Counts:
                 mine[k] += v
 
     def rate(self, method: str, metric: str) -> float:
-        return self.by_method[method][metric] / self.reps
+        """A rate; ``tost`` is the largest TOST size over targets and margins and
+        ``tost_power`` the smallest TOST power over targets, each taken after the counts of
+        all chunks are added (a worst case per chunk, added up, would be biased away from the
+        truth and depend on the chunk size)."""
+        d = self.by_method[method]
+        if metric == "tost":
+            return max(d[k] for k in TOST_SIZE) / self.reps
+        if metric == "tost_power":
+            return min(d[k] for k in TOST_POWER) / self.reps
+        return d[metric] / self.reps
 
     def to_dict(self) -> dict:
         return {"reps": self.reps, "counts": self.by_method}
@@ -272,14 +319,16 @@ def run_chunk(task) -> tuple[str, int, dict, int]:
             c["cover_" + t] = int(np.sum((pg >= alpha / 2) & (pl >= alpha / 2)))
         c["size"] = int(np.sum(res.p_greater("diff", z) < alpha))
         c["power"] = int(np.sum(res.p_greater("diff", z - effect) < alpha))
-        worst = 0
+        # the TOST may use a distribution of its own (a more conservative one)
+        tg = getattr(res, "tost_p_greater", res.p_greater)
+        tl = getattr(res, "tost_p_less", res.p_less)
         for t in ("early", "late", "diff"):
             m = margin[t]
             # truth at +m: data + m; p_lower at -m -> original at -2m, p_upper at +m -> at 0
-            up = (res.p_greater(t, z - 2 * m) < alpha) & (res.p_less(t, z) < alpha)
-            lo = (res.p_greater(t, z) < alpha) & (res.p_less(t, z + 2 * m) < alpha)
-            worst = max(worst, int(up.sum()), int(lo.sum()))
-        c["tost"] = worst
+            c[f"tost_{t}_up"] = int(np.sum((tg(t, z - 2 * m) < alpha) & (tl(t, z) < alpha)))
+            c[f"tost_{t}_lo"] = int(np.sum((tg(t, z) < alpha) & (tl(t, z + 2 * m) < alpha)))
+            # truth 0: declared when both one-sided tests reject at -m and +m
+            c["tost_power_" + t] = int(np.sum((tg(t, z - m) < alpha) & (tl(t, z + m) < alpha)))
         c["check_failed"] = int(fallback.sum()) if fallback is not None else 0
         out[name] = c
     _FIT_CACHE.clear()
@@ -300,7 +349,8 @@ def calibrate(cells, methods=DEFAULT_METHODS, *, reps: int = 2000, seed: int = 0
     """
     methods = tuple(methods)
     settings = {"methods": methods, "reps": reps, "seed": seed, "alpha": alpha, "power": power,
-                "margin_se": margin_se, "chunk": CHUNK, "cells": [c.key for c in cells]}
+                "margin_se": margin_se, "chunk": CHUNK, "cells": [c.key for c in cells],
+                "metrics": list(METRICS)}
     tag = settings_hash(settings)
     done = {}
     if checkpoint and os.path.exists(checkpoint):
@@ -363,7 +413,7 @@ def summarize(cells, totals: dict, methods) -> dict:
     out = {}
     for m in methods:
         worst = {"size": (-1, None), "coverage": (2, None), "tost": (-1, None),
-                 "ratio": (9, None), "ratio_mean": (9, None)}
+                 "tost_power": (2, None), "ratio": (9, None), "ratio_mean": (9, None)}
         for cell in cells:
             c = totals[cell.key]
             if m not in c.by_method:
@@ -380,6 +430,9 @@ def summarize(cells, totals: dict, methods) -> dict:
                 worst["coverage"] = (cov, cell.key)
             if tost > worst["tost"][0]:
                 worst["tost"] = (tost, cell.key)
+            tpow = c.rate(m, "tost_power")
+            if tpow < worst["tost_power"][0]:
+                worst["tost_power"] = (tpow, cell.key)
             if ratio < worst["ratio"][0]:
                 worst["ratio"] = (ratio, cell.key)
             if rmean < worst["ratio_mean"][0]:
@@ -431,15 +484,18 @@ def _ranking(cells, totals, methods, alpha) -> list[str]:
         sf = shortfall(totals, cells, m, alpha)
         ratios = [totals[c.key].rate(m, "power") / max(totals[c.key].rate(m, "oracle_power"),
                                                          1e-12) for c in cells]
+        tpow = float(np.median([totals[c.key].rate(m, "tost_power") for c in cells]))
         rows.append((max(sf["size"], sf["coverage"]), sf["tost"], -float(np.median(ratios)), m,
-                     sf, float(np.median(ratios)), float(min(ratios))))
-    rows.sort(key=lambda r: (round(r[0], 3), round(r[1], 3), r[2]))
+                     sf, float(np.median(ratios)), float(min(ratios)), tpow))
+    # ties (methods that differ only in their TOST) are broken by the TOST's power
+    rows.sort(key=lambda r: (round(r[0], 3), round(r[1], 3), r[2], -r[7]))
     lines = ["| rank | method | worst size excess | worst coverage shortfall | worst TOST size "
-             "excess | median power ratio | min power ratio |", "|---|---|---|---|---|---|---|"]
+             "excess | median power ratio | min power ratio | median TOST power |",
+             "|---|---|---|---|---|---|---|---|"]
     for i, r in enumerate(rows, 1):
         sf = r[4]
         lines.append(f"| {i} | `{r[3]}` | {sf['size']:.3f} | {sf['coverage']:.3f} | "
-                     f"{sf['tost']:.3f} | {r[5]:.2f} | {r[6]:.2f} |")
+                     f"{sf['tost']:.3f} | {r[5]:.2f} | {r[6]:.2f} | {r[7]:.3f} |")
     return lines
 
 
@@ -506,7 +562,8 @@ def to_markdown(cells, totals: dict, methods, *, reps: int, seed: int, alpha: fl
         "EARLY (target >= 0.93); *min cov* is the smallest of the three;",
         f"- **TOST size**: rate of declaring equivalence when the truth sits on a margin of "
         f"{margin_se:g} true standard errors (worst of both margins and the three targets; "
-        f"target <= {alpha + 0.01:g});",
+        f"target <= {alpha + 0.01:g}); **TOST power**: rate of declaring equivalence when the "
+        "truth is 0, with the same margins (lowest of the three targets);",
         f"- **power**: rejection rate when LATE is higher by the effect that gives the GLS "
         f"oracle (phase levels, true covariance, z test) power {power:g}; **ratio** = power / "
         "the GLS oracle's power on the same data (aim >= 0.85); **ratio (mean)** = power / the "
@@ -527,7 +584,8 @@ def to_markdown(cells, totals: dict, methods, *, reps: int, seed: int, alpha: fl
     lines += ["", "## Ranking by worst case", "",
               "Validity first -- the larger of the worst size excess over "
               f"{alpha + 0.01:g} and the worst coverage shortfall below 0.93, then the worst TOST "
-              "size excess -- and power second (median ratio to the GLS oracle). The first "
+              "size excess -- and power second (median ratio to the GLS oracle, then median TOST "
+              "power). The first "
               "method of `--methods` is the one reported cell by cell below.", ""]
     lines += _ranking(cells, totals, methods, alpha)
     lines += ["", f"## Where `{methods[0]}` misses a target", "",
@@ -535,13 +593,16 @@ def to_markdown(cells, totals: dict, methods, *, reps: int, seed: int, alpha: fl
               "that reaches it may fail elsewhere; see the ranking).", ""]
     lines += _misses(cells, totals, methods, alpha)
     lines += ["", "## Worst case across the bank", "",
-              "| method | max size | min coverage | max TOST size | min power ratio | "
-              "min ratio (mean) |", "|---|---|---|---|---|---|"]
+              "| method | max size | min coverage | max TOST size | min TOST power | "
+              "median TOST power | min power ratio | min ratio (mean) |",
+              "|---|---|---|---|---|---|---|---|"]
     for m in methods:
         w = summ[m]
         lines.append(f"| `{m}` | {w['size'][0]:.3f} ({_short_key(w['size'][1], cells)}) | "
                      f"{w['coverage'][0]:.3f} ({_short_key(w['coverage'][1], cells)}) | "
                      f"{w['tost'][0]:.3f} ({_short_key(w['tost'][1], cells)}) | "
+                     f"{w['tost_power'][0]:.3f} ({_short_key(w['tost_power'][1], cells)}) | "
+                     f"{np.median([totals[c.key].rate(m, 'tost_power') for c in cells]):.3f} | "
                      f"{w['ratio'][0]:.2f} ({_short_key(w['ratio'][1], cells)}) | "
                      f"{w['ratio_mean'][0]:.2f} ({_short_key(w['ratio_mean'][1], cells)}) |")
     lines.append("")
@@ -549,8 +610,8 @@ def to_markdown(cells, totals: dict, methods, *, reps: int, seed: int, alpha: fl
     main = methods[0]
     lines += [f"## `{main}` in every cell", "",
               "| scenario | layers | size | cover EARLY | cover LATE | cover diff | TOST size | "
-              "power | ratio | ratio (mean) | check |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
+              "TOST power | power | ratio | ratio (mean) | check |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for cell in cells:
         c = totals[cell.key]
         n = c.reps
@@ -565,10 +626,12 @@ def to_markdown(cells, totals: dict, methods, *, reps: int, seed: int, alpha: fl
         r_se = math.sqrt(_se(pw, n) ** 2 / op ** 2 + pw ** 2 * _se(op, n) ** 2 / op ** 4) \
             if op > 0 else float("nan")
         lay = cell.layout
+        tp = c.rate(main, "tost_power")
         lines.append(f"| {cell.scenario.label} | {lay.num_layers} ({lay.late} "
                      f"{len(lay.rows(lay.late))} vs {lay.early} {len(lay.rows(lay.early))}) | "
                      f"{r('size')} | {r('cover_early')} | {r('cover_late')} | {r('cover_diff')} | "
-                     f"{r('tost')} | {r('power')} | {pw / op:.2f} ± {r_se:.2f} | {pw / mp:.2f} | "
+                     f"{r('tost')} | {tp:.3f} ± {_se(tp, n):.3f} | {r('power')} | "
+                     f"{pw / op:.2f} ± {r_se:.2f} | {pw / mp:.2f} | "
                      f"{c.rate(main, 'check_failed'):.3f} |")
     lines.append("")
     # comparison tables
@@ -578,6 +641,8 @@ def to_markdown(cells, totals: dict, methods, *, reps: int, seed: int, alpha: fl
              lambda c, m: min(c.rate(m, k) for k in ("cover_early", "cover_late", "cover_diff")),
              "{:.3f}"),
             ("TOST size", lambda c, m: c.rate(m, "tost"), "{:.3f}"),
+            ("TOST power (lowest of EARLY, LATE, difference)",
+             lambda c, m: c.rate(m, "tost_power"), "{:.3f}"),
             ("Power ratio to the GLS oracle",
              lambda c, m: c.rate(m, "power") / max(c.rate(m, "oracle_power"), 1e-12), "{:.2f}")):
         lines += [f"## {title}, every method", "",

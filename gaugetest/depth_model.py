@@ -507,7 +507,10 @@ class _Mixture:
 
 
 def _mixture(batch: _Batch, weights: Mapping[str, float], skew: bool = True,
-             cross: bool = True) -> _Mixture | None:
+             cross: bool = True, raw: bool = False) -> _Mixture | None:
+    """The confidence distribution of a contrast: the mixture over the kept grid points
+    (``raw``: every kept point with its posterior weight, before the check's fallback and
+    before merging components)."""
     d = batch.design
     phases = [p for p, c in weights.items() if c != 0]
     if not phases or any(p not in batch.s2 for p in phases):
@@ -544,6 +547,8 @@ def _mixture(batch: _Batch, weights: Mapping[str, float], skew: bool = True,
     # a phase without spread (constant data) has no skewness to correct: 0/0 there is 0
     a0, a2 = np.nan_to_num(a / 6), np.nan_to_num(b / 2 - a / 6)
     w = batch.w
+    if raw:
+        return _Mixture(est, w, se, df, a0, a2, skew)
     if batch.fallback.any():
         # most conservative answer inside the 95% likelihood region
         inside = batch.ll >= batch.ll.max(axis=1, keepdims=True) - REGION_DROP
@@ -552,6 +557,80 @@ def _mixture(batch: _Batch, weights: Mapping[str, float], skew: bool = True,
         alt[np.arange(R), pick] = 1.0
         w = np.where(batch.fallback[:, None], alt, w)
     return _compress(_Mixture(est, w, se, df, a0, a2, skew))
+
+
+#: TOST rules compared in docs/tost-study.md; ``TOST_RULE`` is the one ``fit_depth`` uses
+#: unless told otherwise (the mixture: every conservative rule that reaches the TOST-size
+#: target costs most of the TOST's power, see docs/tost-study.md).
+TOST_RULES = ("mixture", "level", "quantile", "region", "inflated-df")
+TOST_RULE = "mixture"
+
+
+def _point(mix: _Mixture, pick: np.ndarray) -> _Mixture:
+    """The single component ``pick`` (one per replicate) of a mixture, weight 1."""
+    r = np.arange(len(mix.est))
+
+    def f(a):
+        return a[r, pick][:, None]
+
+    return _Mixture(mix.est, np.ones((len(pick), 1)), f(mix.se), f(mix.df), f(mix.a0),
+                    f(mix.a2), mix.skew)
+
+
+def _tost_mixture(batch: _Batch, weights: Mapping[str, float], rule: str, skew: bool = True,
+                  cross: bool = True) -> tuple[_Mixture, float] | None:
+    """The distribution a TOST rule tests on, and the factor its level is multiplied by.
+
+    * ``mixture``: the confidence distribution of every other number (the default);
+    * ``level``: the same at half the level (the 1 - 2 alpha interval becomes 1 - alpha);
+    * ``quantile``: the component at the posterior 90% quantile of the standard error;
+    * ``region``: the component with the largest standard error inside the 95% likelihood
+      region (what the model check's fallback uses), always;
+    * ``inflated-df``: every component's df shrunk so that 2 / df also counts the posterior
+      variance of the log variance, 2 / df' = 2 / df + Var_post(log se^2) (a Satterthwaite
+      moment match of the variance's spread over the grid).
+
+    Where the model check failed, every rule uses the fallback's distribution (as the default
+    does)."""
+    if rule not in TOST_RULES:
+        raise ValueError(f"unknown TOST rule {rule!r}; one of {', '.join(TOST_RULES)}")
+    base = _mixture(batch, weights, skew, cross)
+    if base is None or rule == "mixture":
+        return None if base is None else (base, 1.0)
+    if rule == "level":
+        return base, 0.5
+    full = _mixture(batch, weights, skew, cross, raw=True)
+    if rule == "quantile":
+        order = np.argsort(full.se, axis=1, kind="stable")
+        cw = np.cumsum(np.take_along_axis(full.w, order, axis=1), axis=1)
+        j = np.minimum((cw < 0.9).sum(axis=1), full.w.shape[1] - 1)
+        alt = _point(full, order[np.arange(len(j)), j])
+    elif rule == "region":
+        inside = batch.ll >= batch.ll.max(axis=1, keepdims=True) - REGION_DROP
+        alt = _point(full, np.where(inside, full.se, -np.inf).argmax(axis=1))
+    else:
+        lv = 2 * np.log(full.se)
+        mean = np.sum(full.w * lv, axis=1, keepdims=True)
+        spread = np.sum(full.w * (lv - mean) ** 2, axis=1, keepdims=True)
+        alt = _compress(_Mixture(full.est, full.w, full.se, 2 / (2 / full.df + spread),
+                                 full.a0, full.a2, skew))
+    if not batch.fallback.any():
+        return alt, 1.0
+    # replicates whose check failed keep the fallback (a single component): pad to one shape
+    fb = batch.fallback[:, None]
+    K = max(alt.w.shape[1], base.w.shape[1])
+
+    def pad(a, b, fill):
+        out = []
+        for x in (a, b):
+            extra = K - x.shape[1]
+            out.append(np.concatenate([x, np.full((x.shape[0], extra), fill)], axis=1)
+                       if extra else x)
+        return np.where(fb, out[1], out[0])
+
+    return _Mixture(base.est, pad(alt.w, base.w, 0.0), pad(alt.se, base.se, 1.0),
+                    pad(alt.df, base.df, 1.0), pad(alt.a0, base.a0, 0.0),
+                    pad(alt.a2, base.a2, 0.0), skew), 1.0
 
 
 def _skew_terms(weights, phases, batch, d, comp, var, nu, sdv):
@@ -629,6 +708,8 @@ class TostOutcome:
     ci_low: float
     ci_high: float
     equivalent: bool
+    ci_level: float | None = None     # level of (ci_low, ci_high); 1 - 2 alpha unless the rule
+                                      # tests at a smaller level
 
     @property
     def p(self) -> float:
@@ -683,6 +764,8 @@ class Contrast:
     se: float
     df: float
     _mix: _Mixture = field(repr=False, compare=False)
+    # the TOST rule's distribution and level factor (None: the mixture itself)
+    _tost: tuple | None = field(repr=False, compare=False, default=None)
 
     def p_greater(self, value: float = 0.0) -> float:
         """P-value of H1: contrast > value."""
@@ -736,11 +819,24 @@ class Contrast:
         a = (1 - level) / 2
         return self._bound("lower", a), self._bound("upper", a)
 
+    def _tost_contrast(self) -> tuple["Contrast", float]:
+        """The contrast on the TOST rule's distribution, and the rule's level factor."""
+        if self._tost is None:
+            return self, 1.0
+        mix, factor = self._tost
+        return Contrast(self.weights, self.estimate, self.se, self.df, mix), factor
+
     def tost(self, low: float, high: float, alpha: float) -> TostOutcome:
-        p_lo, p_hi = self.p_greater(low), self.p_less(high)
-        lo, hi = self.interval(1 - 2 * alpha)
+        """Two one-sided tests of low < contrast < high at level ``alpha``, on the TOST rule's
+        distribution (``fit_depth(tost_rule=...)``; by default the mixture of every other
+        number); ``ci_low``/``ci_high`` is the interval that must lie inside the margins."""
+        c, factor = self._tost_contrast()
+        p_lo = min(1.0, c.p_greater(low) / factor)
+        p_hi = min(1.0, c.p_less(high) / factor)
+        lo, hi = c.interval(1 - 2 * alpha * factor)
         p = max(p_lo, p_hi)
-        return TostOutcome(low, high, alpha, p_lo, p_hi, p, lo, hi, bool(p < alpha))
+        return TostOutcome(low, high, alpha, p_lo, p_hi, p, lo, hi, bool(p < alpha),
+                           1 - 2 * alpha * factor)
 
     def mdd(self, alpha: float, power: float = 0.8) -> float:
         """Smallest true contrast the one-sided test (H1: > 0) detects with ``power``, if the
@@ -753,7 +849,8 @@ class Contrast:
     def tost_power(self, low: float, high: float, alpha: float, true_value: float = 0.0) -> float:
         """Probability that the TOST declares equivalence when the contrast is ``true_value``,
         with the fitted spread (conditional on the observed scale)."""
-        lo, hi = self.interval(1 - 2 * alpha)
+        c, factor = self._tost_contrast()
+        lo, hi = c.interval(1 - 2 * alpha * factor)
         d_lo, d_hi = self.estimate - lo, hi - self.estimate
         # declared when low + d_lo < estimate < high - d_hi; estimate ~ true + fitted spread
         shifted = self._shift(true_value)
@@ -792,15 +889,18 @@ class DepthFit:
     def contrast(self, weights: Mapping[str, float]) -> Contrast | None:
         """The contrast sum_P weights[P] * mean_P, or None when a phase has < 2 pairs."""
         w = {str(k): float(v) for k, v in weights.items()}
-        mix = _mixture(self._batch, w, skew=self._options.get("skew", True),
-                       cross=self._options.get("cross", True))
+        opts = dict(skew=self._options.get("skew", True), cross=self._options.get("cross", True))
+        mix = _mixture(self._batch, w, **opts)
         if mix is None:
             return None
+        rule = self._options.get("tost_rule", "mixture")
+        tost = None if rule == "mixture" else _tost_mixture(self._batch, w, rule, **opts)
         rms = float(np.sqrt(np.sum(mix.w[0] * mix.se[0] ** 2)))
         order = np.argsort(mix.se[0])
         cw = np.cumsum(mix.w[0][order])
         med = order[min(int(np.searchsorted(cw, 0.5)), len(order) - 1)]
-        return Contrast(tuple(w.items()), float(mix.est[0]), rms, float(mix.df[0, med]), mix)
+        return Contrast(tuple(w.items()), float(mix.est[0]), rms, float(mix.df[0, med]), mix,
+                        tost)
 
 
 def _check_inputs(y, phases, layers, known_var):
@@ -824,7 +924,7 @@ def _check_inputs(y, phases, layers, known_var):
 
 def fit_depth(y, phases: Sequence[str], layers, *, known_var=None, rng=None,
               families: Sequence[str] = FAMILIES, robust: bool = True, skew: bool = True,
-              cross: bool = True, check: bool = True) -> DepthFit:
+              cross: bool = True, check: bool = True, tost_rule: str | None = None) -> DepthFit:
     """Fit the depth model to one column.
 
     Parameters
@@ -847,18 +947,24 @@ def fit_depth(y, phases: Sequence[str], layers, *, known_var=None, rng=None,
         families averaged over, Huber clipping before the likelihood, Hall's skewness
         correction, counting between-phase correlation where it widens an interval, the model
         check with its fallback.
+    tost_rule : str, optional
+        The distribution the TOST (and its power) uses, one of ``TOST_RULES`` (default
+        ``TOST_RULE``, the mixture of every other number); docs/tost-study.md compares them.
 
     Returns
     -------
     DepthFit
     """
     y, phases, layers, known_var = _check_inputs(y, phases, layers, known_var)
+    rule = TOST_RULE if tost_rule is None else tost_rule
+    if rule not in TOST_RULES:
+        raise ValueError(f"unknown TOST rule {rule!r}; one of {', '.join(TOST_RULES)}")
     ok = np.isfinite(y)
     design = _design_cached(tuple(int(v) for v in layers[ok]),
                             tuple(p for p, k in zip(phases, ok) if k), tuple(families))
     kv = known_var[ok][None, :] if known_var is not None else None
     batch = _fit_batch(y[ok][None, :], design, kv, robust=robust, check=check)
-    return _wrap(batch, design, dict(skew=skew, cross=cross))
+    return _wrap(batch, design, dict(skew=skew, cross=cross, tost_rule=rule))
 
 
 def _wrap(batch: _Batch, design: _Design, options: dict) -> DepthFit:

@@ -276,3 +276,90 @@ def test_interval_bounds_equal_brentq_roots():
                 rhi = brentq(lambda x: c.p_less(x) - a, hi - 5 * c.se, hi + 5 * c.se,
                              xtol=1e-15, rtol=1e-15)
                 assert abs(lo - rlo) < 1e-9 * c.se and abs(hi - rhi) < 1e-9 * c.se
+
+
+# --------------------------------------------------------------------------- TOST rules
+
+
+@pytest.mark.parametrize("check", [True, False])
+def test_tost_rules_against_a_direct_computation(check):
+    """The TOST rules of docs/tost-study.md on one fit (AR(1) 0.9, 28 layers), no skewness
+    correction, for the E mean (one phase: every grid point's df is n_E - 1): each rule's
+    p-value against scipy.stats.t on the grid points computed here from the fit's posterior
+    weights, scales and variance factors -- the largest standard error inside the 95%
+    likelihood region ("region"), the posterior 90% quantile of the standard error
+    ("quantile"), the df shrunk by the posterior variance of log se^2 ("inflated-df"),
+    the same mixture at half the level ("level"). With ``check`` the fit is forced through the
+    model check's fallback, which every rule keeps."""
+    import dataclasses
+
+    from scipy import stats
+
+    lay = Layout.from_map(28, "E", "C")
+    y = scenario("ar1-0.9").draw(lay, 1, np.random.default_rng(31)).y[0]
+    batch = fit_depth(y, lay.phases, lay.layers)._batch
+    if check:
+        batch = dataclasses.replace(batch, fallback=np.ones(1, dtype=bool))
+    m = len(lay.rows("E"))
+    est = y[lay.rows("E")].mean()
+    w, ll = batch.w[0], batch.ll[0]
+    se = np.sqrt(batch.s2["E"][0] * batch.v["E"][0])
+    inside = ll >= ll.max() - dm.REGION_DROP
+    region = se[np.where(inside, se, -np.inf).argmax()]
+    order = np.argsort(se, kind="stable")
+    quant = se[order][min(np.searchsorted(np.cumsum(w[order]), 0.9), len(se) - 1)]
+    lv = np.log(se ** 2)
+    df_inf = 2 / (2 / (m - 1) + np.sum(w * (lv - np.sum(w * lv)) ** 2))
+    for x in (est - 2 * region, est - region, est + 0.5 * region):
+        def p_point(s, df=m - 1):
+            return stats.t.sf((est - x) / s, df)
+        want = {"region": p_point(region), "quantile": p_point(quant),
+                "inflated-df": float(np.sum(w * stats.t.sf((est - x) / se, df_inf))),
+                "level": 2 * float(np.sum(w * stats.t.sf((est - x) / se, m - 1)))}
+        if check:           # the fallback's point, whatever the rule
+            want = dict.fromkeys(want, p_point(region))
+            want["level"] *= 2
+        for rule, ref in want.items():
+            mix, factor = dm._tost_mixture(batch, {"E": 1.0}, rule, skew=False)
+            got = float(mix.p_greater(np.array([x]))[0]) / factor
+            # merged components (se within a few percent, _compress) for the mixtures
+            tol = 2e-3 if rule in ("inflated-df", "level") and not check else 1e-10
+            assert got == pytest.approx(ref, rel=tol, abs=1e-12), (rule, x, got, ref)
+    with pytest.raises(ValueError, match="unknown TOST rule"):
+        dm._tost_mixture(batch, {"E": 1.0}, "nope")
+
+
+def test_tost_rule_through_fit_depth():
+    """fit_depth(tost_rule=...) reaches Contrast.tost: with the region rule (no skewness
+    correction) the TOST interval is the t interval of the largest-variance grid point inside
+    the 95% likelihood region, est +- t_{0.95, n_E - 1} se (scipy.stats.t, se computed here);
+    the level rule reports its (1 - alpha) interval as such; the test's own interval and
+    p-values do not change with the rule; an unknown rule is a ValueError."""
+    from scipy import stats
+
+    lay = Layout.from_map(28, "E", "C")
+    y = scenario("ar1-0.9").draw(lay, 1, np.random.default_rng(32)).y[0]
+    base = fit_depth(y, lay.phases, lay.layers, skew=False)
+    region = fit_depth(y, lay.phases, lay.layers, skew=False, tost_rule="region")
+    b = region._batch
+    se = np.sqrt(b.s2["E"][0] * b.v["E"][0])
+    inside = b.ll[0] >= b.ll[0].max() - dm.REGION_DROP
+    s_max = se[np.where(inside, se, -np.inf).argmax()]
+    m = len(lay.rows("E"))
+    est = y[lay.rows("E")].mean()
+    t = region.contrast({"E": 1.0}).tost(-0.5, 0.5, 0.05)
+    half = stats.t.ppf(0.95, m - 1) * s_max
+    assert (t.ci_low, t.ci_high) == pytest.approx((est - half, est + half), rel=1e-8)
+    assert t.ci_level == pytest.approx(0.9)
+    assert t.p_lower == pytest.approx(stats.t.sf((est + 0.5) / s_max, m - 1), rel=1e-9)
+    c0, c1 = base.contrast({"E": 1.0}), region.contrast({"E": 1.0})
+    assert c0.interval(0.95) == c1.interval(0.95) and c0.p_greater(0.1) == c1.p_greater(0.1)
+    lvl = fit_depth(y, lay.phases, lay.layers, tost_rule="level").contrast({"E": 1.0})
+    tl = lvl.tost(-0.5, 0.5, 0.05)
+    assert tl.ci_level == pytest.approx(0.95)
+    assert (tl.ci_low, tl.ci_high) == pytest.approx(lvl.interval(0.95), rel=1e-12)
+    assert fit_depth(y, lay.phases, lay.layers).contrast({"E": 1.0}).tost(-0.5, 0.5, 0.05) \
+        == fit_depth(y, lay.phases, lay.layers, tost_rule="mixture").contrast({"E": 1.0}).tost(
+            -0.5, 0.5, 0.05)
+    with pytest.raises(ValueError, match="unknown TOST rule"):
+        fit_depth(y, lay.phases, lay.layers, tost_rule="nope")

@@ -56,7 +56,7 @@ class DepthModelMethod:
                                              self.key))
                 t = c.tost(lo, hi, alpha)
                 eq_rows.append(EquivalenceRow(phase, name, n, c.estimate, lo, hi, t.p_lower,
-                                              t.p_upper, t.pvalue, t.ci_low, t.ci_high, tlevel,
+                                              t.p_upper, t.pvalue, t.ci_low, t.ci_high, t.ci_level,
                                               t.equivalent, t.min_margin))
                 if name == POOLED:
                     tost_power[phase] = c.tost_power(lo, hi, alpha)
@@ -74,7 +74,8 @@ class DepthModelMethod:
                     mdd[name] = None
                     continue
                 ci = d.interval(level)
-                tl, th = d.interval(tlevel)
+                td = d.tost(lo, hi, alpha)            # the TOST's interval (its own rule)
+                tl, th = td.ci_low, td.ci_high
                 rows.append(DifferenceRow(name, d.estimate, ci[0], ci[1], level,
                                           d.p_greater(0.0),
                                           detail={"se": d.se, "df": d.df, "tost_ci_low": tl,
