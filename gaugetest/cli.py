@@ -227,7 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--methods", nargs="+", metavar="M",
                    help="methods to compare, the first one reported in full (default: "
                         "reml-bma reml-bma-short reml-ar1 reml-bma-noskew reml-bma-nocheck "
-                        "neff hac iid; also glsar block sieve)")
+                        "neff hac iid; also glsar block sieve, and the TOST rules "
+                        "reml-bma-tost-level reml-bma-tost-q90 reml-bma-tost-region "
+                        "reml-bma-tost-idf of docs/tost-study.md)")
     c.add_argument("--reps", type=int, default=2000,
                    help="replicates per scenario and layout (default 2000)")
     c.add_argument("--power", type=float, default=0.8,
