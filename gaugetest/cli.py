@@ -60,6 +60,12 @@ def _add_analysis_options(p: argparse.ArgumentParser, outputs: str = "all") -> N
                    help="which analysis drives the verdict: robust (default; the method the "
                         "calibration study supports), iid (bootstrap/permutation/t), or an "
                         "expert choice of robust method. Both iid and robust are always shown")
+    g.add_argument("--tost-rule", choices=("mixture", "inflated-df"), default="mixture",
+                   help="the distribution the robust (reml-bma) equivalence test uses: mixture "
+                        "(default: the one every other robust number uses; its TOST size "
+                        "reached 0.16 under strong dependence at 28-36 layers) or inflated-df "
+                        "(conservative: TOST size <= 0.06 in every scenario of the bank, at "
+                        "about a fifth of the power; docs/tost-study.md)")
     g.add_argument("--baseline", choices=("auto", "raw", "matched", "null"), default="auto",
                    help="the analysed quantity: raw = delta (aligned - raw cosine); matched = "
                         "the excess over the matched null (aligned - mean aligned cosine of "
@@ -254,7 +260,7 @@ def _settings(args: argparse.Namespace) -> dict:
     return dict(alpha=args.alpha, margin=args.margin, n_boot=args.n_boot, n_perm=args.n_perm,
                 seed=args.seed, ci=args.ci, phases=args.phases, compare=tuple(args.compare),
                 dependence=args.dependence, baseline=args.baseline, shapes=args.shapes,
-                equivalence_phases=args.equivalence_phases)
+                equivalence_phases=args.equivalence_phases, tost_rule=args.tost_rule)
 
 
 def _check_outputs(args) -> None:

@@ -70,8 +70,23 @@ DESCRIPTION = (
     "et al. 1999), with isolated outlying pairs replaced by a Hampel filter (Hampel 1974) when "
     "the dependence is estimated. Tests and "
     "intervals use Welch-Satterthwaite t distributions mixed over the model grid and corrected "
-    "for skewness (Hall 1992); equivalence is two one-sided tests (Schuirmann 1987) on the same "
-    "distribution.")
+    "for skewness (Hall 1992); ")
+
+#: How the Methods sentence states each TOST rule (completes ``DESCRIPTION``).
+TOST_RULE_TEXT = {
+    "mixture": "equivalence is two one-sided tests (Schuirmann 1987) on the same distribution.",
+    "level": "equivalence is two one-sided tests (Schuirmann 1987) on the same distribution at "
+             "half the level (the 1 - alpha interval inside the margin).",
+    "quantile": "equivalence is two one-sided tests (Schuirmann 1987) on the model at the "
+                "posterior 90% quantile of the standard error.",
+    "region": "equivalence is two one-sided tests (Schuirmann 1987) on the model with the "
+              "largest variance inside the 95% likelihood region.",
+    "inflated-df": "equivalence is two one-sided tests (Schuirmann 1987) on the same mixture "
+                   "with each component's degrees of freedom reduced to also count the "
+                   "posterior spread of the variance (2/df' = 2/df + Var(log se^2)), a "
+                   "conservative rule that keeps the equivalence test's size under strong "
+                   "dependence.",
+}
 
 REFERENCES = (
     "Patterson, H. D. & Thompson, R. (1971). Recovery of inter-block information when block "
@@ -1003,5 +1018,6 @@ def _wrap(batch: _Batch, design: _Design, options: dict) -> DepthFit:
         if not passed:
             msg += f" < {CHECK_LEVEL:g}: the dependence model does not fit; using the {fb}"
         chk = ModelCheck(passed, float(batch.check_stat[0]), p, batch.check_lags, msg, fb)
-    return DepthFit(METHOD, DESCRIPTION, REFERENCES, tuple(b.phase for b in design.blocks), n,
+    description = DESCRIPTION + TOST_RULE_TEXT[options.get("tost_rule", TOST_RULE)]
+    return DepthFit(METHOD, description, REFERENCES, tuple(b.phase for b in design.blocks), n,
                     mean, detail, summary, chk, batch, options)

@@ -17,6 +17,10 @@ from .inference import ROBUST_METHODS
 from .quantity import BASELINES, normalise_baseline
 
 DEPENDENCE_MODES = ("robust", "iid") + ROBUST_METHODS
+#: TOST rules of the depth model a user may choose (gaugetest.depth_model.TOST_RULES has the
+#: others docs/tost-study.md compares): the mixture every other number uses (default), and the
+#: inflated-df rule, the one that kept TOST size <= 0.06 in all 63 bank cells.
+TOST_RULE_CHOICES = ("mixture", "inflated-df")
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,7 @@ class Settings:
     baseline: str = "auto"
     shapes: str | None = None
     equivalence_phases: str = "compared"
+    tost_rule: str = "mixture"
 
     def to_dict(self) -> dict:
         return {"alpha": self.alpha, "margin": list(self.margin), "n_boot": self.n_boot,
@@ -42,7 +47,7 @@ class Settings:
                 "phases": self.phases, "compare": list(self.compare),
                 "equivalence_phases": self.equivalence_phases,
                 "dependence": self.dependence, "baseline": self.baseline,
-                "shapes": self.shapes}
+                "shapes": self.shapes, "tost_rule": self.tost_rule}
 
 
 def parse_margin(value) -> tuple[float, float]:
@@ -88,7 +93,8 @@ def _int_at_least(name: str, value, low: int) -> int:
 
 def validate_settings(*, alpha=0.05, margin=0.02, n_boot=10_000, n_perm=100_000, seed=0,
                       ci="t-union", phases="auto", compare=("E", "C"), dependence="robust",
-                      baseline="auto", shapes=None, equivalence_phases="compared") -> Settings:
+                      baseline="auto", shapes=None, equivalence_phases="compared",
+                      tost_rule="mixture") -> Settings:
     """Check every setting; return a frozen :class:`Settings`."""
     if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not (0 < alpha < 0.5):
         raise UsageError("--alpha", "a number in (0, 0.5)", alpha)
@@ -115,6 +121,12 @@ def validate_settings(*, alpha=0.05, margin=0.02, n_boot=10_000, n_perm=100_000,
     if not isinstance(equivalence_phases, str) or not equivalence_phases.strip(" ,"):
         raise UsageError("--equivalence-phases", "compared, all or a comma-separated list of "
                          "phases", equivalence_phases)
+    if tost_rule not in TOST_RULE_CHOICES:
+        raise UsageError("--tost-rule", " | ".join(TOST_RULE_CHOICES), tost_rule)
+    if tost_rule != "mixture" and dependence not in ("robust", "iid", "reml-bma"):
+        raise UsageError("--tost-rule", "the default mixture with --dependence "
+                         f"{dependence} (the rule belongs to the reml-bma depth model)",
+                         tost_rule)
     if shapes is not None:
         from .shapes import SHAPE_PRESETS
         if shapes not in SHAPE_PRESETS:
@@ -123,4 +135,4 @@ def validate_settings(*, alpha=0.05, margin=0.02, n_boot=10_000, n_perm=100_000,
         os.fspath(phases) if isinstance(phases, os.PathLike) else "custom")
     return Settings(float(alpha), (lo, hi), n_boot, n_perm, seed, ci, phases_s,
                     (compare[0], compare[1]), dependence, baseline, shapes,
-                    equivalence_phases.strip())
+                    equivalence_phases.strip(), tost_rule)

@@ -197,8 +197,8 @@ def _equivalence(result, desc) -> tuple[str, list[str], str]:
     parts = ", ".join(f"{p} {'yes' if rows[p].equivalent else 'no'} ({level} CI "
                       f"{fmt_interval(rows[p].ci_low, rows[p].ci_high)}, "
                       f"{p_phrase(rows[p].p_value)})" for p in deciding)
-    reasons.append(f"Equivalence of the pooled {q.symbol} to 0 within {margin} ({result.name} "
-                   f"TOST) in the deciding phases: {parts}.")
+    reasons.append(f"Equivalence of the pooled {q.symbol} to 0 within {margin} "
+                   f"({result.tost_name}) in the deciding phases: {parts}.")
     others = [p for p in rows if p not in deciding]
     if others:
         rep = ", ".join(f"{p} {'—' if rows[p].equivalent is None else ('yes' if rows[p].equivalent else 'no')}"

@@ -39,6 +39,7 @@ class StudySettings:
     margin: float = 0.02
     rho: float = 0.5
     family_corr: float = 0.5
+    tost_rule: str = "mixture"     # the robust TOST rule analyze() uses (docs/tost-study.md)
 
 
 def _noise(n: int, k: int, kind: str, s: StudySettings, sd: float, rng) -> np.ndarray:
@@ -98,7 +99,7 @@ def run_chunk(task) -> tuple[str, int, dict, dict]:
                    s, s.margin / 2, rng)
         res = analyze(*_sweeps(mu[:, None] + e, s.num_layers), margin=s.margin,
                       compare=(s.late, s.early), n_boot=400, n_perm=2000,
-                      seed=int(rng.integers(2 ** 31)))
+                      seed=int(rng.integers(2 ** 31)), tost_rule=s.tost_rule)
         robust[res.verdict.label] += 1
         iid[res.verdict.other["label"]] += 1
     return scenario, reps, robust, iid

@@ -47,6 +47,9 @@ class InferenceInput:
     n_boot, n_perm : int
     ci : str
         Bootstrap interval method (iid).
+    tost_rule : str
+        The distribution the depth model's TOST uses (``gaugetest.depth_model.TOST_RULES``);
+        other methods ignore it.
     """
 
     x: np.ndarray
@@ -62,6 +65,7 @@ class InferenceInput:
     n_boot: int = 10_000
     n_perm: int = 100_000
     ci: str = "t-union"
+    tost_rule: str = "mixture"
 
     def rows_of(self, phase: str) -> np.ndarray:
         return np.flatnonzero(np.asarray(self.phases, dtype=object) == phase)
@@ -243,6 +247,14 @@ class InferenceResult:
     check: dict | None = None          # model check, when the method has a model
     references: tuple[str, ...] = ()   # keys of render.documents.REFERENCES
     null_distribution: np.ndarray | None = field(default=None, repr=False, compare=False)
+    tost_rule: str = ""                # the depth model's TOST rule; '' for other methods
+
+    @property
+    def tost_name(self) -> str:
+        """How outputs name this analysis's TOST: 'robust (reml-bma) TOST', with the rule
+        when it is not the default mixture."""
+        rule = f" ({self.tost_rule} rule)" if self.tost_rule not in ("", "mixture") else ""
+        return f"{self.name} TOST{rule}"
 
     def estimate(self, phase: str, family: str = POOLED) -> PhaseEstimate | None:
         return next((r for r in self.phase_summary if r.phase == phase and r.family == family),
@@ -261,7 +273,8 @@ class InferenceResult:
                 "difference_test": self.difference.to_dict(),
                 "late_vs_early": [r.to_dict() for r in self.difference.rows],
                 "equivalence": [r.to_dict() for r in self.equivalence],
-                "power": self.power.to_dict() if self.power else None}
+                "power": self.power.to_dict() if self.power else None,
+                "tost_rule": self.tost_rule or None, "tost_name": self.tost_name}
 
 
 def holm_adjust(p_family) -> list[float | None]:

@@ -32,7 +32,8 @@ class DepthModelMethod:
         level, tlevel = 1 - alpha, 1 - 2 * alpha
         kv = data.known_var
         fits = [fit_depth(data.x[:, j], data.phases, data.layers,
-                          known_var=None if kv is None else kv[:, j])
+                          known_var=None if kv is None else kv[:, j],
+                          tost_rule=data.tost_rule)
                 for j in range(len(data.columns))]
         summary, eq_rows = [], []
         tost_power = {}
@@ -98,4 +99,5 @@ class DepthModelMethod:
         return InferenceResult(self.key, f"robust ({self.key})", pooled_fit.description,
                                "depth-model t mixture", test, tuple(summary), tuple(eq_rows),
                                power, detail, pooled_fit.summary, check,
-                               ("patterson", "hoeting", "hampel", "hall", "schuirmann", "ljung"))
+                               ("patterson", "hoeting", "hampel", "hall", "schuirmann", "ljung"),
+                               tost_rule=data.tost_rule)

@@ -129,7 +129,7 @@ def _tables(doc: dict) -> list[dict]:
     note = "" if q["equivalence_testable"] else f" Not part of the verdict: {q['equivalence_note']}."
     out.append({"key": "equivalence",
                 "caption": f"{model}: equivalence (TOST) of the pooled mean {sym} to 0 within "
-                           f"{margin} ({drv['name']} analysis): equivalent when the {tl} "
+                           f"{margin} ({drv['tost_name']}): equivalent when the {tl} "
                            f"interval lies inside the margin; min margin = max(|low|, |high|) "
                            f"of that interval. Deciding phases: "
                            f"{', '.join(a['equivalence_phases'])}.{note}",

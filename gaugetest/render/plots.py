@@ -169,8 +169,8 @@ def forest(doc: dict, directory: str) -> list[str]:
     ax.set_xlabel(f"pooled mean {q['symbol']}")
     ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.35), ncol=2)
     cap = (f"{a['model']}: pooled mean {q['symbol']} per phase, {ci} interval of the "
-           f"{drv['name']} analysis and the {tl} interval its TOST compares with the margin "
-           f"(equivalent when inside).")
+           f"{drv['name']} analysis and the {tl} interval its TOST ({drv['tost_name']}) "
+           f"compares with the margin (equivalent when inside).")
     if not q["equivalence_testable"]:
         cap += f" Equivalence is not part of the verdict: {q['equivalence_note']}."
     if left_out:

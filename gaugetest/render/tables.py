@@ -33,7 +33,8 @@ def tidy_tables(doc: dict, model: str | None = None) -> dict[str, list[dict]]:
     if rob:
         out["robust_phase_summary"] = tag(rob["phase_summary"], method=rob["method"])
         out["robust_late_vs_early"] = tag(rob["late_vs_early"], method=rob["method"])
-        out["robust_equivalence"] = tag(rob["equivalence"], method=rob["method"])
+        rule = {"tost_rule": rob["tost_rule"]} if rob.get("tost_rule") else {}
+        out["robust_equivalence"] = tag(rob["equivalence"], method=rob["method"], **rule)
     out["diagnostics"] = doc["diagnostics"]["rows"]
     pw = doc.get("power")
     if pw:

@@ -81,7 +81,7 @@ def headline_lines(res: "AnalysisResult") -> list[tuple[str, str, str | None]]:
     parts = ", ".join(f"{p} {_yes(eq[p].equivalent) if p in eq else '—'}"
                       for p in d.equivalence_phases)
     rows.append(("≈ 0", f"within {d.margin_text} ({fmt_level(d.tost_level)} CI inside the "
-                        f"margin, {drv.name} TOST): {parts}"
+                        f"margin, {drv.tost_name}): {parts}"
                  + ("" if q.equivalence_testable else " — not deciding: untestable for "
                     f"{q.symbol} under this gauge"), None))
     rows.append(("verdict", v.label.upper(), VERDICT_STYLE.get(v.label, "bold")))
@@ -214,7 +214,8 @@ def _equivalence_table(res: "AnalysisResult", result, pooled_only: bool) -> Text
     d = res.description
     q = d.quantity
     tl = fmt_level(d.tost_level)
-    title = (f"{_who(result)}: equivalence (TOST) of {q.mean_of()} to 0 within "
+    rule = f" ({result.tost_rule} rule)" if result.tost_rule not in ("", "mixture") else ""
+    title = (f"{_who(result)}: equivalence (TOST{rule}) of {q.mean_of()} to 0 within "
              f"{d.margin_text}: equivalent when the {tl} interval lies inside the margin; "
              f"'min margin' = max(|low|, |high|) of that interval"
              + (", pooled over families" if pooled_only else ""))
@@ -309,7 +310,8 @@ def _power_lines(res: "AnalysisResult", page: Page) -> None:
         page.para(f"{d.late} − {d.early} test not testable: no detectable-difference estimate",
                   indent="  ", hang="    ")
     tp = ", ".join(f"{ph} {v:.2f}" if v is not None else f"{ph} —" for ph, v in pw.tost.items())
-    page.para(f"TOST power within {d.margin_text} if the true {d.quantity.mean_of()} were 0: "
+    page.para(f"Power of the {res.driving.tost_name} within {d.margin_text} if the true "
+              f"{d.quantity.mean_of()} were 0: "
               f"{tp}", indent="  ", hang="    ")
     page.line()
 
@@ -380,8 +382,9 @@ def render_power(res: "AnalysisResult", file: TextIO | None = None,
     else:
         page.para(f"{d.late} − {d.early}: not testable — {res.driving.difference.reason}")
         page.line()
-    tab = TextTable(f"TOST power within {d.margin_text} if the true pooled "
-                    f"{d.quantity.mean_of()} were 0", [Column("phase", "left", key=True),
+    tab = TextTable(f"Power of the {res.driving.tost_name} within {d.margin_text} if the "
+                    f"true pooled {d.quantity.mean_of()} were 0",
+                    [Column("phase", "left", key=True),
                                                        Column("power")])
     for ph, v in pw.tost.items():
         tab.add_row(ph, "—" if v is None else f"{v:.3f}")
