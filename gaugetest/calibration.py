@@ -563,7 +563,8 @@ def to_markdown(cells, totals: dict, methods, *, reps: int, seed: int, alpha: fl
         f"- **TOST size**: rate of declaring equivalence when the truth sits on a margin of "
         f"{margin_se:g} true standard errors (worst of both margins and the three targets; "
         f"target <= {alpha + 0.01:g}); **TOST power**: rate of declaring equivalence when the "
-        "truth is 0, with the same margins (lowest of the three targets);",
+        "truth is 0, with the same margins (lowest of the three targets); the depth model's "
+        "TOST rules (`--tost-rule`) are compared in [tost-study](tost-study.md);",
         f"- **power**: rejection rate when LATE is higher by the effect that gives the GLS "
         f"oracle (phase levels, true covariance, z test) power {power:g}; **ratio** = power / "
         "the GLS oracle's power on the same data (aim >= 0.85); **ratio (mean)** = power / the "
