@@ -85,6 +85,18 @@ def interrupt_after(monkeypatch, k: int):
     monkeypatch.setattr(journal_mod.Journal, "save", save)
 
 
+def interrupted_run(tmp_path, capsys, monkeypatch, seed_weights: int, after: int):
+    """A planted checkpoint and a `measure --null-draws 2` run Ctrl-C'd after ``after`` saved
+    tasks: returns (checkpoint, output prefix, its .partial directory)."""
+    ckpt = write_checkpoint(tmp_path / "c", planted_weights(seed_weights))
+    prefix = str(tmp_path / "run")
+    with monkeypatch.context() as m:
+        interrupt_after(m, after)
+        assert main(["measure", str(ckpt), "-o", prefix, "--null-draws", "2"]) == 130
+    capsys.readouterr()
+    return ckpt, prefix, Path(prefix + ".partial")
+
+
 def test_ctrl_c_then_rerun_is_byte_identical(tmp_path, capsys, monkeypatch):
     ckpt = write_checkpoint(tmp_path / "c", planted_weights(3), "bf16", 2)
     args = [str(ckpt), "--null-draws", "3"]
@@ -102,13 +114,7 @@ def test_ctrl_c_then_rerun_is_byte_identical(tmp_path, capsys, monkeypatch):
 
 def test_other_settings_or_checkpoint_are_clear_errors_and_fresh_starts_over(tmp_path, capsys,
                                                                             monkeypatch):
-    ckpt = write_checkpoint(tmp_path / "c", planted_weights(4))
-    prefix = str(tmp_path / "run")
-    partial = Path(prefix + ".partial")
-    with monkeypatch.context() as m:
-        interrupt_after(m, 4)
-        assert main(["measure", str(ckpt), "-o", prefix, "--null-draws", "2"]) == 130
-    capsys.readouterr()
+    ckpt, prefix, partial = interrupted_run(tmp_path, capsys, monkeypatch, 4, 4)
     msg = assert_usage_error(capsys, ["measure", str(ckpt), "-o", prefix, "--null-draws", "2",
                                       "--seed", "1"], "seed is 1 now, 0 in the saved run",
                              "--fresh", absent=[Path(prefix + "-null.json")])
@@ -130,13 +136,7 @@ def test_other_settings_or_checkpoint_are_clear_errors_and_fresh_starts_over(tmp
 
 
 def test_damaged_or_foreign_partial_directories(tmp_path, capsys, monkeypatch):
-    ckpt = write_checkpoint(tmp_path / "c", planted_weights(5))
-    prefix = str(tmp_path / "run")
-    partial = Path(prefix + ".partial")
-    with monkeypatch.context() as m:
-        interrupt_after(m, 2)
-        assert main(["measure", str(ckpt), "-o", prefix, "--null-draws", "2"]) == 130
-    capsys.readouterr()
+    ckpt, prefix, partial = interrupted_run(tmp_path, capsys, monkeypatch, 5, 2)
     victim = next(p for p in partial.iterdir() if p.name.startswith("task-"))
     victim.write_text('{"key": "q_proj@0", "resu')             # not by gaugetest: it renames
     assert_usage_error(capsys, ["measure", str(ckpt), "-o", prefix, "--null-draws", "2"],
