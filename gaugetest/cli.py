@@ -130,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="run the full test on bundled synthetic sweeps (64 and 36 layers)",
                        description="Run 'gaugetest test' on synthetic sweeps made by a documented, "
-                                   "seeded generator (gaugetest.synthetic): a 64-layer model with a "
+                                   "seeded generator (gaugetest.studies.synthetic): a 64-layer model with a "
                                    "planted E > C effect and a 36-layer model (no phase E).")
     d.add_argument("--layers", choices=("64", "36", "all"), default="all",
                    help="which demo model to run (default all: both, as a two-model run)")
@@ -388,7 +388,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     from .analysis import analyze
     from .render.files import write_text
-    from .synthetic import demo_sweeps
+    from .studies.synthetic import demo_sweeps
 
     _check_outputs(args)
     layers = (64, 36) if args.layers == "all" else (int(args.layers),)
@@ -527,7 +527,7 @@ def _verdict_study(args: argparse.Namespace) -> int:
     import shlex
 
     from .render.files import write_text
-    from .verdict_study import SCENARIOS, to_markdown, verdict_study
+    from .studies.verdict_study import SCENARIOS, to_markdown, verdict_study
 
     _at_least("--reps", args.reps, 10)
     _at_least("--jobs", args.jobs, 1)
@@ -549,11 +549,11 @@ def _verdict_study(args: argparse.Namespace) -> int:
 def cmd_calibrate(args: argparse.Namespace) -> int:
     import shlex
 
-    from .calibration import (DEFAULT_METHODS, METHODS, Cell, bank_cells, calibrate, to_json,
+    from .studies.calibration import (DEFAULT_METHODS, METHODS, Cell, bank_cells, calibrate, to_json,
                               to_markdown)
     from .phases import resolve_phase_map
     from .render.files import write_text
-    from .scenarios import BANK, DEFAULT_LAYOUTS, Layout, scenario
+    from .studies.scenarios import BANK, DEFAULT_LAYOUTS, Layout, scenario
 
     if args.verdict:
         return _verdict_study(args)

@@ -119,7 +119,7 @@ def analyze_many(models: list[tuple[str, Any, Any]], **settings) -> MultiResult:
 
     Examples
     --------
-    >>> from gaugetest.synthetic import demo_sweeps
+    >>> from gaugetest.studies.synthetic import demo_sweeps
     >>> m = analyze_many([("a", *demo_sweeps(64)), ("b", *demo_sweeps(36))],
     ...                  n_boot=200, n_perm=500)
     >>> [r["model"] for r in m.summary_rows()]

@@ -7,10 +7,10 @@ import pytest
 from scipy import stats
 
 from gaugetest import analyze
-from gaugetest.dependence import (ar1_variance_factor, common_lag1, ljung_box, newey_west_lag,
+from gaugetest.inference.dependence import (ar1_variance_factor, common_lag1, ljung_box, newey_west_lag,
                                   politis_white_block_length, series_moments, welch_greater)
-from gaugetest.power import minimum_detectable_difference, one_sided_power, tost_power
-from gaugetest.synthetic import ar1_noise
+from gaugetest.inference.power import minimum_detectable_difference, one_sided_power, tost_power
+from gaugetest.studies.synthetic import ar1_noise
 from helpers import phase_vector, sweeps_from_deltas
 
 
@@ -110,8 +110,8 @@ def test_mdd_has_the_requested_power():
 def test_tost_power_by_simulation():
     # 20 iid normal deltas, sd 0.02, true mean 0, margin +-0.015: the approximation
     # (known se) against 4000 simulated TOSTs (Monte Carlo SE ~0.008)
-    from gaugetest.dependence import Moments
-    from gaugetest.equivalence import tost_mean
+    from gaugetest.inference.dependence import Moments
+    from gaugetest.inference.equivalence import tost_mean
     n, sd = 20, 0.02
     approx = tost_power(Moments(n, 0.0, sd / np.sqrt(n), n - 1.0, "iid"), -0.015, 0.015, 0.05)
     x = np.random.default_rng(6).normal(0, sd, (4000, n))
@@ -207,7 +207,7 @@ def test_small_models_use_the_depth_not_a_phase():
 
 
 def test_hampel_clip_leaves_gaussian_data_almost_alone_and_clips_a_spike():
-    from gaugetest.dependence import hampel_clip
+    from gaugetest.inference.dependence import hampel_clip
     x = ar1_noise(2000, 1, 0.5, 0.0, np.random.default_rng(3))[:, 0]
     groups = np.repeat(np.arange(100), 20)
     z = hampel_clip(x, groups)

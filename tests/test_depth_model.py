@@ -1,4 +1,4 @@
-"""gaugetest.depth_model: the robust default.
+"""gaugetest.inference.depth_model: the robust default.
 
 Reference values: R nlme::gls with corARMA + varIdent (REML log-likelihood, per-phase sd, GLS
 levels, correlation matrices; tests/reference/r_nlme_depth.R wrote r_nlme_depth.json),
@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from scipy import special
 
-from gaugetest import depth_model as dm
-from gaugetest.depth_model import fit_depth, profile_reml
-from gaugetest.scenarios import Layout, scenario
+from gaugetest.inference import depth_model as dm
+from gaugetest.inference.depth_model import fit_depth, profile_reml
+from gaugetest.studies.scenarios import Layout, scenario
 
 REF = Path(__file__).parent / "reference"
 PH64 = Layout.from_map(64, "E", "C").phases
@@ -245,7 +245,7 @@ def test_reduced_calibration(name, n_layers):
     """200 replicates of one bank cell (Monte Carlo SE 0.015 for a size of 0.05): size <= 0.10,
     coverage of the E - C interval >= 0.90 -- loose bounds, about 3 SE beyond the targets;
     the full study is `gaugetest calibrate` (docs/calibration.md)."""
-    from gaugetest.calibration import Cell, calibrate
+    from gaugetest.studies.calibration import Cell, calibrate
     late = "D" if n_layers == 36 else "E"
     cell = Cell(scenario(name), Layout.from_map(n_layers, late, "C"))
     c = calibrate([cell], ("reml-bma", "iid"), reps=200, seed=13)[cell.key]

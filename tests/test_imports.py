@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from gaugetest.synthetic import synthetic_sweeps
+from gaugetest.studies.synthetic import synthetic_sweeps
 
 PROBE = """
 import sys, io, contextlib

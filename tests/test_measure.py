@@ -183,7 +183,7 @@ def test_cli_end_to_end_with_baseline_null(tmp_path, capsys):
 
 
 def test_baseline_null_without_null_fields_is_a_clear_error(tmp_path, capsys):
-    from gaugetest.synthetic import synthetic_sweeps
+    from gaugetest.studies.synthetic import synthetic_sweeps
     null, aligned = synthetic_sweeps(8, seed=1)
     n, a = tmp_path / "n.json", tmp_path / "a.json"
     n.write_text(json.dumps(null))

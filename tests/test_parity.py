@@ -15,7 +15,7 @@ import pytest
 from conftest import ORIGINAL, write_json
 from gaugetest import analyze
 from gaugetest.render.formatting import fmt_cos
-from gaugetest.synthetic import synthetic_sweeps
+from gaugetest.studies.synthetic import synthetic_sweeps
 
 pytestmark = pytest.mark.skipif(not ORIGINAL.exists(), reason="shared/ not present")
 NUM = r"[+-]\d+\.\d{4}|N/A|—"

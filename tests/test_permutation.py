@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from gaugetest.permutation import holm, permutation_pvalue
+from gaugetest.inference.permutation import holm, permutation_pvalue
 
 
 def brute_force_p(late, early):

@@ -48,7 +48,7 @@ class InferenceInput:
     ci : str
         Bootstrap interval method (iid).
     tost_rule : str
-        The distribution the depth model's TOST uses (``gaugetest.depth_model.TOST_RULES``);
+        The distribution the depth model's TOST uses (``gaugetest.inference.depth_model.TOST_RULES``);
         other methods ignore it.
     """
 
@@ -279,7 +279,7 @@ class InferenceResult:
 
 def holm_adjust(p_family) -> list[float | None]:
     """Holm-adjusted p-values over the families whose p exists (None stays None)."""
-    from ..permutation import holm
+    from .permutation import holm
 
     p = np.array([np.nan if v is None else v for v in p_family], dtype=float)
     ok = ~np.isnan(p)

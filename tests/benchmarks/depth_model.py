@@ -1,4 +1,4 @@
-"""Benchmark of the robust default (gaugetest.depth_model) on a 64-layer sweep.
+"""Benchmark of the robust default (gaugetest.inference.depth_model) on a 64-layer sweep.
 
 Run alone:  python tests/benchmarks/depth_model.py   (also part of tests/benchmarks/run.py)
 
@@ -21,8 +21,8 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", ".."))
 
-from gaugetest import depth_model as dm  # noqa: E402
-from gaugetest.scenarios import Layout, scenario  # noqa: E402
+from gaugetest.inference import depth_model as dm  # noqa: E402
+from gaugetest.studies.scenarios import Layout, scenario  # noqa: E402
 
 
 def _columns(seed=1):

@@ -309,8 +309,8 @@ def _cross(design: _Design, p: str, q: str) -> np.ndarray:
 
 def _huberize(Y: np.ndarray, design: _Design) -> np.ndarray:
     """Replace isolated spikes within each phase of >= 5 pairs by their neighbours' median
-    (Hampel filter, HUBER_C robust sd; gaugetest.dependence.hampel_clip)."""
-    from .dependence import hampel_clip
+    (Hampel filter, HUBER_C robust sd; gaugetest.inference.dependence.hampel_clip)."""
+    from ..dependence import hampel_clip
     return hampel_clip(Y, design.phases, c=HUBER_C)
 
 
@@ -704,7 +704,7 @@ class ModelCheck:
     fallback: str | None = None
 
     def to_dict(self) -> dict:
-        from ._util import json_number as num
+        from ..._util import json_number as num
         return {"passed": self.passed, "statistic": num(self.statistic),
                 "pvalue": num(self.pvalue), "lags": self.lags, "message": self.message,
                 "fallback": self.fallback}
@@ -895,7 +895,7 @@ class DepthFit:
 
     def to_dict(self) -> dict:
         """JSON-able summary (no contrasts: ask for those with :meth:`contrast`)."""
-        from ._util import json_number as num
+        from ..._util import json_number as num
         return {"method": self.method, "description": self.description,
                 "references": list(self.references), "phases": list(self.phases),
                 "n": dict(self.n), "mean": {k: num(v) for k, v in self.mean.items()},

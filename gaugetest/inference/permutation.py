@@ -11,7 +11,7 @@ observed statistic and the data's magnitude), so results agree with
 
 Assumption: under H0 the pairs are exchangeable between the two phases.
 Deltas of adjacent pairs are serially correlated (they share a layer), which
-this test does not model; see ``gaugetest.dependence``.
+this test does not model; see ``gaugetest.inference.dependence``.
 
 References
 ----------

@@ -6,7 +6,7 @@ along depth.  This module gives
 * diagnostics: the lag-1 autocorrelation and the Ljung–Box portmanteau test;
 * for one phase's series, a (mean, standard error, degrees of freedom) triple
   under one of several dependence models, from which a t interval, a Welch-type
-  LATE > EARLY test and a TOST all follow (``gaugetest.equivalence.tost_from_moments``).
+  LATE > EARLY test and a TOST all follow (``gaugetest.inference.equivalence.tost_from_moments``).
 
 Methods (``--dependence``):
 
@@ -27,7 +27,7 @@ Methods (``--dependence``):
             n - 1 df (Bühlmann 1997).
 
 These are the expert choices of ``--dependence``; the robust default is the depth model
-of :mod:`gaugetest.depth_model`, chosen on the scenario bank of docs/calibration.md.
+of :mod:`gaugetest.inference.depth_model`, chosen on the scenario bank of docs/calibration.md.
 
 References
 ----------
@@ -108,7 +108,7 @@ class Diagnostic:
     material: bool
 
     def to_dict(self) -> dict:
-        from ._util import json_number as num
+        from .._util import json_number as num
 
         return {"phase": self.phase, "family": self.family, "n": self.n, "lag1": num(self.lag1),
                 "ljung_box_q": num(self.ljung_box_q), "ljung_box_p": num(self.ljung_box_p),

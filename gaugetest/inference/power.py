@@ -39,7 +39,7 @@ def minimum_detectable_difference(late: Moments, early: Moments, alpha: float,
 
     Examples
     --------
-    >>> from gaugetest.dependence import Moments
+    >>> from gaugetest.inference.dependence import Moments
     >>> m = Moments(20, 0.0, 0.01, 19.0, "iid")
     >>> round(minimum_detectable_difference(m, m, 0.05), 4)
     0.0358

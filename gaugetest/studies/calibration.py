@@ -1,6 +1,6 @@
 """Calibration study: every method on the scenario bank (``gaugetest calibrate``).
 
-For each scenario of :mod:`gaugetest.scenarios` and each layout (layer count, LATE and EARLY
+For each scenario of :mod:`gaugetest.studies.scenarios` and each layout (layer count, LATE and EARLY
 phases), replicate sweeps are simulated with no effect anywhere; every method is applied to
 the pooled series and the study counts
 
@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .parallel import map_tasks
+from ..parallel import map_tasks
 from .scenarios import BANK, DEFAULT_LAYOUTS, Layout, Scenario, scenario
 
 CHUNK = 100
@@ -47,7 +47,7 @@ TOST_POWER = tuple(f"tost_power_{t}" for t in TARGETS)
 METRICS = ("cover_early", "cover_late", "cover_diff", "size", "power", "oracle_power",
            "mean_oracle_power", "check_failed") + TOST_SIZE + TOST_POWER
 
-#: The default of ``--dependence robust`` (gaugetest.depth_model).
+#: The default of ``--dependence robust`` (gaugetest.inference.depth_model).
 DEFAULT_METHOD = "reml-bma"
 
 
@@ -96,7 +96,7 @@ def _iid(Y, lay: Layout, known_var=None, **_):
 
 def _moment_method(name):
     def run(Y, lay: Layout, known_var=None, rng=None, **_):
-        from .dependence import common_lag1, series_moments
+        from ..inference.dependence import common_lag1, series_moments
         R = len(Y)
         est = {t: np.empty(R) for t in ("early", "late")}
         se = {t: np.empty(R) for t in est}
@@ -155,7 +155,7 @@ def _depth_method(**options):
     def run(Y, lay: Layout, known_var=None, **_):
         import dataclasses
 
-        from .depth_model import FAMILIES, _design_cached, _fit_batch, _mixture, _tost_mixture
+        from ..inference.depth_model import FAMILIES, _design_cached, _fit_batch, _mixture, _tost_mixture
         fams = tuple(families or FAMILIES)
         design = _design_cached(tuple(int(v) for v in lay.layers), lay.phases, fams)
         key = (id(Y), fams, robust)
@@ -180,7 +180,7 @@ METHODS = {
     "reml-bma": (_depth_method(),
                  "the default: arithmetic means, per-phase scale, AR(1)/MA(1)/AR(2)/ARMA(1,1)/"
                  "ARFIMA correlation averaged by REML, skewness-corrected t mixture, model "
-                 "check with fallback (gaugetest.depth_model)"),
+                 "check with fallback (gaugetest.inference.depth_model)"),
     "reml-bma-short": (_depth_method(families=("ar1", "ma1", "ar2", "arma11")),
                        "as reml-bma without the long-memory (ARFIMA) family"),
     "reml-ar1": (_depth_method(families=("ar1",)),
@@ -442,7 +442,7 @@ def summarize(cells, totals: dict, methods) -> dict:
 
 
 def to_json(cells, totals: dict, settings: dict) -> dict:
-    from ._version import __version__
+    from .._version import __version__
     import platform
 
     import scipy
@@ -552,7 +552,7 @@ def to_markdown(cells, totals: dict, methods, *, reps: int, seed: int, alpha: fl
         "which other cells run).",
         "",
         f"Every cell simulates {reps} sweeps of the pooled delta series with no effect anywhere "
-        f"(scenario bank: `gaugetest.scenarios`; layouts: {_layouts_text(cells)}) and applies "
+        f"(scenario bank: `gaugetest.studies.scenarios`; layouts: {_layouts_text(cells)}) and applies "
         "every method to the same data. Rates are shown ± their Monte Carlo standard error "
         f"(about {_se(alpha, reps):.3f} for a size of {alpha:g}).",
         "",
