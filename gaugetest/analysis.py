@@ -16,7 +16,7 @@ import numpy as np
 
 from ._version import __version__
 from .deltas import DeltaTable, Issue, build_deltas
-from .inference.dependence import Diagnostic, diagnose
+from .inference.diagnostics import Diagnostic, diagnose
 from .description import AnalysisDescription, caveat
 from .errors import UsageError
 from .inference import get as get_method
@@ -129,7 +129,7 @@ class AnalysisResult:
 
     def tidy_tables(self) -> dict[str, list[dict]]:
         """The tables of the CSV export as lists of rows (see ``render.tables``)."""
-        from .render.tables import tidy_tables  # the API's convenience, not the analysis
+        from .tidy import tidy_tables
 
         return tidy_tables(self.to_dict())
 

@@ -105,7 +105,7 @@ def combined_document(docs: list[tuple[str, dict]]) -> dict:
 
 def combined_tables(docs: list[tuple[str, dict]]) -> dict[str, list[dict]]:
     """Tidy tables of all models with a leading model column, plus the summary table."""
-    from .render.tables import tidy_tables
+    from .tidy import tidy_tables
 
     out: dict[str, list[dict]] = {"summary": summary_rows(docs)}
     for name, d in docs:

@@ -11,8 +11,9 @@ import json
 import numpy as np
 import pytest
 
-from gaugetest.studies.calibration import (TOST_POWER, TOST_SIZE, Cell, Counts, bank_cells, calibrate,
-                                   to_json, to_markdown)
+from gaugetest.studies.calibration import (TOST_POWER, TOST_SIZE, Cell, Counts, bank_cells,
+                                           calibrate)
+from gaugetest.studies.calibration_report import to_json, to_markdown
 from gaugetest.studies.scenarios import BANK, Layout, scenario
 
 

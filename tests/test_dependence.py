@@ -7,8 +7,10 @@ import pytest
 from scipy import stats
 
 from gaugetest import analyze
-from gaugetest.inference.dependence import (ar1_variance_factor, common_lag1, ljung_box, newey_west_lag,
-                                  politis_white_block_length, series_moments, welch_greater)
+from gaugetest.inference.dependence import (ar1_variance_factor, common_lag1, newey_west_lag,
+                                            politis_white_block_length, series_moments,
+                                            welch_greater)
+from gaugetest.inference.diagnostics import ljung_box
 from gaugetest.inference.power import minimum_detectable_difference, one_sided_power, tost_power
 from gaugetest.studies.synthetic import ar1_noise
 from helpers import phase_vector, sweeps_from_deltas

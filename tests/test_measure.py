@@ -16,8 +16,8 @@ import scipy.linalg as sl
 from conftest import ORIGINAL
 from gaugetest.cli import main
 from gaugetest.errors import InputError
-from gaugetest.measure.procrustes import (aligned_cosine, gaussian_null, raw_cosine,
-                                          singular_values, spectrum_null)
+from gaugetest.measure.procrustes import aligned_cosine, raw_cosine, singular_values, spectrum_null
+from gaugetest.shapes import gaussian_null
 from gaugetest.measure.readers import HF_PATTERNS, open_checkpoint
 from gaugetest.measure.sweep import measure_checkpoint
 
