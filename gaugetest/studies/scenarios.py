@@ -38,15 +38,14 @@ Examples
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
-from functools import lru_cache
-from importlib import resources
 
 import numpy as np
 
 from ..phases import resolve_phase_map
+from .real_residuals import (REAL_BLOCK, REAL_FILES, _real_source,  # noqa: F401
+                             real_covariance, real_draw, real_residuals)
 
 OUTLIER_SD = 10.0
 HETERO_SD = 2.5
@@ -228,7 +227,11 @@ class Scenario:
             r = toeplitz_from_acf(rho ** np.arange(n + 1), L)
             return (np.exp(s ** 2 * r) - 1) / (np.exp(s ** 2) - 1)
         if k == "real":
-            return _real_covariance(layout, p[0], p[1])
+            return real_covariance(layout, *p)
+        if k == "t3-outlier":
+            cov = toeplitz_from_acf(p[0] ** np.arange(n + 1), L)
+            cov[L, L] += OUTLIER_SD ** 2 / n
+            return cov
         raise ValueError(f"unknown scenario kind {k!r}")
 
     def draw(self, layout: Layout, reps: int, rng: np.random.Generator) -> Draw:
@@ -267,7 +270,15 @@ class Scenario:
             m, v = math.exp(s ** 2 / 2), (math.exp(s ** 2) - 1) * math.exp(s ** 2)
             return Draw((np.exp(s * z) - m) / math.sqrt(v))
         if k == "real":
-            return Draw(_real_draw(layout, p[0], p[1], reps, rng))
+            q, block, *rest = p
+            return Draw(real_draw(layout, q, block, reps, rng, *rest))
+        if k == "t3-outlier":
+            burn = 100
+            e = rng.standard_t(3, (reps, n + burn)) / math.sqrt(3.0)
+            y = _ar1_recursion(e, p[0], burn)
+            at = rng.integers(0, n, reps)
+            y[np.arange(reps), at] += OUTLIER_SD * rng.choice([-1.0, 1.0], reps)
+            return Draw(y)
         raise ValueError(f"unknown scenario kind {k!r}")
 
 
@@ -305,133 +316,6 @@ def _phase_trend(layout: Layout, amp: float) -> np.ndarray:
         if len(r) >= 2:
             out[r] = amp * np.linspace(-1, 1, len(r))
     return out
-
-
-# --------------------------------------------------------------------------- real residuals
-
-#: Block length of the moving-block bootstrap of real residuals (within real phases).
-REAL_BLOCK = 3
-REAL_FILES = ("smollm2-135m-cols-null.json", "smollm2-135m-cols-aligned.json")
-
-
-@lru_cache(maxsize=None)
-def real_residuals(quantity: str) -> dict:
-    """Pooled residual series of the bundled SmolLM2-135M sweep, by phase.
-
-    ``quantity`` is "delta" (aligned - raw) or "excess" (aligned - null mean).  Each phase's
-    mean is removed and the residuals are scaled by sqrt(n / (n - 1)) so their mean square
-    estimates the phase variance; phases of one pair carry no residual and are left out.
-    """
-    from ..io import parse_aligned, parse_null
-
-    docs = []
-    for name in REAL_FILES:
-        text = resources.files("gaugetest").joinpath("data", name).read_text()
-        docs.append(json.loads(text))
-    null, aligned = parse_null(docs[0], REAL_FILES[0]), parse_aligned(docs[1], REAL_FILES[1])
-    fams = sorted(aligned.cos)
-    n_layers = aligned.num_layers
-    Ls = sorted(set.intersection(*(set(aligned.cos[f]) for f in fams)))
-    if quantity == "delta":
-        base = {f: null.cos[f] for f in fams}
-    else:
-        base = {f: {L: null.extras[f][L]["aligned_null_mean"] for L in Ls} for f in fams}
-    y = np.array([np.mean([aligned.cos[f][L] - base[f][L] for f in fams]) for L in Ls])
-    pm = resolve_phase_map("auto", n_layers)
-    ph = np.array([pm.phase_of(L, n_layers) for L in Ls])
-    out = {}
-    for p in dict.fromkeys(ph):
-        v = y[ph == p]
-        if len(v) >= 2:
-            out[str(p)] = (v - v.mean()) * math.sqrt(len(v) / (len(v) - 1))
-    return out
-
-
-@dataclass(frozen=True)
-class _RealSource:
-    segments: tuple[np.ndarray, ...]     # standardized residual series, one per real phase
-    phase_sd: dict                       # real phase -> sd relative to the overall rms
-
-    @property
-    def total(self) -> int:
-        return sum(len(s) for s in self.segments)
-
-
-@lru_cache(maxsize=None)
-def _real_source(quantity: str) -> _RealSource:
-    res = real_residuals(quantity)
-    rms = float(np.sqrt(np.mean(np.concatenate(list(res.values())) ** 2)))
-    segs, sd = [], {}
-    for p, r in res.items():
-        s = float(np.sqrt(np.mean(r ** 2)))
-        segs.append(r / s)
-        sd[p] = s / rms
-    return _RealSource(tuple(segs), sd)
-
-
-def _real_source_phase(phase: str, have) -> str:
-    """Which real phase's noise level a target phase takes: the same name, else the nearest
-    in depth."""
-    if phase in have:
-        return phase
-    order = ("A", "B", "C", "D", "E", "tail")
-    i = order.index(phase) if phase in order else len(order)
-    return sorted(have, key=lambda q: (abs(order.index(q) - i) if q in order else 99, q))[0]
-
-
-def _real_blocks(quantity: str, block: int) -> tuple[np.ndarray, float]:
-    """Every block of ``block`` consecutive standardized residuals inside one real phase:
-    (n_blocks, block), and the mean of all their entries (subtracted, so the generated series
-    has mean exactly 0)."""
-    src = _real_source(quantity)
-    blocks = np.array([seg[i:i + block] for seg in src.segments
-                       for i in range(len(seg) - block + 1)])
-    return blocks, float(blocks.mean())
-
-
-def _real_draw(layout: Layout, quantity: str, block: int, reps: int,
-               rng: np.random.Generator) -> np.ndarray:
-    """Moving-block bootstrap of the real standardized residuals: each target phase is a run of
-    blocks of ``block`` consecutive residuals, each block drawn uniformly from the blocks that
-    lie inside one real phase (never across a phase boundary, never wrapped), the block grid
-    shifted by a random offset so the series is stationary; then centred and given the noise
-    sd of the real phase of the same name.  The real dependence up to lag block - 1, the real
-    marginal shape and the real heteroscedasticity, on any layout."""
-    src = _real_source(quantity)
-    blocks, centre = _real_blocks(quantity, block)
-    y = np.empty((reps, layout.n))
-    for ph in layout.phase_order:
-        rows = layout.rows(ph)
-        scale = src.phase_sd[_real_source_phase(ph, src.phase_sd)]
-        m = len(rows)
-        n_blk = -(-(m + block - 1) // block)
-        pick = rng.integers(0, len(blocks), (reps, n_blk))
-        run = blocks[pick].reshape(reps, n_blk * block)
-        off = rng.integers(0, block, reps)
-        take = off[:, None] + np.arange(m)[None, :]
-        y[:, rows] = scale * (np.take_along_axis(run, take, axis=1) - centre)
-    return y
-
-
-def _real_covariance(layout: Layout, quantity: str, block: int) -> np.ndarray:
-    """Exact covariance of that bootstrap: pairs k < block apart fall in the same block with
-    probability (block - k) / block (random offset); within a block the covariance is the
-    average over blocks and positions of the centred products; pairs in different blocks or
-    phases are independent."""
-    src = _real_source(quantity)
-    blocks, centre = _real_blocks(quantity, block)
-    b = blocks - centre
-    acv = np.zeros(layout.n + 1)
-    for k in range(min(block, layout.n + 1)):
-        # P(same block) * E[product | same block] = (1/block) sum_j E_s[b_j b_{j+k}]
-        acv[k] = np.sum(np.mean(b[:, :block - k] * b[:, k:], axis=0)) / block
-    cov = np.zeros((layout.n, layout.n))
-    for ph in layout.phase_order:
-        rows = layout.rows(ph)
-        scale = src.phase_sd[_real_source_phase(ph, src.phase_sd)]
-        lag = np.abs(rows[:, None] - rows[None, :])
-        cov[np.ix_(rows, rows)] = scale ** 2 * acv[lag]
-    return cov
 
 
 # --------------------------------------------------------------------------- the bank
@@ -481,12 +365,42 @@ def _bank() -> tuple[Scenario, ...]:
     return tuple(s)
 
 
+def _held_out() -> tuple[Scenario, ...]:
+    """Processes no method was chosen on (issue 17): reported beside the bank, never used to
+    pick a default or tune one."""
+    s = []
+    for run, tag in (("symmetry", "sym"), ("orthogonal", "orth")):
+        gauge = "symmetry gauge" if run == "symmetry" else "orthogonal gauge"
+        for q in ("delta", "excess"):
+            if run == "symmetry":
+                s.append(Scenario(f"real-sym-{q}", "real", (q, REAL_BLOCK, run, "phase"),
+                                  f"SmolLM2 {gauge} {q} residuals",
+                                  f"pooled {q} of SmolLM2-135M under the {gauge} minus phase "
+                                  "means, block-resampled within phases, real phase noise "
+                                  "levels (as the bank's real-* cells)"))
+            s.append(Scenario(f"real-depth-{tag}-{q}", "real", (q, REAL_BLOCK, run, "depth"),
+                              f"SmolLM2 {gauge} {q}, blocks along depth",
+                              f"pooled {q} of SmolLM2-135M under the {gauge} minus phase means, "
+                              "moving blocks of 3 drawn along the whole depth with their real "
+                              "noise level (a quiet phase can receive a noisy phase's block)"))
+    s += [
+        Scenario("t3-outlier", "t3-outlier", (0.5,), "t3 with an outlier pair",
+                 "AR(1) 0.5 with t3 innovations plus one 10-sd pair (random sign) at a random "
+                 "pair"),
+        Scenario("ar1-0.8", "ar", (0.8,), "AR(1) 0.8", "AR(1) noise along depth, 0.8"),
+    ]
+    return tuple(s)
+
+
 BANK = _bank()
+#: Held-out cells (issue 17): real residuals of both gauges, t3 with an outlier pair, AR(1) 0.8.
+HELD_OUT = _held_out()
 
 
 def scenario(name: str) -> Scenario:
-    """The bank's scenario called ``name``."""
-    for s in BANK:
+    """The scenario called ``name`` (bank or held out)."""
+    for s in BANK + HELD_OUT:
         if s.name == name:
             return s
-    raise KeyError(f"unknown scenario {name!r}; known: {', '.join(s.name for s in BANK)}")
+    known = ", ".join(s.name for s in BANK + HELD_OUT)
+    raise KeyError(f"unknown scenario {name!r}; known: {known}")
