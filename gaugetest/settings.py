@@ -123,10 +123,10 @@ def validate_settings(*, alpha=0.05, margin=0.02, n_boot=10_000, n_perm=100_000,
                          "phases", equivalence_phases)
     if tost_rule not in TOST_RULE_CHOICES:
         raise UsageError("--tost-rule", " | ".join(TOST_RULE_CHOICES), tost_rule)
-    if tost_rule != "mixture" and dependence not in ("robust", "iid", "reml-bma"):
+    if tost_rule != "mixture" and dependence not in ("robust", "iid", "reml-cal", "reml-bma"):
         raise UsageError("--tost-rule", "the default mixture with --dependence "
-                         f"{dependence} (the rule belongs to the reml-bma depth model)",
-                         tost_rule)
+                         f"{dependence} (the rule belongs to the depth model, reml-cal or "
+                         "reml-bma)", tost_rule)
     if shapes is not None:
         from .shapes import SHAPE_PRESETS
         if shapes not in SHAPE_PRESETS:

@@ -41,13 +41,16 @@ def add_analysis_options(p: argparse.ArgumentParser, outputs: str = "all") -> No
                    help="phases whose equivalence to 0 decides the verdict: the two compared "
                         "phases (default), all phases, or a list; the others are reported")
     g.add_argument("--dependence", default="robust",
-                   choices=("robust", "iid", "reml-bma", "neff", "hac", "glsar", "block",
-                            "sieve"),
-                   help="which analysis drives the verdict: robust (default; the method the "
-                        "calibration study supports), iid (bootstrap/permutation/t), or an "
-                        "expert choice of robust method. Both iid and robust are always shown")
+                   choices=("robust", "iid", "reml-cal", "reml-bma", "neff", "hac", "glsar",
+                            "block", "sieve"),
+                   help="which analysis drives the verdict: robust (default; = reml-cal, the "
+                        "depth model with p-values calibrated for the exact layout under a "
+                        "persistence bound, docs/depth-model.md), iid (bootstrap/permutation/t), "
+                        "or an expert choice of robust method (reml-bma: the 0.2.0 default). "
+                        "Both iid and robust are always shown")
     g.add_argument("--tost-rule", choices=("mixture", "inflated-df"), default="mixture",
-                   help="the distribution the robust (reml-bma) equivalence test uses: mixture "
+                   help="the distribution the depth model's (reml-cal, reml-bma) equivalence test "
+                        "uses: mixture "
                         "(default: the one every other robust number uses; its TOST size "
                         "reached 0.16 under strong dependence at 28-36 layers) or inflated-df "
                         "(conservative: TOST size <= 0.06 in every scenario of the bank, at "

@@ -5,7 +5,8 @@ The building blocks -- ``bootstrap`` (intervals), ``permutation`` (the exact/Mon
 neff, HAC, GLSAR, block, sieve), ``diagnostics`` (lag-1 r, Ljung-Box), ``power`` and the depth
 model (``depth_model/``: correlation families, REML fit, t-mixture distributions, TOST rules,
 contrasts) -- are used by the methods: ``iid`` (bootstrap, permutation, t TOST), ``moments``
-(the moment-based robust methods) and ``depth`` (the robust default, reml-bma).
+(the moment-based robust methods) and ``depth`` (the depth model: the robust default reml-cal,
+and reml-bma, the 0.2.0 default).
 
 ``get(name)`` returns a method object with ``run(data, rng, phase_names_in_map)`` returning an
 :class:`~gaugetest.inference.base.InferenceResult`. Adding a method is one module here and one
@@ -17,8 +18,10 @@ from .base import InferenceInput, InferenceResult  # noqa: F401
 
 #: Robust methods a user may choose with ``--dependence``; ``robust`` means ROBUST_DEFAULT,
 #: the method with the best worst case over the calibration bank (docs/calibration.md).
-ROBUST_METHODS = ("reml-bma", "neff", "hac", "glsar", "block", "sieve")
-ROBUST_DEFAULT = "reml-bma"
+ROBUST_METHODS = ("reml-cal", "reml-bma", "neff", "hac", "glsar", "block", "sieve")
+ROBUST_DEFAULT = "reml-cal"
+#: The methods of the depth model (they take --tost-rule).
+DEPTH_METHODS = ("reml-cal", "reml-bma")
 
 
 def _iid():
@@ -33,13 +36,15 @@ def _moments(key):
     return make
 
 
-def _depth():
-    from .depth import DepthModelMethod
-    return DepthModelMethod()
+def _depth(key):
+    def make():
+        from .depth import DepthModelMethod
+        return DepthModelMethod(key)
+    return make
 
 
-_FACTORIES = {"iid": _iid, "reml-bma": _depth,
-              **{k: _moments(k) for k in ROBUST_METHODS if k != "reml-bma"}}
+_FACTORIES = {"iid": _iid, **{k: _depth(k) for k in DEPTH_METHODS},
+              **{k: _moments(k) for k in ROBUST_METHODS if k not in DEPTH_METHODS}}
 
 
 def get(name: str):

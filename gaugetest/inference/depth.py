@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .depth_model import METHOD, fit_depth
+from .depth_model import METHOD, METHOD_CAL, fit_depth
 from .base import (POOLED, DifferenceRow, DifferenceTest, EquivalenceRow, InferenceInput,
                    InferenceResult, PhaseEstimate, PowerSummary, column_note, holm_adjust,
                    not_testable_reason)
@@ -22,9 +22,13 @@ TEST_NAME = "t test on the depth model"
 
 
 class DepthModelMethod:
-    """``reml-bma``: see :mod:`gaugetest.inference.depth_model` and docs/depth-model.md."""
+    """``reml-cal`` (the robust default) or ``reml-bma`` (0.2.0's): see
+    :mod:`gaugetest.inference.depth_model` and docs/depth-model.md."""
 
-    key = METHOD
+    def __init__(self, key: str = METHOD_CAL):
+        if key not in (METHOD, METHOD_CAL):
+            raise ValueError(f"unknown depth-model method {key!r}")
+        self.key = key
 
     def run(self, data: InferenceInput, rng: np.random.Generator,
             phase_names_in_map=None) -> InferenceResult:
@@ -33,7 +37,7 @@ class DepthModelMethod:
         kv = data.known_var
         fits = [fit_depth(data.x[:, j], data.phases, data.layers,
                           known_var=None if kv is None else kv[:, j],
-                          tost_rule=data.tost_rule)
+                          tost_rule=data.tost_rule, method=self.key)
                 for j in range(len(data.columns))]
         summary, eq_rows = [], []
         tost_power = {}
@@ -96,8 +100,14 @@ class DepthModelMethod:
                   "by_column": {n: {"summary": f.summary, "check_passed": f.check.passed}
                                 for n, f in zip(data.columns, fits)}}
         power = PowerSummary(self.key, data.late, data.early, 0.8, mdd, tost_power)
+        how = "depth-model t mixture"
+        if self.key == METHOD_CAL:
+            how += (f", calibrated on this layout for lag-1 correlation <= "
+                    f"{pooled_fit.detail['persistence_bound']['lag1_max']:g}")
         return InferenceResult(self.key, f"robust ({self.key})", pooled_fit.description,
-                               "depth-model t mixture", test, tuple(summary), tuple(eq_rows),
+                               how, test, tuple(summary), tuple(eq_rows),
                                power, detail, pooled_fit.summary, check,
-                               ("patterson", "hoeting", "hampel", "hall", "schuirmann", "ljung"),
+                               ("patterson", "hoeting", "hampel", "hall", "schuirmann", "ljung")
+                               + (("beran", "mccloskey", "poetscher") if self.key == METHOD_CAL
+                                  else ()),
                                tost_rule=data.tost_rule)

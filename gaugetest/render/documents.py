@@ -45,6 +45,12 @@ REFERENCES = {
             "Soc. B* 54, 221–228.",
     "hall88": "Hall, P. (1988). Theoretical comparison of bootstrap confidence intervals. "
               "*Ann. Statist.* 16, 927–953.",
+    "beran": "Beran, R. (1988). Prepivoting test statistics: a bootstrap view of asymptotic "
+             "refinements. *JASA* 83, 687–697.",
+    "mccloskey": "McCloskey, A. (2017). Bonferroni-based size-correction for nonstandard "
+                 "testing problems. *Journal of Econometrics* 200, 17–35.",
+    "poetscher": "Pötscher, B. M. & Preinerstorfer, D. (2018). Controlling the size of "
+                 "autocorrelation robust tests. *Journal of Econometrics* 207, 406–431.",
 }
 
 

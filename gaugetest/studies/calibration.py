@@ -49,7 +49,7 @@ METRICS = ("cover_early", "cover_late", "cover_diff", "size", "power", "oracle_p
            "mean_oracle_power", "check_failed") + TOST_SIZE + TOST_POWER
 
 #: The default of ``--dependence robust`` (gaugetest.inference.depth_model).
-DEFAULT_METHOD = "reml-bma"
+DEFAULT_METHOD = "reml-cal"
 
 
 # --------------------------------------------------------------------------- oracles

@@ -116,14 +116,17 @@ def _depth_method(**options):
     mix_opts = {k: options[k] for k in ("skew", "cross") if k in options}
     families = options.get("families")
     tost_rule = options.get("tost_rule", "mixture")
+    power = options.get("power")          # calibrated (reml-cal): the power-mean exponent
+    compact = options.get("compact", False)
 
     def run(Y, lay: Layout, known_var=None, **_):
         import dataclasses
 
         from ..inference.depth_model import FAMILIES, design_for, fit_batch, mixture, tost_mixture
         fams = tuple(families or FAMILIES)
-        design = design_for(tuple(int(v) for v in lay.layers), lay.phases, fams)
-        key = (id(Y), fams, robust)
+        cal = power is not None
+        design = design_for(tuple(int(v) for v in lay.layers), lay.phases, fams, cal or compact)
+        key = (id(Y), fams, robust, cal or compact)
         if key not in _FIT_CACHE:
             _FIT_CACHE.clear()
             _FIT_CACHE[key] = fit_batch(Y, design, known_var, robust=robust, check=True)
@@ -133,6 +136,12 @@ def _depth_method(**options):
         targets = {"early": {lay.early: 1.0}, "late": {lay.late: 1.0},
                    "diff": {lay.late: 1.0, lay.early: -1.0}}
         mix = {t: mixture(batch, w, **mix_opts) for t, w in targets.items()}
+        if cal:
+            from ..inference.depth_model import (CalibratedMixture, calibration_factor,
+                                                 calibration_for)
+            c = calibration_for(design, robust, True, **mix_opts)
+            mix = {t: CalibratedMixture(m, calibration_factor(c, batch, targets[t], power))
+                   for t, m in mix.items()}
         tost = None
         if tost_rule != "mixture":
             tost = {t: tost_mixture(batch, w, tost_rule, **mix_opts) for t, w in targets.items()}
@@ -142,6 +151,19 @@ def _depth_method(**options):
 
 #: Every method the study can run: name -> (runner, description).
 METHODS = {
+    "reml-cal": (_depth_method(power=8.0),
+                 "the default (issue 17): the depth model on a compact grid (lag-1 correlation "
+                 "<= 0.95), its p-values calibrated on the exact layout by simulating every grid "
+                 "point; the factor is the posterior power mean (q = 8) of the grid points' "
+                 "factors (gaugetest.inference.depth_model.calibrate)"),
+    "reml-cal-q2": (_depth_method(power=2.0),
+                    "as reml-cal with the posterior root-mean-square of the factors (q = 2)"),
+    "reml-cal-q4": (_depth_method(power=4.0), "as reml-cal with q = 4"),
+    "reml-cal-max": (_depth_method(power=float("inf")),
+                     "as reml-cal with the largest factor among the grid points the posterior "
+                     "keeps (q = infinity)"),
+    "reml-compact": (_depth_method(power=None, compact=True),
+                     "reml-bma's mixture on reml-cal's compact grid, not calibrated (ablation)"),
     "reml-bma": (_depth_method(),
                  "the default: arithmetic means, per-phase scale, AR(1)/MA(1)/AR(2)/ARMA(1,1)/"
                  "ARFIMA correlation averaged by REML, skewness-corrected t mixture, model "
@@ -176,5 +198,5 @@ METHODS = {
     "iid": (_iid, "independent pairs: s / sqrt(n), Welch t (what the iid analysis assumes)"),
 }
 
-DEFAULT_METHODS = ("reml-bma", "reml-bma-short", "reml-ar1", "reml-bma-noskew",
+DEFAULT_METHODS = ("reml-cal", "reml-bma", "reml-bma-short", "reml-ar1", "reml-bma-noskew",
                    "reml-bma-nocheck", "neff", "hac", "iid")

@@ -58,8 +58,10 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from .calibrate import (CAL_POWER, CAL_REPS, CalibratedMixture, calibration_factor,
+                        calibration_for)
 from .contrast import Contrast
-from .correlation import FAMILIES, FAMILY_LABELS, family_params
+from .correlation import FAMILIES, FAMILY_LABELS, PERSISTENCE_BOUND, family_params
 from .distributions import REGION_DROP, mixture
 from .fit import CHECK_LEVEL, Batch, Design, check_inputs, design_for, fit_batch, profile_reml
 from .tost import TOST_RULE, TOST_RULE_TEXT, TOST_RULES, TostOutcome, tost_mixture
@@ -70,9 +72,22 @@ from .tost import TOST_RULE, TOST_RULE_TEXT, TOST_RULES, TostOutcome, tost_mixtu
 __all__ = ["fit_depth", "DepthFit", "ModelCheck", "Contrast", "TostOutcome", "profile_reml",
            "family_params", "design_for", "fit_batch", "mixture", "tost_mixture", "Batch",
            "Design", "FAMILIES", "FAMILY_LABELS", "TOST_RULES", "TOST_RULE", "TOST_RULE_TEXT",
-           "CHECK_LEVEL", "REGION_DROP", "METHOD", "DESCRIPTION", "REFERENCES"]
+           "CHECK_LEVEL", "REGION_DROP", "METHOD", "DESCRIPTION", "REFERENCES", "METHOD_CAL",
+           "DESCRIPTION_CAL", "PERSISTENCE_BOUND", "calibration_for", "calibration_factor",
+           "CalibratedMixture", "CAL_POWER", "CAL_REPS", "persistence_text"]
 
 METHOD = "reml-bma"
+#: The calibrated method (issue 17): the model on a compact grid within the persistence bound,
+#: its p-values calibrated by simulation on the exact design (``calibrate``).
+METHOD_CAL = "reml-cal"
+
+
+def persistence_text(bound: float = PERSISTENCE_BOUND) -> str:
+    """The persistence bound the calibrated method's size rests on, in words (one source for
+    every output)."""
+    return (f"Gaussian stationary dependence along depth of the AR(1), MA(1), AR(2), "
+            f"ARMA(1,1) or fractional (ARFIMA) families with lag-1 correlation at most "
+            f"{bound:g}")
 
 DESCRIPTION = (
     "Phase means are arithmetic means; their uncertainty comes from a model of the serial "
@@ -84,7 +99,18 @@ DESCRIPTION = (
     "intervals use Welch-Satterthwaite t distributions mixed over the model grid and corrected "
     "for skewness (Hall 1992); ")
 
-#: How the Methods sentence states each TOST rule (completes ``DESCRIPTION``).
+DESCRIPTION_CAL = (
+    "Phase means are arithmetic means; their uncertainty comes from a model of the serial "
+    "dependence along depth with a noise scale per phase and one correlation function for the "
+    "whole depth, averaged over AR(1), MA(1), AR(2), ARMA(1,1) and fractional-noise families by "
+    "restricted likelihood (REML, Patterson & Thompson 1971; Bayesian model averaging, Hoeting "
+    "et al. 1999), with isolated outlying pairs replaced by a Hampel filter (Hampel 1974) when "
+    "the dependence is estimated; the Welch-Satterthwaite t mixture over the model, corrected "
+    "for skewness (Hall 1992), has its p-values calibrated for the exact layout by simulating "
+    "null sweeps from every correlation function of the model (prepivoting, Beran 1988; "
+    "critical values that depend on the estimated dependence, McCloskey 2017; size control "
+    "for the exact design, Poetscher & Preinerstorfer 2016), for {bound}; ")
+
 
 REFERENCES = (
     "Patterson, H. D. & Thompson, R. (1971). Recovery of inter-block information when block "
@@ -105,6 +131,16 @@ REFERENCES = (
     "Pharmacokinetics and Biopharmaceutics 15, 657-680.",
     "Ljung, G. M. & Box, G. E. P. (1978). On a measure of lack of fit in time series models. "
     "Biometrika 65, 297-303.",
+)
+
+
+REFERENCES_CAL = (
+    "Beran, R. (1988). Prepivoting test statistics: a bootstrap view of asymptotic "
+    "refinements. Journal of the American Statistical Association 83, 687-697.",
+    "McCloskey, A. (2017). Bonferroni-based size-correction for nonstandard testing problems. "
+    "Journal of Econometrics 200, 17-35.",
+    "Poetscher, B. M. & Preinerstorfer, D. (2016). Controlling the size of autocorrelation "
+    "robust tests. Journal of Econometrics 207, 406-431 (2018; arXiv 1612.06127).",
 )
 
 
@@ -161,13 +197,23 @@ class DepthFit:
         order = np.argsort(mix.se[0])
         cw = np.cumsum(mix.w[0][order])
         med = order[min(int(np.searchsorted(cw, 0.5)), len(order) - 1)]
-        return Contrast(tuple(w.items()), float(mix.est[0]), rms, float(mix.df[0, med]), mix,
+        df = float(mix.df[0, med])
+        cal = self._options.get("calibration")
+        if cal is None:
+            return Contrast(tuple(w.items()), float(mix.est[0]), rms, df, mix, tost)
+        lam = calibration_factor(cal, self._batch, w, self._options.get("cal_power", CAL_POWER))
+        cmix = CalibratedMixture(mix, lam)
+        if tost is not None:
+            tost = (CalibratedMixture(tost[0], lam), tost[1])
+        # se: the posterior root-mean-square standard error times the calibration factor
+        return Contrast(tuple(w.items()), float(mix.est[0]), rms * float(lam[0]), df, cmix,
                         tost)
 
 
 def fit_depth(y, phases: Sequence[str], layers, *, known_var=None, rng=None,
               families: Sequence[str] = FAMILIES, robust: bool = True, skew: bool = True,
-              cross: bool = True, check: bool = True, tost_rule: str | None = None) -> DepthFit:
+              cross: bool = True, check: bool = True, tost_rule: str | None = None,
+              method: str = METHOD) -> DepthFit:
     """Fit the depth model to one column.
 
     Parameters
@@ -193,6 +239,10 @@ def fit_depth(y, phases: Sequence[str], layers, *, known_var=None, rng=None,
     tost_rule : str, optional
         The distribution the TOST (and its power) uses, one of ``TOST_RULES`` (default
         ``TOST_RULE``, the mixture of every other number); docs/tost-study.md compares them.
+    method : str
+        ``"reml-bma"`` (the 0.2.0 default: the mixture on the full 986-point grid) or
+        ``"reml-cal"`` (the compact grid within ``PERSISTENCE_BOUND``, p-values calibrated by
+        simulation on this layout: :mod:`.calibrate`; the default of ``--dependence robust``).
 
     Returns
     -------
@@ -202,12 +252,18 @@ def fit_depth(y, phases: Sequence[str], layers, *, known_var=None, rng=None,
     rule = TOST_RULE if tost_rule is None else tost_rule
     if rule not in TOST_RULES:
         raise ValueError(f"unknown TOST rule {rule!r}; one of {', '.join(TOST_RULES)}")
+    if method not in (METHOD, METHOD_CAL):
+        raise ValueError(f"unknown depth-model method {method!r}; {METHOD} or {METHOD_CAL}")
     ok = np.isfinite(y)
+    cal = method == METHOD_CAL
     design = design_for(tuple(int(v) for v in layers[ok]),
-                            tuple(p for p, k in zip(phases, ok) if k), tuple(families))
+                        tuple(p for p, k in zip(phases, ok) if k), tuple(families), cal)
     kv = known_var[ok][None, :] if known_var is not None else None
     batch = fit_batch(y[ok][None, :], design, kv, robust=robust, check=check)
-    return wrap_fit(batch, design, dict(skew=skew, cross=cross, tost_rule=rule))
+    opts = dict(skew=skew, cross=cross, tost_rule=rule, method=method)
+    if cal:
+        opts["calibration"] = calibration_for(design, robust, check, skew, cross)
+    return wrap_fit(batch, design, opts)
 
 
 def wrap_fit(batch: Batch, design: Design, options: dict) -> DepthFit:
@@ -246,6 +302,19 @@ def wrap_fit(batch: Batch, design: Design, options: dict) -> DepthFit:
         if not passed:
             msg += f" < {CHECK_LEVEL:g}: the dependence model does not fit; using the {fb}"
         chk = ModelCheck(passed, float(batch.check_stat[0]), p, batch.check_lags, msg, fb)
-    description = DESCRIPTION + TOST_RULE_TEXT[options.get("tost_rule", TOST_RULE)]
-    return DepthFit(METHOD, description, REFERENCES, tuple(b.phase for b in design.blocks), n,
+    method = options.get("method", METHOD)
+    tost_text = TOST_RULE_TEXT[options.get("tost_rule", TOST_RULE)]
+    refs = REFERENCES
+    if method == METHOD_CAL:
+        summary += f"; calibrated for lag-1 corr <= {PERSISTENCE_BOUND:g}"
+        description = DESCRIPTION_CAL.format(bound=persistence_text()) + tost_text
+        detail["persistence_bound"] = {"lag1_max": PERSISTENCE_BOUND,
+                                       "text": persistence_text()}
+        detail["calibration"] = {"reps_per_grid_point": options["calibration"].reps,
+                                 "power_mean": options.get("cal_power", CAL_POWER),
+                                 "seed": "from the layout (pairs, phases, grid)"}
+        refs = REFERENCES + REFERENCES_CAL
+    else:
+        description = DESCRIPTION + tost_text
+    return DepthFit(method, description, refs, tuple(b.phase for b in design.blocks), n,
                     mean, detail, summary, chk, batch, options)

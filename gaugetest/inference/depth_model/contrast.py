@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .distributions import Mixture, root_in_bracket
+from .distributions import Mixture, root_in_bracket  # noqa: F401
 from .tost import TostOutcome
 
 @dataclass(frozen=True)
@@ -118,6 +118,4 @@ class Contrast:
         return float(max(0.0, b - a))
 
     def _shift(self, value: float) -> "Contrast":
-        m = self._mix
-        mix = Mixture(np.array([value]), m.w, m.se, m.df, m.a0, m.a2, m.skew)
-        return Contrast(self.weights, value, self.se, self.df, mix)
+        return Contrast(self.weights, value, self.se, self.df, self._mix.shifted(value))

@@ -62,11 +62,21 @@ def _acf_fd(params: np.ndarray, maxlag: int) -> np.ndarray:
                           axis=1)
 
 
+#: The persistence bound of the calibrated method (``reml-cal``): its grid holds the correlation
+#: functions of the five families whose lag-1 correlation is at most this.
+PERSISTENCE_BOUND = 0.95
+
+
 @lru_cache(maxsize=None)
-def family_params(name: str) -> np.ndarray:
+def family_params(name: str, compact: bool = False) -> np.ndarray:
     """The grid of one family (rows of parameters), uniform in its natural parametrisation:
     the lag-1 correlation for AR(1) and MA(1), d for ARFIMA(0,d,0), the partial
-    autocorrelations for AR(2), (phi, rho_1) over the valid region for ARMA(1,1)."""
+    autocorrelations for AR(2), (phi, rho_1) over the valid region for ARMA(1,1).
+
+    ``compact``: the coarse grid of the calibrated method (67 points instead of 986, lag-1
+    correlation <= PERSISTENCE_BOUND), cheap enough to simulate on at run time."""
+    if compact:
+        return _compact_params(name)
     if name == "wn":
         return np.zeros((1, 0))
     if name == "ar1":
@@ -90,6 +100,31 @@ def family_params(name: str) -> np.ndarray:
     raise ValueError(f"unknown dependence family {name!r}")
 
 
+def _compact_params(name: str) -> np.ndarray:
+    if name == "ar1":
+        p = np.linspace(-0.3, 0.95, 13)[:, None]
+    elif name == "ma1":
+        p = np.linspace(-0.4, 0.49, 5)[:, None]
+    elif name == "ar2":
+        p1, p2 = np.meshgrid(np.linspace(-0.4, 0.9, 5), np.linspace(-0.4, 0.8, 5),
+                             indexing="ij")
+        p1, p2 = p1.ravel(), p2.ravel()
+        p = np.column_stack([p1 * (1 - p2), p2])
+    elif name == "arma11":
+        phi = np.linspace(-0.3, 0.95, 6)
+        t = (np.arange(3) + 0.5) / 3
+        f, tt = np.meshgrid(phi, t, indexing="ij")
+        p = np.column_stack([f.ravel(), (-(1 - f) / 2 + tt).ravel()])
+    elif name == "fd":
+        p = np.linspace(0.0, 0.45, 6)[:, None]
+    elif name == "wn":
+        return np.zeros((1, 0))
+    else:
+        raise ValueError(f"unknown dependence family {name!r}")
+    lag1 = ACF[name](p, 1)[:, 1]
+    return p[lag1 <= PERSISTENCE_BOUND + 1e-12]
+
+
 ACF = {"wn": _acf_wn, "ar1": _acf_ar1, "ma1": _acf_ma1, "ar2": _acf_ar2, "arma11": _acf_arma11, "fd": _acf_fd}
 N_PARAMS = {"wn": 0, "ar1": 1, "ma1": 1, "ar2": 2, "arma11": 2, "fd": 1}
 
@@ -104,10 +139,10 @@ class Grid:
 
 
 @lru_cache(maxsize=16)
-def correlation_grid(families: tuple[str, ...], maxlag: int) -> Grid:
+def correlation_grid(families: tuple[str, ...], maxlag: int, compact: bool = False) -> Grid:
     acfs, fam, params, prior = [], [], [], []
     for i, name in enumerate(families):
-        p = family_params(name)
+        p = family_params(name, compact)
         acfs.append(ACF[name](p, maxlag))
         fam.append(np.full(len(p), i))
         params.append(p)

@@ -55,9 +55,14 @@ class Mixture:
         p = 1 - self._h(x, False)
         return np.maximum(p, 1 - self._h(x, True)) if self.skew else p
 
+    def shifted(self, value: float) -> "Mixture":
+        """The same spread around ``value`` (one replicate): what power calculations use."""
+        return Mixture(np.array([value]), self.w, self.se, self.df, self.a0, self.a2,
+                       self.skew)
+
 
 def mixture(batch: Batch, weights: Mapping[str, float], skew: bool = True,
-             cross: bool = True, raw: bool = False) -> Mixture | None:
+             cross: bool = True, raw: bool = False, bins: int | None = None) -> Mixture | None:
     """The confidence distribution of a contrast: the mixture over the kept grid points
     (``raw``: every kept point with its posterior weight, before the check's fallback and
     before merging components)."""
@@ -106,7 +111,7 @@ def mixture(batch: Batch, weights: Mapping[str, float], skew: bool = True,
         alt = np.zeros_like(w)
         alt[np.arange(R), pick] = 1.0
         w = np.where(batch.fallback[:, None], alt, w)
-    return compress(Mixture(est, w, se, df, a0, a2, skew))
+    return compress(Mixture(est, w, se, df, a0, a2, skew), bins or MERGE_BINS)
 
 
 def skew_terms(weights, phases, batch, d, comp, var, nu, sdv):
@@ -122,23 +127,22 @@ def skew_terms(weights, phases, batch, d, comp, var, nu, sdv):
 MERGE_BINS = 64
 
 
-def compress(mix: Mixture) -> Mixture:
+def compress(mix: Mixture, bins: int = MERGE_BINS) -> Mixture:
     """Merge mixture components with nearly equal standard errors: MERGE_BINS bins of equal
     width in log(se) per replicate (width <= 1/64 of the log range, i.e. a few percent);
     weights add up, se, df and the Hall coefficients are weight-averaged within a bin."""
     R, K = mix.w.shape
-    if K <= MERGE_BINS:
+    if K <= bins:
         return mix
     ls = np.log(mix.se)
     lo, hi = ls.min(axis=1, keepdims=True), ls.max(axis=1, keepdims=True)
-    b = np.minimum(((ls - lo) / np.maximum(hi - lo, 1e-12) * MERGE_BINS).astype(int),
-                   MERGE_BINS - 1)
-    flat = (np.arange(R)[:, None] * MERGE_BINS + b).ravel()
+    b = np.minimum(((ls - lo) / np.maximum(hi - lo, 1e-12) * bins).astype(int), bins - 1)
+    flat = (np.arange(R)[:, None] * bins + b).ravel()
 
     def acc(x):
-        out = np.zeros(R * MERGE_BINS)
+        out = np.zeros(R * bins)
         np.add.at(out, flat, (mix.w * x).ravel())
-        return out.reshape(R, MERGE_BINS)
+        return out.reshape(R, bins)
 
     W = acc(np.ones_like(mix.w))
     safe = np.where(W > 0, W, 1.0)

@@ -80,10 +80,10 @@ def build_block(phase: str, rows: np.ndarray, layers: np.ndarray, grid: Grid) ->
 
 @lru_cache(maxsize=64)
 def design_for(layers: tuple[int, ...], phases: tuple[str, ...],
-               families: tuple[str, ...]) -> Design:
+               families: tuple[str, ...], compact: bool = False) -> Design:
     L = np.asarray(layers, dtype=int)
     maxlag = int(L.max() - L.min()) if len(L) else 0
-    grid = correlation_grid(families, max(maxlag, 1))
+    grid = correlation_grid(families, max(maxlag, 1), compact)
     ph = np.asarray(phases, dtype=object)
     blocks = []
     for p in dict.fromkeys(phases):
