@@ -18,7 +18,8 @@ def add_parser(sub) -> None:
                                    "size, interval coverage, TOST size and power against the "
                                    "GLS oracle, each with its Monte Carlo standard error.")
     c.add_argument("--scenarios", nargs="+", metavar="NAME",
-                   help="scenarios of the bank to run (default: all; see --list)")
+                   help="scenarios to run (default: the bank and the held-out scenarios; see "
+                        "--list)")
     c.add_argument("--verdict", action="store_true",
                    help="instead of the bank, simulate whole analyses with a known truth (excess "
                         "0 everywhere, a difference inside the margin, a training artifact) and "
@@ -35,10 +36,11 @@ def add_parser(sub) -> None:
                    help="phases compared with --layers (default E C)")
     c.add_argument("--methods", nargs="+", metavar="M",
                    help="methods to compare, the first one reported in full (default: "
-                        "reml-bma reml-bma-short reml-ar1 reml-bma-noskew reml-bma-nocheck "
+                        "reml-cal reml-bma reml-bma-short reml-ar1 reml-bma-noskew reml-bma-nocheck "
                         "neff hac iid; also glsar block sieve, and the TOST rules "
                         "reml-bma-tost-level reml-bma-tost-q90 reml-bma-tost-region "
-                        "reml-bma-tost-idf of docs/tost-study.md)")
+                        "reml-bma-tost-idf of docs/tost-study.md, and reml-cal's candidates "
+                        "reml-cal-q2 reml-cal-q4 reml-cal-max reml-compact)")
     c.add_argument("--reps", type=int, default=2000,
                    help="replicates per scenario and layout (default 2000)")
     c.add_argument("--power", type=float, default=0.8,
@@ -114,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     from ..studies.calibration_report import to_json, to_markdown
     from ..studies.methods import DEFAULT_METHODS, METHODS
     from ..render.files import write_text
-    from ..studies.scenarios import BANK, DEFAULT_LAYOUTS, Layout, scenario
+    from ..studies.scenarios import BANK, DEFAULT_LAYOUTS, HELD_OUT, Layout, scenario
 
     if args.verdict:
         return _verdict_study(args)
@@ -122,6 +124,9 @@ def run(args: argparse.Namespace) -> int:
         print("Scenarios (--scenarios):")
         for sc in BANK:
             print(f"  {sc.name:16s} {sc.label}: {sc.description}")
+        print("Held-out scenarios (run by default; never used to choose a method):")
+        for sc in HELD_OUT:
+            print(f"  {sc.name:22s} {sc.label}: {sc.description}")
         print("Methods (--methods):")
         for name, (_, desc) in METHODS.items():
             print(f"  {name:18s} {desc}")
@@ -134,11 +139,12 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--power", "a number in (0, 1)", args.power)
     if not args.margin_se > 0:
         raise UsageError("--margin-se", "a positive number", args.margin_se)
-    known = {s.name for s in BANK}
+    known = {s.name for s in BANK + HELD_OUT}
     for name in args.scenarios or []:
         if name not in known:
             raise UsageError("--scenarios", f"names from the bank ({', '.join(sorted(known))})",
                              name)
+    names = args.scenarios or [b.name for b in BANK + HELD_OUT]
     methods = tuple(args.methods or DEFAULT_METHODS)
     for name in methods:
         if name not in METHODS:
@@ -156,10 +162,9 @@ def run(args: argparse.Namespace) -> int:
                                      f"({', '.join(f'{k}={v}' for k, v in counts.items())})", ph)
             layouts.append((n, args.compare[0], args.compare[1]))
         cells = [Cell(scenario(s), Layout.from_map(n, late, early, args.phases))
-                 for s in (args.scenarios or [b.name for b in BANK])
-                 for n, late, early in layouts]
+                 for s in names for n, late, early in layouts]
     else:
-        cells = bank_cells(args.scenarios, DEFAULT_LAYOUTS)
+        cells = bank_cells(names, DEFAULT_LAYOUTS)
     for path, opt in ((args.output, "--output"), (args.json, "--json")):
         if path and os.path.isdir(path):
             raise UsageError(opt, "a file path", path)

@@ -85,6 +85,65 @@ def shortfall(totals: dict, cells, method: str, alpha: float) -> dict:
     return out
 
 
+#: The targets of issue 17 (a robust default that uses its alpha): (label, test on the
+#: summary).  Sizes as fractions; coverage of the (1 - alpha) intervals.
+TARGET_TEXT = ("size <= alpha + 0.01 in every cell; size >= alpha / 2 in every cell (the null "
+               "holds exactly in all of them); coverage in [0.93, 0.985]; TOST size <= alpha + "
+               "0.01; median power >= 0.75 x the GLS oracle and no cell below 0.5 x; median TOST "
+               "power >= 0.6")
+
+
+def targets(cells, totals: dict, method: str, alpha: float) -> dict:
+    """The issue-17 target quantities of one method over ``cells``: worst sizes both ways,
+    coverage range, worst TOST size, power ratios and TOST power, each with whether it is met."""
+    size = [totals[c.key].rate(method, "size") for c in cells]
+    covs = [totals[c.key].rate(method, k) for c in cells
+            for k in ("cover_early", "cover_late", "cover_diff")]
+    tost = [totals[c.key].rate(method, "tost") for c in cells]
+    ratio = [totals[c.key].rate(method, "power") / max(totals[c.key].rate(method, "oracle_power"),
+                                                       1e-12) for c in cells]
+    tpow = [totals[c.key].rate(method, "tost_power") for c in cells]
+    out = {"max_size": max(size), "min_size": min(size), "min_cov": min(covs),
+           "max_cov": max(covs), "max_tost": max(tost), "median_ratio": float(np.median(ratio)),
+           "min_ratio": min(ratio), "median_tost_power": float(np.median(tpow))}
+    out["met"] = {"max_size": out["max_size"] <= alpha + 0.01,
+                  "min_size": out["min_size"] >= alpha / 2,
+                  "coverage": out["min_cov"] >= 0.93 and out["max_cov"] <= 0.985,
+                  "max_tost": out["max_tost"] <= alpha + 0.01,
+                  "median_ratio": out["median_ratio"] >= 0.75,
+                  "min_ratio": out["min_ratio"] >= 0.5,
+                  "median_tost_power": out["median_tost_power"] >= 0.6}
+    return out
+
+
+def _targets_table(cells, totals, methods, alpha) -> list[str]:
+    from .scenarios import HELD_OUT
+    held = {s.name for s in HELD_OUT}
+    groups = [("bank", [c for c in cells if c.scenario.name not in held]),
+              ("held out", [c for c in cells if c.scenario.name in held])]
+    lines = ["| method | cells | max size | min size | coverage (min-max) | max TOST size | "
+             "median ratio | min ratio | median TOST power | targets met |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for m in methods:
+        for name, cs in groups:
+            if not cs:
+                continue
+            t = targets(cs, totals, m, alpha)
+            ok = t["met"]
+
+            def f(v, key, fmt="{:.3f}"):
+                return fmt.format(v) + ("" if ok[key] else " ✗")
+            lines.append(f"| `{m}` | {name} ({len(cs)}) | {f(t['max_size'], 'max_size')} | "
+                         f"{f(t['min_size'], 'min_size')} | "
+                         f"{t['min_cov']:.3f}-{t['max_cov']:.3f}{'' if ok['coverage'] else ' ✗'}"
+                         f" | {f(t['max_tost'], 'max_tost')} | "
+                         f"{f(t['median_ratio'], 'median_ratio', '{:.2f}')} | "
+                         f"{f(t['min_ratio'], 'min_ratio', '{:.2f}')} | "
+                         f"{f(t['median_tost_power'], 'median_tost_power')} | "
+                         f"{sum(ok.values())} / {len(ok)} |")
+    return lines
+
+
 def _ranking(cells, totals, methods, alpha) -> list[str]:
     rows = []
     for m in methods:
@@ -133,6 +192,34 @@ def _misses(cells, totals, methods, alpha) -> list[str]:
             n += 1
     if n == 0:
         lines.append("| (none) | | | | | |")
+    return lines
+
+
+def _frontier(cells, totals, methods, alpha) -> list[str]:
+    """Size against power for every method on the smallest layout (fewest LATE pairs), where
+    the targets are hardest: each entry is size / coverage (min) / power ratio."""
+    if not cells:
+        return []
+    small = min(cells, key=lambda c: (len(c.layout.rows(c.layout.late)), c.layout.num_layers))
+    lay = small.layout
+    mine = [c for c in cells if c.layout == lay]
+    lines = [f"## Size-power frontier at {lay.num_layers} layers ({lay.late} "
+             f"{len(lay.rows(lay.late))} vs {lay.early} {len(lay.rows(lay.early))} pairs)", "",
+             "Each entry: size / smallest coverage / power ratio to the GLS oracle. The methods "
+             "are points on one frontier: a method with more power has a larger size or a lower "
+             f"coverage in the persistent cells (a size above {alpha + 0.01:g} or a coverage "
+             "below 0.93 is a missed target).", "",
+             "| scenario | " + " | ".join(f"`{m}`" for m in methods) + " |",
+             "|---|" + "---|" * len(methods)]
+    for cell in mine:
+        c = totals[cell.key]
+        ent = []
+        for m in methods:
+            cov = min(c.rate(m, k) for k in ("cover_early", "cover_late", "cover_diff"))
+            ratio = c.rate(m, "power") / max(c.rate(m, "oracle_power"), 1e-12)
+            ent.append(f"{c.rate(m, 'size'):.3f} / {cov:.3f} / {ratio:.2f}")
+        lines.append(f"| {cell.scenario.label} | " + " | ".join(ent) + " |")
+    lines.append("")
     return lines
 
 
@@ -196,6 +283,11 @@ def to_markdown(cells, totals: dict, methods, *, reps: int, seed: int, alpha: fl
               "power). The first "
               "method of `--methods` is the one reported cell by cell below.", ""]
     lines += _ranking(cells, totals, methods, alpha)
+    lines += ["", "## Targets per method (issue 17)", "",
+              f"Targets: {TARGET_TEXT.replace('alpha', f'alpha ({alpha:g})')}. A ✗ marks a "
+              "missed target. *Held out*: scenarios no method was chosen or tuned on "
+              "(`gaugetest.studies.scenarios.HELD_OUT`); the bank's cells chose the default.", ""]
+    lines += _targets_table(cells, totals, methods, alpha)
     lines += ["", f"## Where `{methods[0]}` misses a target", "",
               "Each miss with the best value any compared method reached in that cell (a method "
               "that reaches it may fail elsewhere; see the ranking).", ""]
@@ -217,9 +309,11 @@ def to_markdown(cells, totals: dict, methods, *, reps: int, seed: int, alpha: fl
     # the default in full
     main = methods[0]
     lines += [f"## `{main}` in every cell", "",
-              "| scenario | layers | size | cover EARLY | cover LATE | cover diff | TOST size | "
-              "TOST power | power | ratio | ratio (mean) | check |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              f"*below alpha* / *above alpha*: how far the size falls below or exceeds alpha = "
+              f"{alpha:g} (a size far below alpha is evidence thrown away).", "",
+              "| scenario | layers | size | below alpha | above alpha | cover EARLY | cover LATE | "
+              "cover diff | TOST size | TOST power | power | ratio | ratio (mean) | check |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for cell in cells:
         c = totals[cell.key]
         n = c.reps
@@ -237,7 +331,9 @@ def to_markdown(cells, totals: dict, methods, *, reps: int, seed: int, alpha: fl
         tp = c.rate(main, "tost_power")
         lines.append(f"| {cell.scenario.label} | {lay.num_layers} ({lay.late} "
                      f"{len(lay.rows(lay.late))} vs {lay.early} {len(lay.rows(lay.early))}) | "
-                     f"{r('size')} | {r('cover_early')} | {r('cover_late')} | {r('cover_diff')} | "
+                     f"{r('size')} | {max(0.0, alpha - c.rate(main, 'size')):.3f} | "
+                     f"{max(0.0, c.rate(main, 'size') - alpha):.3f} | "
+                     f"{r('cover_early')} | {r('cover_late')} | {r('cover_diff')} | "
                      f"{r('tost')} | {tp:.3f} ± {_se(tp, n):.3f} | {r('power')} | "
                      f"{pw / op:.2f} ± {r_se:.2f} | {pw / mp:.2f} | "
                      f"{c.rate(main, 'check_failed'):.3f} |")
@@ -261,6 +357,7 @@ def to_markdown(cells, totals: dict, methods, *, reps: int, seed: int, alpha: fl
             lines.append(f"| {cell.scenario.label} | {cell.layout.num_layers} | "
                          + " | ".join(fmt.format(fn(c, m)) for m in methods) + " |")
         lines.append("")
+    lines += _frontier(cells, totals, methods, alpha)
     lines += ["## Scenarios", ""]
     seen = set()
     for cell in cells:
