@@ -42,7 +42,10 @@ def test_shapes_adds_the_gaussian_null_caveat(files, tmp_path, capsys):
 def test_dependence_choice_drives_the_verdict(files, tmp_path, capsys):
     assert run_json(files, tmp_path, "--dependence", "iid")["verdict"]["dependence"] == "iid"
     d = run_json(files, tmp_path)
-    assert d["verdict"]["dependence"] == "robust (reml-bma)" and d["robust"]["method"] == "reml-bma"
+    assert d["verdict"]["dependence"] == "robust (reml-cal)" and d["robust"]["method"] == "reml-cal"
+    # the 0.2.0 default stays selectable by name
+    old = run_json(files, tmp_path, "--dependence", "reml-bma")
+    assert old["robust"]["method"] == "reml-bma" and old["verdict"]["dependence"] == "robust (reml-bma)"
     assert run_json(files, tmp_path, "--dependence", "hac")["robust"]["method"] == "hac"
 
 

@@ -151,17 +151,18 @@ def test_robust_results_are_reported_and_can_disagree():
     else:
         pytest.fail("no disagreeing case in 40 seeds")
     assert res.verdict.dependence.startswith("robust")
-    assert "the verdict follows the robust (reml-bma) analysis" in res.verdict.disagreement
+    assert "the verdict follows the robust (reml-cal) analysis" in res.verdict.disagreement
     iid = analyze(*_autocorrelated_sweep(seed), n_boot=200, n_perm=2000, dependence="iid")
     assert iid.verdict.label != res.verdict.label
     d = res.to_dict()["robust"]
-    assert d["method"] == "reml-bma"
+    assert d["method"] == "reml-cal"
     assert {"phase_summary", "late_vs_early", "equivalence", "detail", "check"} <= set(d)
     assert d["late_vs_early"][-1]["family"] == "pooled"
     assert any(x["material"] for x in res.to_dict()["diagnostics"]["rows"])
 
 
-@pytest.mark.parametrize("method", ["hac", "glsar", "block", "sieve", "neff", "reml-bma"])
+@pytest.mark.parametrize("method", ["hac", "glsar", "block", "sieve", "neff", "reml-bma",
+                                    "reml-cal"])
 def test_expert_methods_drive_the_verdict(method):
     res = analyze(*_autocorrelated_sweep(1), n_boot=200, n_perm=500, dependence=method)
     assert res.robust.method == method

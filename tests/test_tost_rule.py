@@ -65,7 +65,7 @@ def test_every_output_names_the_rule(tmp_path, capsys):
     assert "TOST (inflated-df rule)" in " ".join(head.split())
     assert "(inflated-df rule)" in text.split("Why")[1]          # the verdict's reasons
     doc = json.loads((tmp_path / "r.json").read_text())
-    assert doc["robust"]["tost_name"] == "robust (reml-bma) TOST (inflated-df rule)"
+    assert doc["robust"]["tost_name"] == "robust (reml-cal) TOST (inflated-df rule)"
     rep = (tmp_path / "r.md").read_text()
     assert "degrees of freedom reduced" in rep and "on the same distribution" not in rep
     assert "inflated-df rule" in (tmp_path / "t.tex").read_text()
