@@ -98,7 +98,6 @@ def test_fit_depth_reml_cal_is_deterministic_and_names_its_bound():
     assert a.method == "reml-cal"
     assert a.detail["persistence_bound"]["lag1_max"] == PERSISTENCE_BOUND
     assert persistence_text() in a.description
-    assert f"lag-1 corr <= {PERSISTENCE_BOUND:g}" in a.summary
     # the API of Contrast holds (issue 21 reads p_less and the upper bound)
     lo, hi = ca.interval(0.90)
     assert abs(ca.p_less(hi) - 0.05) < 1e-8 and abs(ca.p_greater(lo) - 0.05) < 1e-8
@@ -188,3 +187,34 @@ def test_target_table_counts_by_hand():
     assert t["met"] == {"max_size": False, "min_size": False, "coverage": False,
                         "max_tost": True, "median_ratio": False, "min_ratio": True,
                         "median_tost_power": True}
+
+
+def test_every_output_states_the_persistence_bound(tmp_path, capsys):
+    """Text method line, JSON robust object, report Methods, LaTeX/Markdown captions: each
+    states the bound, from the one source (PERSISTENCE_BOUND / persistence_text())."""
+    import json
+    from pathlib import Path
+
+    from gaugetest.cli import main
+    data = Path(__file__).resolve().parent / "data"
+    argv = ["test", str(data / "smollm2-symmetry-null.json"),
+            str(data / "smollm2-symmetry-aligned.json"), "--n-boot", "300", "--n-perm", "2000",
+            "--json", str(tmp_path / "r.json"), "--report", str(tmp_path / "r.md"),
+            "--latex", str(tmp_path / "t.tex"), "--markdown", str(tmp_path / "t.md")]
+    assert main(argv) == 0
+    bound = f"lag-1 correlation at most {PERSISTENCE_BOUND:g}"
+    assert bound in " ".join(capsys.readouterr().out.split())
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert doc["robust"]["method"] == "reml-cal"
+    assert doc["robust"]["detail"]["persistence_bound"] == {"lag1_max": PERSISTENCE_BOUND,
+                                                             "text": persistence_text()}
+    assert bound in doc["robust"]["interval_method"]
+    assert persistence_text() in (tmp_path / "r.md").read_text()
+    tex = (tmp_path / "t.tex").read_text()
+    assert f"lag-1 correlation at most ${PERSISTENCE_BOUND:g}$" in tex
+    assert bound in (tmp_path / "t.md").read_text()
+    # the 0.2.0 default names no bound it does not have
+    argv[argv.index("--json") + 1] = str(tmp_path / "old.json")
+    assert main(argv + ["--dependence", "reml-bma"]) == 0
+    old = json.loads((tmp_path / "old.json").read_text())
+    assert "persistence_bound" not in old["robust"]["detail"]

@@ -102,7 +102,7 @@ class DepthModelMethod:
         power = PowerSummary(self.key, data.late, data.early, 0.8, mdd, tost_power)
         how = "depth-model t mixture"
         if self.key == METHOD_CAL:
-            how += (f", calibrated on this layout for lag-1 correlation <= "
+            how += (f", calibrated on this layout for lag-1 correlation at most "
                     f"{pooled_fit.detail['persistence_bound']['lag1_max']:g}")
         return InferenceResult(self.key, f"robust ({self.key})", pooled_fit.description,
                                how, test, tuple(summary), tuple(eq_rows),

@@ -306,7 +306,6 @@ def wrap_fit(batch: Batch, design: Design, options: dict) -> DepthFit:
     tost_text = TOST_RULE_TEXT[options.get("tost_rule", TOST_RULE)]
     refs = REFERENCES
     if method == METHOD_CAL:
-        summary += f"; calibrated for lag-1 corr <= {PERSISTENCE_BOUND:g}"
         description = DESCRIPTION_CAL.format(bound=persistence_text()) + tost_text
         detail["persistence_bound"] = {"lag1_max": PERSISTENCE_BOUND,
                                        "text": persistence_text()}
