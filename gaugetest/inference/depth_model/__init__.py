@@ -294,6 +294,9 @@ def wrap_fit(batch: Batch, design: Design, options: dict) -> DepthFit:
     if batch.check_lags == 0:
         msg = "too few pairs for the Ljung-Box model check"
         chk = ModelCheck(True, None, None, 0, msg, None)
+    elif not np.isfinite(batch.check_stat[0]):
+        msg = "no spread within any phase (a constant column): the model check does not apply"
+        chk = ModelCheck(True, None, None, batch.check_lags, msg, None)
     else:
         msg = (f"Ljung-Box on whitened residuals, {batch.check_lags} lags: "
                f"Q = {float(batch.check_stat[0]):.2f}, p = {p:.3g}")
