@@ -272,6 +272,8 @@ def analyze(null: Any, aligned: Any, **settings: Any) -> AnalysisResult:
         'iid' | 'neff' | 'hac' | 'glsar' | 'block' | 'sieve'), ``baseline`` ('auto' | 'raw' |
         'matched'), ``shapes`` (a Qwen3 preset or None), ``tost_rule`` ('mixture' |
         'inflated-df': the distribution the robust depth model's TOST uses; docs/tost-study.md),
+        ``estimand`` ('mean' | 'gls': arithmetic phase means or the depth model's GLS phase
+        levels; docs/depth-model.md),
         ``model`` (a name for the outputs).
 
     Returns
@@ -287,7 +289,7 @@ def analyze(null: Any, aligned: Any, **settings: Any) -> AnalysisResult:
     ('excess', True)
     """
     allowed = {"alpha", "margin", "n_boot", "n_perm", "seed", "ci", "phases", "compare",
-               "dependence", "baseline", "shapes", "equivalence_phases", "tost_rule", "model"}
+               "dependence", "baseline", "shapes", "equivalence_phases", "tost_rule", "estimand", "model"}
     unknown = sorted(set(settings) - allowed)
     if unknown:
         raise UsageError(unknown[0], f"one of the settings {', '.join(sorted(allowed))}")
@@ -310,7 +312,7 @@ def analyze(null: Any, aligned: Any, **settings: Any) -> AnalysisResult:
     data = InferenceInput(table.with_pooled(), tuple(table.families) + (POOLED,), table.layers,
                           table.phases, table.present_phases, table.known_var_with_pooled(),
                           late, early, s.alpha, s.margin, s.n_boot, s.n_perm, s.ci,
-                          s.tost_rule)
+                          s.tost_rule, s.estimand)
     boot_ss, dep_ss = np.random.SeedSequence(s.seed).spawn(2)
     iid = get_method("iid").run(data, np.random.default_rng(boot_ss), pmap.phases)
     robust_key = "robust" if s.dependence in ("robust", "iid") else s.dependence

@@ -21,6 +21,9 @@ DEPENDENCE_MODES = ("robust", "iid") + ROBUST_METHODS
 #: others docs/tost-study.md compares): the mixture every other number uses (default), and the
 #: inflated-df rule, the one that kept TOST size <= 0.06 in all 63 bank cells.
 TOST_RULE_CHOICES = ("mixture", "inflated-df")
+#: What the depth model's phase levels and contrasts estimate (``--estimand``): the arithmetic
+#: mean of a phase's pairs (default) or its GLS level (the GLS oracle's estimand; issue 17).
+ESTIMAND_CHOICES = ("mean", "gls")
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class Settings:
     shapes: str | None = None
     equivalence_phases: str = "compared"
     tost_rule: str = "mixture"
+    estimand: str = "mean"
 
     def to_dict(self) -> dict:
         return {"alpha": self.alpha, "margin": list(self.margin), "n_boot": self.n_boot,
@@ -47,7 +51,8 @@ class Settings:
                 "phases": self.phases, "compare": list(self.compare),
                 "equivalence_phases": self.equivalence_phases,
                 "dependence": self.dependence, "baseline": self.baseline,
-                "shapes": self.shapes, "tost_rule": self.tost_rule}
+                "shapes": self.shapes, "tost_rule": self.tost_rule,
+                "estimand": self.estimand}
 
 
 def parse_margin(value) -> tuple[float, float]:
@@ -94,7 +99,7 @@ def _int_at_least(name: str, value, low: int) -> int:
 def validate_settings(*, alpha=0.05, margin=0.02, n_boot=10_000, n_perm=100_000, seed=0,
                       ci="t-union", phases="auto", compare=("E", "C"), dependence="robust",
                       baseline="auto", shapes=None, equivalence_phases="compared",
-                      tost_rule="mixture") -> Settings:
+                      tost_rule="mixture", estimand="mean") -> Settings:
     """Check every setting; return a frozen :class:`Settings`."""
     if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not (0 < alpha < 0.5):
         raise UsageError("--alpha", "a number in (0, 0.5)", alpha)
@@ -127,6 +132,12 @@ def validate_settings(*, alpha=0.05, margin=0.02, n_boot=10_000, n_perm=100_000,
         raise UsageError("--tost-rule", "the default mixture with --dependence "
                          f"{dependence} (the rule belongs to the depth model, reml-cal or "
                          "reml-bma)", tost_rule)
+    if estimand not in ESTIMAND_CHOICES:
+        raise UsageError("--estimand", " | ".join(ESTIMAND_CHOICES), estimand)
+    if estimand != "mean" and dependence not in ("robust", "iid", "reml-cal", "reml-bma"):
+        raise UsageError("--estimand", "the default mean with --dependence "
+                         f"{dependence} (GLS phase levels belong to the depth model, reml-cal "
+                         "or reml-bma)", estimand)
     if shapes is not None:
         from .shapes import SHAPE_PRESETS
         if shapes not in SHAPE_PRESETS:
@@ -135,4 +146,4 @@ def validate_settings(*, alpha=0.05, margin=0.02, n_boot=10_000, n_perm=100_000,
         os.fspath(phases) if isinstance(phases, os.PathLike) else "custom")
     return Settings(float(alpha), (lo, hi), n_boot, n_perm, seed, ci, phases_s,
                     (compare[0], compare[1]), dependence, baseline, shapes,
-                    equivalence_phases.strip(), tost_rule)
+                    equivalence_phases.strip(), tost_rule, estimand)

@@ -55,6 +55,12 @@ def add_analysis_options(p: argparse.ArgumentParser, outputs: str = "all") -> No
                         "reached 0.16 under strong dependence at 28-36 layers) or inflated-df "
                         "(conservative: TOST size <= 0.06 in every scenario of the bank, at "
                         "about a fifth of the power; docs/tost-study.md)")
+    g.add_argument("--estimand", choices=("mean", "gls"), default="mean",
+                   help="what the depth model's (reml-cal, reml-bma) phase levels and LATE - "
+                        "EARLY estimate: mean (default: the arithmetic mean of a phase's pairs) "
+                        "or gls (the GLS level of each phase under the fitted dependence, mixed "
+                        "over the model and calibrated on its own; the GLS oracle's estimand; "
+                        "every output then names it 'GLS levels'; docs/depth-model.md)")
     g.add_argument("--baseline", choices=("auto", "raw", "matched", "null"), default="auto",
                    help="the analysed quantity: raw = delta (aligned - raw cosine); matched = "
                         "the excess over the matched null (aligned - mean aligned cosine of "
@@ -94,7 +100,8 @@ def analysis_settings(args: argparse.Namespace) -> dict:
     return dict(alpha=args.alpha, margin=args.margin, n_boot=args.n_boot, n_perm=args.n_perm,
                 seed=args.seed, ci=args.ci, phases=args.phases, compare=tuple(args.compare),
                 dependence=args.dependence, baseline=args.baseline, shapes=args.shapes,
-                equivalence_phases=args.equivalence_phases, tost_rule=args.tost_rule)
+                equivalence_phases=args.equivalence_phases, tost_rule=args.tost_rule,
+                estimand=args.estimand)
 
 
 def check_outputs(args) -> None:

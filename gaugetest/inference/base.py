@@ -50,6 +50,9 @@ class InferenceInput:
     tost_rule : str
         The distribution the depth model's TOST uses (``gaugetest.inference.depth_model.TOST_RULES``);
         other methods ignore it.
+    estimand : str
+        What the depth model's phase levels estimate: "mean" (arithmetic means) or "gls"
+        (GLS levels); other methods ignore it.
     """
 
     x: np.ndarray
@@ -66,6 +69,7 @@ class InferenceInput:
     n_perm: int = 100_000
     ci: str = "t-union"
     tost_rule: str = "mixture"
+    estimand: str = "mean"
 
     def rows_of(self, phase: str) -> np.ndarray:
         return np.flatnonzero(np.asarray(self.phases, dtype=object) == phase)
@@ -248,6 +252,8 @@ class InferenceResult:
     references: tuple[str, ...] = ()   # keys of render.documents.REFERENCES
     null_distribution: np.ndarray | None = field(default=None, repr=False, compare=False)
     tost_rule: str = ""                # the depth model's TOST rule; '' for other methods
+    estimand: str = ""                 # the depth model's estimand ("mean" | "gls"); ''
+                                       # for other methods (arithmetic means)
 
     @property
     def tost_name(self) -> str:
@@ -274,7 +280,8 @@ class InferenceResult:
                 "late_vs_early": [r.to_dict() for r in self.difference.rows],
                 "equivalence": [r.to_dict() for r in self.equivalence],
                 "power": self.power.to_dict() if self.power else None,
-                "tost_rule": self.tost_rule or None, "tost_name": self.tost_name}
+                "tost_rule": self.tost_rule or None, "tost_name": self.tost_name,
+                "estimand": self.estimand or None}
 
 
 def holm_adjust(p_family) -> list[float | None]:

@@ -37,7 +37,8 @@ class DepthModelMethod:
         kv = data.known_var
         fits = [fit_depth(data.x[:, j], data.phases, data.layers,
                           known_var=None if kv is None else kv[:, j],
-                          tost_rule=data.tost_rule, method=self.key)
+                          tost_rule=data.tost_rule, method=self.key,
+                          estimand=data.estimand)
                 for j in range(len(data.columns))]
         summary, eq_rows = [], []
         tost_power = {}
@@ -100,14 +101,16 @@ class DepthModelMethod:
                   "by_column": {n: {"summary": f.summary, "check_passed": f.check.passed}
                                 for n, f in zip(data.columns, fits)}}
         power = PowerSummary(self.key, data.late, data.early, 0.8, mdd, tost_power)
-        how = "depth-model t mixture"
+        gls = data.estimand == "gls"
+        how = "depth-model t mixture" + (" of GLS phase levels" if gls else "")
         if self.key == METHOD_CAL:
             how += (f", calibrated on this layout for lag-1 correlation at most "
                     f"{pooled_fit.detail['persistence_bound']['lag1_max']:g}")
-        return InferenceResult(self.key, f"robust ({self.key})", pooled_fit.description,
+        name = f"robust ({self.key}, GLS levels)" if gls else f"robust ({self.key})"
+        return InferenceResult(self.key, name, pooled_fit.description,
                                how, test, tuple(summary), tuple(eq_rows),
                                power, detail, pooled_fit.summary, check,
                                ("patterson", "hoeting", "hampel", "hall", "schuirmann", "ljung")
                                + (("beran", "mccloskey", "poetscher") if self.key == METHOD_CAL
                                   else ()),
-                               tost_rule=data.tost_rule)
+                               tost_rule=data.tost_rule, estimand=data.estimand)

@@ -118,6 +118,8 @@ def _depth_method(**options):
     tost_rule = options.get("tost_rule", "mixture")
     power = options.get("power")          # calibrated (reml-cal): the power-mean exponent
     compact = options.get("compact", False)
+    spikes = options.get("spikes_once", False)
+    estimand = options.get("estimand", "mean")
 
     def run(Y, lay: Layout, known_var=None, **_):
         import dataclasses
@@ -126,40 +128,54 @@ def _depth_method(**options):
         fams = tuple(families or FAMILIES)
         cal = power is not None
         design = design_for(tuple(int(v) for v in lay.layers), lay.phases, fams, cal or compact)
-        key = (id(Y), fams, robust, cal or compact)
+        key = (id(Y), fams, robust, cal or compact, spikes)
         if key not in _FIT_CACHE:
             _FIT_CACHE.clear()
-            _FIT_CACHE[key] = fit_batch(Y, design, known_var, robust=robust, check=True)
+            _FIT_CACHE[key] = fit_batch(Y, design, known_var, robust=robust, check=True,
+                                        spikes_once=spikes)
         batch = _FIT_CACHE[key]
         if not check:
             batch = dataclasses.replace(batch, fallback=np.zeros_like(batch.fallback))
         targets = {"early": {lay.early: 1.0}, "late": {lay.late: 1.0},
                    "diff": {lay.late: 1.0, lay.early: -1.0}}
-        mix = {t: mixture(batch, w, **mix_opts) for t, w in targets.items()}
+        mix = {t: mixture(batch, w, estimand=estimand, **mix_opts) for t, w in targets.items()}
         if cal:
             from ..inference.depth_model import (CalibratedMixture, calibration_factor,
                                                  calibration_for)
-            c = calibration_for(design, robust, True, **mix_opts)
-            mix = {t: CalibratedMixture(m, calibration_factor(c, batch, targets[t], power))
+            c = calibration_for(design, robust, True, **mix_opts, spikes_once=spikes)
+            mix = {t: CalibratedMixture(m, calibration_factor(c, batch, targets[t], power,
+                                                              estimand))
                    for t, m in mix.items()}
         tost = None
         if tost_rule != "mixture":
-            tost = {t: tost_mixture(batch, w, tost_rule, **mix_opts) for t, w in targets.items()}
+            tost = {t: tost_mixture(batch, w, tost_rule, estimand=estimand, **mix_opts)
+                    for t, w in targets.items()}
         return _MixBatch(mix, tost), batch.fallback
     return run
 
 
 #: Every method the study can run: name -> (runner, description).
 METHODS = {
-    "reml-cal": (_depth_method(power=8.0),
+    "reml-cal": (_depth_method(power=8.0, spikes_once=True),
                  "the default (issue 17): the depth model on a compact grid (lag-1 correlation "
                  "<= 0.95), its p-values calibrated on the exact layout by simulating every grid "
                  "point; the factor is the posterior power mean (q = 8) of the grid points' "
-                 "factors (gaugetest.inference.depth_model.calibrate)"),
-    "reml-cal-q2": (_depth_method(power=2.0),
+                 "factors (gaugetest.inference.depth_model.calibrate); a spike the Hampel filter "
+                 "replaces counts once in its phase mean's variance (round 2)"),
+    "reml-cal-r1": (_depth_method(power=8.0),
+                    "reml-cal as issue 17's first round built it: a spike enters its phase's "
+                    "scale, which the dependence's variance factor multiplies"),
+    "reml-cal-gls": (_depth_method(power=8.0, spikes_once=True, estimand="gls"),
+                     "reml-cal for the GLS estimand (--estimand gls): contrasts of GLS phase "
+                     "levels, each grid point's own, mixed over the posterior and calibrated "
+                     "(the GLS oracle's estimand)"),
+    "reml-cal-short": (_depth_method(power=8.0, spikes_once=True,
+                                     families=("ar1", "ma1", "ar2", "arma11")),
+                       "as reml-cal without the long-memory (ARFIMA) family"),
+    "reml-cal-q2": (_depth_method(power=2.0, spikes_once=True),
                     "as reml-cal with the posterior root-mean-square of the factors (q = 2)"),
-    "reml-cal-q4": (_depth_method(power=4.0), "as reml-cal with q = 4"),
-    "reml-cal-max": (_depth_method(power=float("inf")),
+    "reml-cal-q4": (_depth_method(power=4.0, spikes_once=True), "as reml-cal with q = 4"),
+    "reml-cal-max": (_depth_method(power=float("inf"), spikes_once=True),
                      "as reml-cal with the largest factor among the grid points the posterior "
                      "keeps (q = infinity)"),
     "reml-compact": (_depth_method(power=None, compact=True),

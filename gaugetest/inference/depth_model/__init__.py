@@ -62,7 +62,7 @@ from .calibrate import (CAL_POWER, CAL_REPS, CalibratedMixture, calibration_fact
                         calibration_for)
 from .contrast import Contrast
 from .correlation import FAMILIES, FAMILY_LABELS, PERSISTENCE_BOUND, family_params
-from .distributions import REGION_DROP, mixture
+from .distributions import ESTIMANDS, REGION_DROP, mixture
 from .fit import CHECK_LEVEL, Batch, Design, check_inputs, design_for, fit_batch, profile_reml
 from .tost import TOST_RULE, TOST_RULE_TEXT, TOST_RULES, TostOutcome, tost_mixture
 
@@ -88,6 +88,12 @@ def persistence_text(bound: float = PERSISTENCE_BOUND) -> str:
     return (f"Gaussian stationary dependence along depth of the AR(1), MA(1), AR(2), "
             f"ARMA(1,1) or fractional (ARFIMA) families with lag-1 correlation at most "
             f"{bound:g}")
+
+#: The first words of both descriptions, and what replaces them for the GLS estimand.
+DESCRIPTION_START = "Phase means are arithmetic means; their uncertainty"
+DESCRIPTION_START_GLS = ("Phase levels are GLS estimates (generalised least squares within "
+                         "each phase at every correlation function of the model, mixed over "
+                         "its posterior; --estimand gls); their uncertainty")
 
 DESCRIPTION = (
     "Phase means are arithmetic means; their uncertainty comes from a model of the serial "
@@ -187,13 +193,16 @@ class DepthFit:
     def contrast(self, weights: Mapping[str, float]) -> Contrast | None:
         """The contrast sum_P weights[P] * mean_P, or None when a phase has < 2 pairs."""
         w = {str(k): float(v) for k, v in weights.items()}
-        opts = dict(skew=self._options.get("skew", True), cross=self._options.get("cross", True))
+        estimand = self._options.get("estimand", "mean")
+        opts = dict(skew=self._options.get("skew", True), cross=self._options.get("cross", True),
+                    estimand=estimand)
         mix = mixture(self._batch, w, **opts)
         if mix is None:
             return None
         rule = self._options.get("tost_rule", "mixture")
         tost = None if rule == "mixture" else tost_mixture(self._batch, w, rule, **opts)
-        rms = float(np.sqrt(np.sum(mix.w[0] * mix.se[0] ** 2)))
+        spread = mix.se[0] ** 2 + (0.0 if mix.off is None else mix.off[0] ** 2)
+        rms = float(np.sqrt(np.sum(mix.w[0] * spread)))
         order = np.argsort(mix.se[0])
         cw = np.cumsum(mix.w[0][order])
         med = order[min(int(np.searchsorted(cw, 0.5)), len(order) - 1)]
@@ -201,7 +210,8 @@ class DepthFit:
         cal = self._options.get("calibration")
         if cal is None:
             return Contrast(tuple(w.items()), float(mix.est[0]), rms, df, mix, tost)
-        lam = calibration_factor(cal, self._batch, w, self._options.get("cal_power", CAL_POWER))
+        lam = calibration_factor(cal, self._batch, w, self._options.get("cal_power", CAL_POWER),
+                                 estimand)
         cmix = CalibratedMixture(mix, lam)
         if tost is not None:
             tost = (CalibratedMixture(tost[0], lam), tost[1])
@@ -213,7 +223,7 @@ class DepthFit:
 def fit_depth(y, phases: Sequence[str], layers, *, known_var=None, rng=None,
               families: Sequence[str] = FAMILIES, robust: bool = True, skew: bool = True,
               cross: bool = True, check: bool = True, tost_rule: str | None = None,
-              method: str = METHOD) -> DepthFit:
+              method: str = METHOD, estimand: str = "mean") -> DepthFit:
     """Fit the depth model to one column.
 
     Parameters
@@ -242,7 +252,13 @@ def fit_depth(y, phases: Sequence[str], layers, *, known_var=None, rng=None,
     method : str
         ``"reml-bma"`` (the 0.2.0 default: the mixture on the full 986-point grid) or
         ``"reml-cal"`` (the compact grid within ``PERSISTENCE_BOUND``, p-values calibrated by
-        simulation on this layout: :mod:`.calibrate`; the default of ``--dependence robust``).
+        simulation on this layout: :mod:`.calibrate`; the default of ``--dependence robust``;
+        a spike the Hampel filter replaces adds its own square once to its phase mean's
+        variance instead of entering the phase's scale).
+    estimand : str
+        ``"mean"`` (default): contrasts of arithmetic phase means; ``"gls"``: contrasts of the
+        GLS phase levels (each grid point's own, with its variance, mixed over the posterior;
+        the estimand of the GLS oracle of docs/calibration.md), calibrated separately.
 
     Returns
     -------
@@ -254,15 +270,18 @@ def fit_depth(y, phases: Sequence[str], layers, *, known_var=None, rng=None,
         raise ValueError(f"unknown TOST rule {rule!r}; one of {', '.join(TOST_RULES)}")
     if method not in (METHOD, METHOD_CAL):
         raise ValueError(f"unknown depth-model method {method!r}; {METHOD} or {METHOD_CAL}")
+    if estimand not in ESTIMANDS:
+        raise ValueError(f"unknown estimand {estimand!r}; one of {', '.join(ESTIMANDS)}")
     ok = np.isfinite(y)
     cal = method == METHOD_CAL
     design = design_for(tuple(int(v) for v in layers[ok]),
                         tuple(p for p, k in zip(phases, ok) if k), tuple(families), cal)
     kv = known_var[ok][None, :] if known_var is not None else None
-    batch = fit_batch(y[ok][None, :], design, kv, robust=robust, check=check)
-    opts = dict(skew=skew, cross=cross, tost_rule=rule, method=method)
+    batch = fit_batch(y[ok][None, :], design, kv, robust=robust, check=check, spikes_once=cal)
+    opts = dict(skew=skew, cross=cross, tost_rule=rule, method=method, estimand=estimand)
     if cal:
-        opts["calibration"] = calibration_for(design, robust, check, skew, cross)
+        opts["calibration"] = calibration_for(design, robust, check, skew, cross,
+                                              spikes_once=True)
     return wrap_fit(batch, design, opts)
 
 
@@ -310,6 +329,9 @@ def wrap_fit(batch: Batch, design: Design, options: dict) -> DepthFit:
     refs = REFERENCES
     if method == METHOD_CAL:
         description = DESCRIPTION_CAL.format(bound=persistence_text()) + tost_text
+        detail["spikes"] = ("a pair the Hampel filter replaces adds its own square once to "
+                            "the variance of its phase's mean; the phase's scale is estimated "
+                            "without it")
         detail["persistence_bound"] = {"lag1_max": PERSISTENCE_BOUND,
                                        "text": persistence_text()}
         detail["calibration"] = {"reps_per_grid_point": options["calibration"].reps,
@@ -318,5 +340,7 @@ def wrap_fit(batch: Batch, design: Design, options: dict) -> DepthFit:
         refs = REFERENCES + REFERENCES_CAL
     else:
         description = DESCRIPTION + tost_text
+    if options.get("estimand", "mean") == "gls":
+        description = description.replace(DESCRIPTION_START, DESCRIPTION_START_GLS, 1)
     return DepthFit(method, description, refs, tuple(b.phase for b in design.blocks), n,
                     mean, detail, summary, chk, batch, options)

@@ -123,10 +123,12 @@ class Calibration:
     options: dict
     _cache: dict = field(default_factory=dict)
 
-    def factors(self, weights: Mapping[str, float]) -> np.ndarray | None:
-        key = tuple(sorted((str(k), float(v)) for k, v in weights.items() if v != 0))
+    def factors(self, weights: Mapping[str, float], estimand: str = "mean") -> np.ndarray | None:
+        key = (tuple(sorted((str(k), float(v)) for k, v in weights.items() if v != 0)),
+               estimand)
         if key not in self._cache:
-            mix = mixture(self.batch, dict(key), bins=CAL_BINS, **self.options)
+            mix = mixture(self.batch, dict(key[0]), bins=CAL_BINS, estimand=estimand,
+                          **self.options)
             if mix is None:
                 self._cache[key] = None
             else:
@@ -148,14 +150,14 @@ _CALIBRATIONS: dict = {}
 
 def calibration_for(design: Design, robust: bool = True, check: bool = True,
                     skew: bool = True, cross: bool = True,
-                    reps: int = CAL_REPS) -> Calibration:
+                    reps: int = CAL_REPS, spikes_once: bool = False) -> Calibration:
     """The calibration of one design (built once per process and design)."""
-    key = (id(design), robust, check, skew, cross, reps)
+    key = (id(design), robust, check, skew, cross, reps, spikes_once)
     cal = _CALIBRATIONS.get(key)
     if cal is not None and cal.design is design:
         return cal
     Y = null_sweeps(design, reps, np.random.default_rng(layout_seed(design)))
-    batch = fit_batch(Y, design, None, robust=robust, check=check)
+    batch = fit_batch(Y, design, None, robust=robust, check=check, spikes_once=spikes_once)
     cal = Calibration(design, batch, reps, dict(skew=skew, cross=cross))
     if len(_CALIBRATIONS) > 16:
         _CALIBRATIONS.clear()
@@ -164,10 +166,10 @@ def calibration_for(design: Design, robust: bool = True, check: bool = True,
 
 
 def calibration_factor(cal: Calibration, batch, weights: Mapping[str, float],
-                       power: float = CAL_POWER) -> np.ndarray | None:
+                       power: float = CAL_POWER, estimand: str = "mean") -> np.ndarray | None:
     """Per replicate of ``batch`` (fitted on ``cal.design``): the posterior power mean of the
     contrast's calibration factors, (sum_k w_k lambda_k^q)^(1/q)."""
-    lam = cal.factors(weights)
+    lam = cal.factors(weights, estimand)
     if lam is None:
         return None
     return power_mean(batch.w, batch.idx, lam, power)

@@ -36,12 +36,18 @@ class Mixture:
     a0: np.ndarray      # (R, K)
     a2: np.ndarray      # (R, K)
     skew: bool = True
+    # per-component estimate minus ``est`` (the GLS estimand: every grid point has its own
+    # GLS levels; ``est`` is their posterior mean); None: one estimate for every component
+    off: np.ndarray | None = None
 
     def _h(self, x: np.ndarray, corrected: bool) -> np.ndarray:
         x = np.asarray(x, dtype=float)
         # a point mass (constant data, se ~ 0) sends t to +-inf: its cdf is then 0 or 1
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            t = (self.est - x)[:, None] / self.se
+            d = (self.est - x)[:, None]
+            if self.off is not None:
+                d = d + self.off
+            t = d / self.se
             if corrected:
                 t = hall(t, self.a0, self.a2)
         return np.sum(self.w * (1 - t_cdf(self.df, t)), axis=1)
@@ -58,27 +64,46 @@ class Mixture:
     def shifted(self, value: float) -> "Mixture":
         """The same spread around ``value`` (one replicate): what power calculations use."""
         return Mixture(np.array([value]), self.w, self.se, self.df, self.a0, self.a2,
-                       self.skew)
+                       self.skew, self.off)
+
+
+#: The estimands of a phase level: the arithmetic mean of its pairs, or the GLS level at each
+#: grid point of the dependence model (mixed over the posterior like the variance).
+ESTIMANDS = ("mean", "gls")
 
 
 def mixture(batch: Batch, weights: Mapping[str, float], skew: bool = True,
-             cross: bool = True, raw: bool = False, bins: int | None = None) -> Mixture | None:
+             cross: bool = True, raw: bool = False, bins: int | None = None,
+             estimand: str = "mean") -> Mixture | None:
     """The confidence distribution of a contrast: the mixture over the kept grid points
     (``raw``: every kept point with its posterior weight, before the check's fallback and
-    before merging components)."""
+    before merging components).  ``estimand``: "mean" (contrast of arithmetic phase means)
+    or "gls" (contrast of GLS phase levels, each grid point's own, mixed over the
+    posterior)."""
+    if estimand not in ESTIMANDS:
+        raise ValueError(f"unknown estimand {estimand!r}; one of {', '.join(ESTIMANDS)}")
     d = batch.design
     phases = [p for p, c in weights.items() if c != 0]
     if not phases or any(p not in batch.s2 for p in phases):
         return None
     R, K = batch.w.shape
-    est = sum(weights[p] * batch.means[p] for p in phases)
-    comp = {p: weights[p] ** 2 * batch.s2[p] * batch.v[p] for p in phases}   # (R, K)
+    gls = estimand == "gls"
+    off = None
+    if gls:
+        est_k = sum(weights[p] * batch.gls[p] for p in phases)                # (R, K)
+        est = np.sum(batch.w * est_k, axis=1)
+        off = est_k - est[:, None]
+        vfac = {p: batch.take(d.block(p).vg) for p in phases}
+    else:
+        est = sum(weights[p] * batch.means[p] for p in phases)
+        vfac = batch.v
+    comp = {p: weights[p] ** 2 * batch.s2[p] * vfac[p] for p in phases}      # (R, K)
     var = sum(comp.values())
-    grad = {p: weights[p] ** 2 * batch.v[p] for p in phases}                 # d var / d s2_p
+    grad = {p: weights[p] ** 2 * vfac[p] for p in phases}                    # d var / d s2_p
     if cross:
         for i, p in enumerate(phases):
             for q in phases[i + 1:]:
-                cpq = batch.take(d.cross(p, q))
+                cpq = batch.take(d.cross(p, q, estimand))
                 sp, sq = np.sqrt(batch.s2[p]), np.sqrt(batch.s2[q])
                 term = 2 * weights[p] * weights[q] * sp * sq * cpq
                 widen = term > 0          # counted only where it widens the interval
@@ -87,6 +112,13 @@ def mixture(batch: Batch, weights: Mapping[str, float], skew: bool = True,
                 with np.errstate(invalid="ignore", divide="ignore"):
                     grad[p] = grad[p] + np.where(widen, term / (2 * batch.s2[p]), 0.0)
                     grad[q] = grad[q] + np.where(widen, term / (2 * batch.s2[q]), 0.0)
+    if batch.spike:
+        # filtered spikes count once (their own square), not times the dependence's factor;
+        # they are not part of the scale's sampling spread (no df)
+        if gls:
+            var = var + sum(weights[p] ** 2 * batch.spike_gls[p] for p in phases)
+        else:
+            var = var + sum(weights[p] ** 2 * batch.spike[p] for p in phases)[:, None]
     if batch.known_floor:
         floor = sum(weights[p] ** 2 * batch.known_floor[p] for p in phases)[:, None]
         var = np.maximum(var, floor)
@@ -98,12 +130,12 @@ def mixture(batch: Batch, weights: Mapping[str, float], skew: bool = True,
     # skewness (Hall 1992, generalised to a linear process with whitened residuals)
     sdv = se
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        a, b = skew_terms(weights, phases, batch, d, comp, var, nu, sdv)
+        a, b = skew_terms(weights, phases, batch, d, comp, var, nu, sdv, gls)
     # a phase without spread (constant data) has no skewness to correct: 0/0 there is 0
     a0, a2 = np.nan_to_num(a / 6), np.nan_to_num(b / 2 - a / 6)
     w = batch.w
     if raw:
-        return Mixture(est, w, se, df, a0, a2, skew)
+        return Mixture(est, w, se, df, a0, a2, skew, off)
     if batch.fallback.any():
         # most conservative answer inside the 95% likelihood region
         inside = batch.ll >= batch.ll.max(axis=1, keepdims=True) - REGION_DROP
@@ -111,14 +143,20 @@ def mixture(batch: Batch, weights: Mapping[str, float], skew: bool = True,
         alt = np.zeros_like(w)
         alt[np.arange(R), pick] = 1.0
         w = np.where(batch.fallback[:, None], alt, w)
-    return compress(Mixture(est, w, se, df, a0, a2, skew), bins or MERGE_BINS)
+        if gls:
+            est = np.sum(w * est_k, axis=1)
+            off = est_k - est[:, None]
+    return compress(Mixture(est, w, se, df, a0, a2, skew, off), bins or MERGE_BINS)
 
 
-def skew_terms(weights, phases, batch, d, comp, var, nu, sdv):
-    """Hall's a and b coefficients of a contrast's skewness."""
-    a = sum(weights[p] ** 3 * batch.s2[p] ** 1.5 * batch.take(d.block(p).s3)
+def skew_terms(weights, phases, batch, d, comp, var, nu, sdv, gls: bool = False):
+    """Hall's a and b coefficients of a contrast's skewness (the estimate's innovation
+    coefficients: C'1/m for an arithmetic mean, u/u'u for a GLS level)."""
+    s3 = {p: d.block(p).s3g if gls else d.block(p).s3 for p in phases}
+    sb = {p: d.block(p).sbg if gls else d.block(p).sb for p in phases}
+    a = sum(weights[p] ** 3 * batch.s2[p] ** 1.5 * batch.take(s3[p])
             for p in phases) * batch.gamma / sdv ** 3
-    b = sum(comp[p] / var * weights[p] * np.sqrt(batch.s2[p]) * batch.take(d.block(p).sb)
+    b = sum(comp[p] / var * weights[p] * np.sqrt(batch.s2[p]) * batch.take(sb[p])
             / nu[p] for p in phases) * batch.gamma / sdv
     return a, b
 
@@ -151,7 +189,8 @@ def compress(mix: Mixture, bins: int = MERGE_BINS) -> Mixture:
     df = np.where(W > 0, acc(mix.df) / safe, 1.0)
     a0 = acc(mix.a0) / safe
     a2 = acc(mix.a2) / safe
-    return Mixture(mix.est, W, se, df, a0, a2, mix.skew)
+    off = None if mix.off is None else acc(mix.off) / safe
+    return Mixture(mix.est, W, se, df, a0, a2, mix.skew, off)
 
 
 def root_in_bracket(g, a: float, b: float, ga: float, gb: float, xtol: float,

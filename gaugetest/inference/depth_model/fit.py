@@ -38,6 +38,12 @@ class Block:
     v: np.ndarray | None      # (G,) 1'R 1 / m^2 : Var(mean) / sigma^2
     s3: np.ndarray | None     # (G,) sum_j c_j^3, c = C' 1 / m
     sb: np.ndarray | None     # (G,) sum_j c_j (1 - u_j^2 / u'u)
+    # the GLS level's counterparts (estimand "gls"): Var / sigma^2 = 1 / u'u, innovation
+    # coefficients c = C' a = u / u'u, and the GLS weights a = R^-1 1 / 1'R^-1 1 of the pairs
+    vg: np.ndarray | None = None      # (G,)
+    s3g: np.ndarray | None = None     # (G,)
+    sbg: np.ndarray | None = None     # (G,)
+    a: np.ndarray | None = None       # (G, m)
 
     @property
     def m(self) -> int:
@@ -55,9 +61,10 @@ class Design:
     def block(self, phase: str) -> Block | None:
         return next((b for b in self.blocks if b.phase == phase), None)
 
-    def cross(self, p: str, q: str) -> np.ndarray:
-        """(G,) 1_P' R_PQ 1_Q / (m_P m_Q): the correlation part of Cov(mean_P, mean_Q)."""
-        return cross_correlation(self, p, q)
+    def cross(self, p: str, q: str, estimand: str = "mean") -> np.ndarray:
+        """(G,) 1_P' R_PQ 1_Q / (m_P m_Q): the correlation part of Cov(mean_P, mean_Q) (or of
+        the GLS levels' covariance, ``estimand="gls"``)."""
+        return cross_correlation(self, p, q, estimand)
 
 
 def build_block(phase: str, rows: np.ndarray, layers: np.ndarray, grid: Grid) -> Block:
@@ -75,7 +82,12 @@ def build_block(phase: str, rows: np.ndarray, layers: np.ndarray, grid: Grid) ->
     v = np.einsum("gi,gi->g", c, c)         # = 1'R1 / m^2
     s3 = np.sum(c ** 3, axis=1)
     sb = np.sum(c * (1 - u ** 2 / a[:, None]), axis=1)
-    return Block(phase, rows, layers, W, u, logdet + np.log(a), v, s3, sb)
+    cg = u / a[:, None]
+    vg = 1 / a
+    s3g = np.sum(cg ** 3, axis=1)
+    sbg = np.sum(cg * (1 - u ** 2 / a[:, None]), axis=1)
+    ag = np.einsum("gji,gj->gi", W, u) / a[:, None]          # W' u / u'u = R^-1 1 / 1'R^-1 1
+    return Block(phase, rows, layers, W, u, logdet + np.log(a), v, s3, sb, vg, s3g, sbg, ag)
 
 
 @lru_cache(maxsize=64)
@@ -92,12 +104,19 @@ def design_for(layers: tuple[int, ...], phases: tuple[str, ...],
     return Design(L, tuple(phases), tuple(blocks), grid)
 
 
-def cross_correlation(design: Design, p: str, q: str) -> np.ndarray:
-    if (p, q) not in design.cross_cache:
+def cross_correlation(design: Design, p: str, q: str, estimand: str = "mean") -> np.ndarray:
+    """(G,) correlation part of the covariance of two phases' estimates: arithmetic means
+    (1'R_PQ 1 / m_P m_Q) or GLS levels (a_P' R_PQ a_Q)."""
+    key = (p, q, estimand)
+    if key not in design.cross_cache:
         bp, bq = design.block(p), design.block(q)
         lag = np.abs(bp.layers[:, None] - bq.layers[None, :])
-        design.cross_cache[(p, q)] = design.grid.acf[:, lag].sum(axis=(1, 2)) / (bp.m * bq.m)
-    return design.cross_cache[(p, q)]
+        if estimand == "gls":
+            val = np.einsum("gi,gij,gj->g", bp.a, design.grid.acf[:, lag], bq.a)
+        else:
+            val = design.grid.acf[:, lag].sum(axis=(1, 2)) / (bp.m * bq.m)
+        design.cross_cache[key] = val
+    return design.cross_cache[key]
 
 
 # --------------------------------------------------------------------------- batch fit
@@ -145,6 +164,9 @@ class Batch:
     check_lags: int
     known_floor: dict          # phase -> (R,) or empty
     fallback: np.ndarray       # (R,) bool: check failed
+    spike: dict = field(default_factory=dict)   # phase -> (R,): sum of squared spikes / m^2
+    gls: dict = field(default_factory=dict)     # phase -> (R, K): GLS level at the kept points
+    spike_gls: dict = field(default_factory=dict)   # phase -> (R, K): sum a_i^2 spike_i^2
 
     def take(self, arr: np.ndarray) -> np.ndarray:
         """Gather a (G,) per-grid quantity at the kept points: (R, K)."""
@@ -152,12 +174,18 @@ class Batch:
 
 
 def fit_batch(Y: np.ndarray, design: Design, known_var: np.ndarray | None = None,
-               robust: bool = True, check: bool = True) -> Batch:
+               robust: bool = True, check: bool = True, spikes_once: bool = False) -> Batch:
+    """Fit R columns (rows of ``Y``) on one design.
+
+    ``spikes_once`` (the calibrated method, issue 17): a phase's scale is estimated from the
+    Hampel-filtered data and every filtered spike adds its own square once to the variance of
+    its phase's mean (``Batch.spike``), instead of entering the scale, which the dependence's
+    variance factor then multiplies; the phase means keep every pair as it is."""
     R = Y.shape[0]
     G = len(design.grid.log_prior)
     Yh = huberize(Y, design) if robust else Y
     ll = np.broadcast_to(design.grid.log_prior, (R, G)).copy()
-    white = {}
+    white, gls_all = {}, {}
     for b in design.blocks:
         if b.W is None:
             continue
@@ -172,6 +200,7 @@ def fit_batch(Y: np.ndarray, design: Design, known_var: np.ndarray | None = None
                 for a, pa in zip(raw, part):
                     a[changed] = pa
         white[b.phase] = (raw, wh)      # raw data for the scale, clipped for the check
+        gls_all[b.phase] = raw[1]       # GLS level of the raw data at every grid point
     ll -= ll.max(axis=1, keepdims=True)
     w_all = np.exp(ll)
     w_all /= w_all.sum(axis=1, keepdims=True)
@@ -190,7 +219,7 @@ def fit_batch(Y: np.ndarray, design: Design, known_var: np.ndarray | None = None
     for b in design.blocks:
         if b.W is None:
             continue
-        raw = white[b.phase][0]
+        raw = white[b.phase][1 if spikes_once else 0]
         s2[b.phase] = np.take_along_axis(raw[2], idx, axis=1) / (b.m - 1)
         v[b.phase] = b.v[idx]
         # skewness of the standardized whitened residuals at the most likely grid point
@@ -218,7 +247,20 @@ def fit_batch(Y: np.ndarray, design: Design, known_var: np.ndarray | None = None
     else:
         stat, pval, h = np.full(R, np.nan), np.ones(R), 0
     fallback = pval < CHECK_LEVEL
-    return Batch(design, idx, w, ll_k, means, s2, v, gamma, pval, stat, h, floor, fallback)
+    spike, spike_gls = {}, {}
+    gls = {p: np.take_along_axis(mu, idx, axis=1) for p, mu in gls_all.items()}
+    if spikes_once and robust:
+        for b in design.blocks:
+            if b.W is not None:
+                d2 = (Y[:, b.rows] - Yh[:, b.rows]) ** 2
+                spike[b.phase] = np.sum(d2, axis=1) / b.m ** 2
+                hit = np.flatnonzero(spike[b.phase] > 0)
+                sg = np.zeros(idx.shape)
+                if len(hit):
+                    sg[hit] = np.einsum("rki,ri->rk", b.a[idx[hit]] ** 2, d2[hit])
+                spike_gls[b.phase] = sg
+    return Batch(design, idx, w, ll_k, means, s2, v, gamma, pval, stat, h, floor, fallback,
+                 spike, gls, spike_gls)
 
 
 def ljung_box_check(design: Design, white: dict, g_map: np.ndarray):

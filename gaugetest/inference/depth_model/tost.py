@@ -41,11 +41,11 @@ def point(mix: Mixture, pick: np.ndarray) -> Mixture:
         return a[r, pick][:, None]
 
     return Mixture(mix.est, np.ones((len(pick), 1)), f(mix.se), f(mix.df), f(mix.a0),
-                    f(mix.a2), mix.skew)
+                    f(mix.a2), mix.skew, None if mix.off is None else f(mix.off))
 
 
 def tost_mixture(batch: Batch, weights: Mapping[str, float], rule: str, skew: bool = True,
-                  cross: bool = True) -> tuple[Mixture, float] | None:
+                  cross: bool = True, estimand: str = "mean") -> tuple[Mixture, float] | None:
     """The distribution a TOST rule tests on, and the factor its level is multiplied by.
 
     * ``mixture``: the confidence distribution of every other number (the default);
@@ -61,12 +61,12 @@ def tost_mixture(batch: Batch, weights: Mapping[str, float], rule: str, skew: bo
     does)."""
     if rule not in TOST_RULES:
         raise ValueError(f"unknown TOST rule {rule!r}; one of {', '.join(TOST_RULES)}")
-    base = mixture(batch, weights, skew, cross)
+    base = mixture(batch, weights, skew, cross, estimand=estimand)
     if base is None or rule == "mixture":
         return None if base is None else (base, 1.0)
     if rule == "level":
         return base, 0.5
-    full = mixture(batch, weights, skew, cross, raw=True)
+    full = mixture(batch, weights, skew, cross, raw=True, estimand=estimand)
     if rule == "quantile":
         order = np.argsort(full.se, axis=1, kind="stable")
         cw = np.cumsum(np.take_along_axis(full.w, order, axis=1), axis=1)
@@ -80,7 +80,7 @@ def tost_mixture(batch: Batch, weights: Mapping[str, float], rule: str, skew: bo
         mean = np.sum(full.w * lv, axis=1, keepdims=True)
         spread = np.sum(full.w * (lv - mean) ** 2, axis=1, keepdims=True)
         alt = compress(Mixture(full.est, full.w, full.se, 2 / (2 / full.df + spread),
-                                 full.a0, full.a2, skew))
+                                 full.a0, full.a2, skew, full.off))
     if not batch.fallback.any():
         return alt, 1.0
     # replicates whose check failed keep the fallback (a single component): pad to one shape
@@ -95,9 +95,12 @@ def tost_mixture(batch: Batch, weights: Mapping[str, float], rule: str, skew: bo
                        if extra else x)
         return np.where(fb, out[1], out[0])
 
+    off = None
+    if base.off is not None:
+        off = pad(alt.off, base.off, 0.0)
     return Mixture(base.est, pad(alt.w, base.w, 0.0), pad(alt.se, base.se, 1.0),
                     pad(alt.df, base.df, 1.0), pad(alt.a0, base.a0, 0.0),
-                    pad(alt.a2, base.a2, 0.0), skew), 1.0
+                    pad(alt.a2, base.a2, 0.0), skew, off), 1.0
 
 
 @dataclass(frozen=True)
