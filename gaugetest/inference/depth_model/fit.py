@@ -191,16 +191,21 @@ def fit_batch(Y: np.ndarray, design: Design, known_var: np.ndarray | None = None
             continue
         wh = whiten(Yh[:, b.rows], b)
         ll -= 0.5 * ((b.m - 1) * np.log(np.maximum(wh[2], 1e-300)) + b.const[None, :])
-        raw = wh
+        raw, mu = wh, wh[1]
         if robust:
             changed = np.flatnonzero(np.any(Yh[:, b.rows] != Y[:, b.rows], axis=1))
             if len(changed):
                 part = whiten(Y[changed][:, b.rows], b)
-                raw = tuple(a.copy() for a in wh)
-                for a, pa in zip(raw, part):
-                    a[changed] = pa
+                if spikes_once:         # only the GLS level needs the raw data
+                    mu = mu.copy()
+                    mu[changed] = part[1]
+                else:
+                    raw = tuple(a.copy() for a in wh)
+                    for a, pa in zip(raw, part):
+                        a[changed] = pa
+                    mu = raw[1]
         white[b.phase] = (raw, wh)      # raw data for the scale, clipped for the check
-        gls_all[b.phase] = raw[1]       # GLS level of the raw data at every grid point
+        gls_all[b.phase] = mu           # GLS level of the raw data at every grid point
     ll -= ll.max(axis=1, keepdims=True)
     w_all = np.exp(ll)
     w_all /= w_all.sum(axis=1, keepdims=True)
