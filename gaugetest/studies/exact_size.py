@@ -143,8 +143,8 @@ def rates(sims: GridSims, lam_data: np.ndarray, alpha: float = 0.05, power: floa
 def fit_exact(sims: GridSims, q: float, null: np.ndarray, iters: int = 40):
     """Per-grid-point factors fitted so that the rule lambda(data) = kappa * PM_q(lambda*)
     has size <= the level at every grid point of ``null`` (both tails, alpha and alpha / 2):
-    a damped fixed-point iteration on log lambda*, then the smallest global kappa that
-    brings the largest ratio to 1.  Returns (lambda*, kappa)."""
+    a damped fixed-point iteration on log lambda*, then the global kappa that brings the
+    largest ratio in ``null`` to 1.  Returns (lambda*, kappa)."""
     from ..inference.depth_model.calibrate import power_mean
     ls = sims.lam.copy()
     for _ in range(iters):
@@ -153,13 +153,16 @@ def fit_exact(sims: GridSims, q: float, null: np.ndarray, iters: int = 40):
         step = np.where(r > 1, 0.25, 0.125) * np.log(np.maximum(r, 1e-3))
         ls = np.clip(ls * np.exp(step), 0.3, 20.0)
     lam_d = power_mean(sims.w, sims.idx, ls, q)
-    kappa = 1.0
-    for _ in range(60):
-        mx = rates(sims, kappa * lam_d)[0][null].max()
-        if mx <= 1.0:
-            break
-        kappa *= mx ** 0.2
-    return ls, kappa
+    # the kappa at which the largest ratio in the null set is 1 (bisection on log kappa; the
+    # ratio falls as kappa grows), so the rule spends alpha where it is tightest
+    lo, hi = 0.25, 4.0
+    for _ in range(40):
+        mid = math.sqrt(lo * hi)
+        if rates(sims, mid * lam_d)[0][null].max() > 1.0:
+            lo = mid
+        else:
+            hi = mid
+    return ls, hi
 
 
 def null_sets(grid) -> dict:
