@@ -227,8 +227,8 @@ def refusal(preps: list[tuple[str, Any]]) -> tuple[str | None, tuple[str, ...]]:
             who.append(n)
     if lack:
         reasons.append(f"models lack the compared phases {late} and {early} (>= 2 pairs each) "
-                       f"under their own map: {', '.join(lack)}; choose a map that gives every "
-                       "model both phases (--phases fractional, or a TOML map)")
+                       f"under their own map: {', '.join(lack)}; choose a phase map that gives "
+                       "every model both phases (the fractional map, or your own)")
     if not reasons:
         return None, ()
     return "; ".join(reasons), tuple(dict.fromkeys(who))

@@ -65,16 +65,33 @@ def headline_lines(a: dict) -> list[tuple[str, str, str | None]]:
     return rows
 
 
+#: The headline's height: at most this many lines, title included.
+MAX_LINES = 15
+
+
 def render_family(a: dict, file: TextIO | None = None, width: int | None = None) -> None:
-    """The family headline (printed first in a multi-model run)."""
+    """The family headline (printed first in a multi-model run), at most ``MAX_LINES`` lines:
+    where the page is too narrow, the check and the dependence lines give way (both are in
+    the reasons)."""
     from .._version import __version__
+    from .layout import wrap
 
     page = Page(file, width)
     k = len(a["models"])
     what = ("not pooled" if a["refused"] else
-            f"test of {a['compare']['contrast']} > 0 across models")
-    page.para(f"gaugetest {__version__} — family of {k} models: {what}", style="bold")
-    for label, text, style in headline_lines(a):
+            f"{a['compare']['late']} − {a['compare']['early']} > 0 across models")
+    title = f"gaugetest {__version__} — family of {k} models: {what}"
+    rows = headline_lines(a)
+
+    def height(rs):
+        return len(wrap(page.prep(title), page.width)) + sum(
+            len(wrap(page.prep(t), page.width, " " * 12, " " * 12)) for _, t, _ in rs)
+
+    for optional in ("depth", "check"):
+        if height(rows) > MAX_LINES:
+            rows = [r for r in rows if r[0] != optional]
+    page.para(title, style="bold")
+    for label, text, style in rows:
         page.para(text, indent=f"  {label:<9} ", hang=" " * 12, style=style)
     page.flush()
 
@@ -89,6 +106,9 @@ def render_family_reasons(a: dict, file: TextIO | None = None,
     page.line(f"Why '{v['label']}' for the family (alpha = {a['alpha']:g}):", "bold")
     for r in v["reasons"]:
         page.para(r, indent="  - ", hang="    ")
+    if a.get("dependence"):
+        page.para(f"Dependence along depth: {a['dependence']['text']} (every model's analysis "
+                  "below uses it).", indent="  - ", hang="    ")
     for n in a.get("notes", []):
         page.para(f"note: {n}", indent="  ", hang="    ", style="yellow")
     page.line()
