@@ -270,10 +270,10 @@ def _difference(names, fits, late, early, alpha, method) -> tuple:
     from scipy.special import chdtrc
 
     from .inference import meta
-    from .inference.family import METHODS, SHORT, combine, components
+    from .inference.family import METHODS, SHORT, combine
 
     w = {late: 1.0, early: -1.0}
-    comps = [components(f._batch, w) for f in fits]
+    comps = _components(fits, w)
     comb = combine(comps, method)
     c = _contrast(comb, w)
     lo, hi = c.interval(1 - alpha)
@@ -302,14 +302,34 @@ def _difference(names, fits, late, early, alpha, method) -> tuple:
     return diff, tuple(per), check
 
 
+def _components(fits, weights):
+    """Every model's contrast on the grid (None if a model cannot give it). Fits on their own
+    dependence models (``share_dependence=False``) have no common grid: each model is then one
+    point, its posterior mean variance with the df of its median component."""
+    from .inference.family import Components, components
+
+    comps = [components(f._batch, weights) for f in fits]
+    if any(c is None for c in comps):
+        return None
+    if all(c.w.shape == comps[0].w.shape and np.allclose(c.w, comps[0].w) for c in comps):
+        return comps
+    out = []
+    for c in comps:
+        order = np.argsort(c.se[0])
+        med = order[min(int(np.searchsorted(np.cumsum(c.w[0][order]), 0.5)), len(order) - 1)]
+        out.append(Components(c.est, np.ones((1, 1)), np.sqrt(c.var)[:, None],
+                              c.df[:, med:med + 1]))
+    return out
+
+
 def _equivalence(fits, phases, alpha, margin, method) -> tuple[FamilyEquivalence, ...]:
-    from .inference.family import combine, components
+    from .inference.family import combine
 
     lo, hi = margin
     rows = []
     for ph in phases:
-        comps = [components(f._batch, {ph: 1.0}) for f in fits]
-        if any(c is None for c in comps):
+        comps = _components(fits, {ph: 1.0})
+        if comps is None:
             rows.append(FamilyEquivalence(ph, len(fits), None, lo, hi, None, None, None, None,
                                           None, 1 - 2 * alpha, None, method,
                                           note=f"a model has < 2 pairs in {ph}: no test"))
