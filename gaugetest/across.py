@@ -13,8 +13,9 @@ A multi-model run (``gaugetest test --model ... --model ...``, :func:`gaugetest.
 4. combines the models' pooled E − C contrasts, and their levels of every deciding phase, into
    one confidence distribution per quantity (:mod:`gaugetest.inference.family`, the rule
    chosen on the across-models bank: docs/across-models.md), with heterogeneity (tau^2, I^2,
-   Q), a prediction interval for a new model of the family, the Ibragimov–Müller t test as a
-   check, a cross-model TOST of every deciding phase, and a verdict by the single-model rule
+   Q), a prediction interval for a new model of the family, a model-based random-effects
+   estimate beside it (more power, valid only for limited heterogeneity), a cross-model TOST
+   of every deciding phase, and a verdict by the single-model rule
    (:func:`gaugetest.verdict.decide`).
 """
 from __future__ import annotations
@@ -30,10 +31,13 @@ from .inference.base import POOLED
 from .verdict import Evidence, decide
 
 #: The rule of combination of the family test (gaugetest.inference.family.METHODS), chosen on
-#: the across-models bank (docs/across-models.md).
-ACROSS_METHOD = "hksj"
-#: The check shown beside it: valid whatever the heterogeneity and needs no standard errors.
-CHECK_METHOD = "im"
+#: the across-models bank by worst case, validity first (docs/across-models.md): the
+#: Ibragimov-Mueller t test, valid whatever the heterogeneity between models and whatever
+#: each model's dependence along depth.
+ACROSS_METHOD = "im"
+#: The analysis shown beside it: random effects on the shared depth model's standard errors
+#: (more power; its size holds for limited heterogeneity only).
+BESIDE_METHOD = "re-hm-sw"
 
 
 # --------------------------------------------------------------------------- result rows
@@ -168,7 +172,7 @@ class FamilyResult:
     per_model: tuple[ModelEstimate, ...] = ()
     equivalence: tuple[FamilyEquivalence, ...] = ()
     dependence: dict | None = None
-    check: dict | None = None
+    beside: dict | None = None
     verdict: dict | None = None
     notes: tuple[str, ...] = ()
     extra: dict = field(default_factory=dict)
@@ -189,7 +193,7 @@ class FamilyResult:
             "difference": self.difference.to_dict() if self.difference else None,
             "per_model": [r.to_dict() for r in self.per_model],
             "equivalence": [r.to_dict() for r in self.equivalence],
-            "dependence": self.dependence, "check": self.check, "verdict": self.verdict,
+            "dependence": self.dependence, "beside": self.beside, "verdict": self.verdict,
             "notes": list(self.notes)}
 
 
@@ -292,13 +296,14 @@ def _difference(names, fits, late, early, alpha, method) -> tuple:
         a, b = m.interval(1 - alpha)
         per.append(ModelEstimate(n, 0, f.n.get(late, 0), f.n.get(early, 0), m.estimate, m.se,
                                  m.df, a, b, 1 - alpha, m.p_greater(0.0), float(wk)))
-    chk = combine(comps, CHECK_METHOD)
+    other = BESIDE_METHOD if method != BESIDE_METHOD else ACROSS_METHOD
+    chk = combine(comps, other)
     cc = _contrast(chk, w)
     clo, chi = cc.interval(1 - alpha)
-    check = {"method": CHECK_METHOD, "method_name": METHODS[CHECK_METHOD][0],
-             "method_short": SHORT[CHECK_METHOD],
+    check = {"method": other, "method_name": METHODS[other][0],
+             "method_short": SHORT[other],
              "estimate": _num(cc.estimate), "ci_low": _num(clo), "ci_high": _num(chi),
-             "level": 1 - alpha, "p_value": _num(cc.p_greater(0.0)), "df": k - 1}
+             "level": 1 - alpha, "p_value": _num(cc.p_greater(0.0)), "df": _num(cc.df)}
     return diff, tuple(per), check
 
 
@@ -358,8 +363,8 @@ def family_verdict(fr: FamilyResult, testable_quantity: bool, equivalence_note: 
     sig = d.pvalue < alpha
     reasons.append(
         f"Family {contrast} = {fmt_num(d.statistic)}, {fmt_level(d.level)} CI "
-        f"{fmt_interval(d.ci_low, d.ci_high)} ({d.method_name} across {d.k} models on the "
-        f"shared depth model; one-sided {p_phrase(d.pvalue)}): "
+        f"{fmt_interval(d.ci_low, d.ci_high)} ({d.method_name}, {d.k} models, "
+        f"{d.df:g} df; one-sided {p_phrase(d.pvalue)}): "
         f"{'significant' if sig else 'not significant'} at alpha = {alpha:g}.")
     negligible = None
     if sig:
@@ -400,17 +405,19 @@ def family_verdict(fr: FamilyResult, testable_quantity: bool, equivalence_note: 
         failed = [p for p in fr.equivalence_phases if not rows[p].equivalent]
         head_eq = (f"{sym} equivalent to 0 in {', '.join(fr.equivalence_phases)}" if shown
                    else f"{sym} not shown equivalent to 0 in {', '.join(failed)}")
-    chk = fr.check
+    chk = fr.beside
     if chk and chk.get("p_value") is not None:
         agree = (chk["p_value"] < alpha) == sig
-        reasons.append(f"Check: {chk['method_name']} (no per-model standard errors, "
-                       f"{chk['df']} df): {fmt_level(chk['level'])} CI "
+        reasons.append(f"Beside it, {chk['method_name']} on the shared depth model's standard "
+                       f"errors: {fmt_level(chk['level'])} CI "
                        f"{fmt_interval(chk['ci_low'], chk['ci_high'])}, "
                        f"{p_phrase(chk['p_value'])}"
                        + (" -- it agrees." if agree else
-                          " -- it disagrees: " + ("the family test is significant and the "
-                                                  "check is not" if sig else "the check is "
-                                                  "significant and the family test is not")
+                          " -- it disagrees: " + ("the family test is significant and this one "
+                                                  "is not" if sig else "this one is significant "
+                                                  "and the family test is not, but its size "
+                                                  "holds only for limited heterogeneity "
+                                                  "between models")
                           + "."))
     evidence = Evidence("significant" if sig else "not-significant", negligible, eq)
     label = decide(evidence)
@@ -460,7 +467,7 @@ def analyze_family(preps: list[tuple[str, Any]], method: str = ACROSS_METHOD,
         pooled_shared = None
     names = [n for n, _ in preps]
     fits = [_pooled_batch(p, pooled_shared) for _, p in preps]
-    diff, per, check = _difference(names, fits, late, early, s.alpha, method)
+    diff, per, beside = _difference(names, fits, late, early, s.alpha, method)
     per = tuple(ModelEstimate(r.model, p.table.num_layers, *[getattr(r, f) for f in (
         "n_late", "n_early", "statistic", "se", "df", "ci_low", "ci_high", "level", "pvalue",
         "weight")]) for r, (_, p) in zip(per, preps))
@@ -470,7 +477,7 @@ def analyze_family(preps: list[tuple[str, Any]], method: str = ACROSS_METHOD,
         dep = {**pooled_shared.summary(), "text": pooled_shared.text(),
                "columns": sorted(shared)}
     fr = FamilyResult(tuple(names), None, (), difference=diff, per_model=per, equivalence=eq,
-                      dependence=dep, check=check, notes=tuple(notes), **base)
+                      dependence=dep, beside=beside, notes=tuple(notes), **base)
     verdict = family_verdict(fr, q.equivalence_testable, q.equivalence_note)
     import dataclasses
 

@@ -53,8 +53,7 @@ def emit_many(multi, args) -> None:
     if args.csv:
         write_csv_dir(args.csv, combined_tables(docs, multi.across))
     if fam is not None:
-        from ..render.across import (FAMILY_REFERENCES, family_latex, family_markdown,
-                                     family_report)
+        from ..render.across import family_latex, family_markdown, family_report
     if args.markdown:
         first = [family_markdown(fam)] if fam is not None else []
         write_text(args.markdown, "\n".join(first + [markdown_document(d, model=n)
@@ -64,12 +63,7 @@ def emit_many(multi, args) -> None:
         write_text(args.latex, "\n".join(first + [latex_document(d, model=n) for n, d in docs]),
                    "--latex")
     if args.report:
-        first = []
-        if fam is not None:
-            first = [family_report(fam)]
-            if not fam["refused"]:
-                first[0] += "## References (family)\n\n" + "\n".join(
-                    f"- {r}" for r in FAMILY_REFERENCES) + "\n"
+        first = [family_report(fam)] if fam is not None else []
         write_text(args.report, "\n".join(first + [report_markdown(d, model=n)
                                                    for n, d in docs]), "--report")
     if args.plot:

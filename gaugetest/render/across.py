@@ -35,7 +35,7 @@ def headline_lines(a: dict) -> list[tuple[str, str, str | None]]:
         return [("models", ", ".join(a["models"]), None),
                 ("refused", a["refused"], "bold"),
                 ("", "each model is analysed alone below; the run succeeded", "dim")]
-    d, v, chk = a["difference"], a["verdict"], a["check"] or {}
+    d, v, chk = a["difference"], a["verdict"], a["beside"] or {}
     rows = [("models", f"{_models_text(a, short=True)}; {q['symbol']}, {q['gauge']} gauge",
              None),
             (f"{late} − {early}", f"{fmt_num(d['estimate'])}, {fmt_level(d['level'])} CI "
@@ -49,7 +49,7 @@ def headline_lines(a: dict) -> list[tuple[str, str, str | None]]:
                            f"{100 * d['i2']:.0f}%, Q = {d['q']:.2f} on {d['q_df']} df "
                            f"({p_phrase(d['q_p_value'])}); {pi}", None))
     if chk:
-        rows.append(("check", f"{chk['method_short']}: {fmt_level(chk['level'])} CI "
+        rows.append(("beside", f"{chk['method_short']}: {fmt_level(chk['level'])} CI "
                               f"{fmt_interval(chk['ci_low'], chk['ci_high'])}, "
                               f"{p_phrase(chk['p_value'])}", "dim"))
     eq = {r["phase"]: r for r in a["equivalence"]}
@@ -71,8 +71,8 @@ MAX_LINES = 15
 
 def render_family(a: dict, file: TextIO | None = None, width: int | None = None) -> None:
     """The family headline (printed first in a multi-model run), at most ``MAX_LINES`` lines:
-    where the page is too narrow, the check and the dependence lines give way (both are in
-    the reasons)."""
+    where the page is too narrow, the lines of the analysis beside it and of the dependence
+    model give way (both are in the reasons)."""
     from .._version import __version__
     from .layout import wrap
 
@@ -87,7 +87,7 @@ def render_family(a: dict, file: TextIO | None = None, width: int | None = None)
         return len(wrap(page.prep(title), page.width)) + sum(
             len(wrap(page.prep(t), page.width, " " * 12, " " * 12)) for _, t, _ in rs)
 
-    for optional in ("depth", "check"):
+    for optional in ("depth", "beside"):
         if height(rows) > MAX_LINES:
             rows = [r for r in rows if r[0] != optional]
     page.para(title, style="bold")
@@ -191,8 +191,66 @@ def family_latex(a: dict) -> str:
     return "\n".join(lines)
 
 
+#: How the report states each rule of combination, and the references it cites.
+METHOD_TEXT = {
+    "im": ("the Ibragimov–Müller t test across models: the equal-weight mean of the per-model "
+           "estimates, with the t distribution on K − 1 degrees of freedom of their spread "
+           "(Ibragimov & Müller 2010), which stays valid whatever the heterogeneity between "
+           "models and whatever each model's dependence along depth", ("im",)),
+    "re-hm-sw": ("random effects on the per-model standard errors of the shared depth model, "
+                 "with the Hartung–Makambi between-model variance and Satterthwaite degrees of "
+                 "freedom (Hartung & Makambi 2003)", ("hm",)),
+    "re-hm": ("random effects on the per-model standard errors of the shared depth model, with "
+              "the Hartung–Makambi between-model variance (Hartung & Makambi 2003)", ("hm",)),
+    "re-dl": ("random effects on the per-model standard errors of the shared depth model, with "
+              "the DerSimonian–Laird between-model variance (DerSimonian & Laird 1986)", ("dl",)),
+    "fe": ("a common-effect (inverse-variance) combination of the per-model standard errors of "
+           "the shared depth model", ()),
+    "hksj": ("random effects with the Hartung–Knapp–Sidik–Jonkman variance (Hartung & Knapp "
+             "2001; Sidik & Jonkman 2002)", ("hk", "sj")),
+    "mhksj": ("random effects with the modified Hartung–Knapp–Sidik–Jonkman variance (Röver, "
+              "Knapp & Friede 2015)", ("hk", "sj", "rover")),
+}
+
+FAMILY_REFERENCES = {
+    "im": "Ibragimov, R. & Müller, U. K. (2010). t-statistic based correlation and heterogeneity "
+          "robust inference. *J. Business & Economic Statistics* 28, 453–468.",
+    "hm": "Hartung, J. & Makambi, K. H. (2003). Reducing the number of unjustified significant "
+          "results in meta-analysis. *Communications in Statistics – Simulation and "
+          "Computation* 32, 1179–1190.",
+    "dl": "DerSimonian, R. & Laird, N. (1986). Meta-analysis in clinical trials. *Controlled "
+          "Clinical Trials* 7, 177–188.",
+    "hk": "Hartung, J. & Knapp, G. (2001). On tests of the overall treatment effect in "
+          "meta-analysis with normally distributed responses. *Statistics in Medicine* 20, "
+          "1771–1782.",
+    "sj": "Sidik, K. & Jonkman, J. N. (2002). A simple confidence interval for meta-analysis. "
+          "*Statistics in Medicine* 21, 3153–3159.",
+    "rover": "Röver, C., Knapp, G. & Friede, T. (2015). Hartung-Knapp-Sidik-Jonkman approach "
+             "and its modification for random-effects meta-analysis with few studies. *BMC "
+             "Medical Research Methodology* 15, 99.",
+    "pm": "Paule, R. C. & Mandel, J. (1982). Consensus values and weighting factors. *J. Res. "
+          "Natl. Bur. Stand.* 87, 377–385.",
+    "higgins02": "Higgins, J. P. T. & Thompson, S. G. (2002). Quantifying heterogeneity in a "
+                 "meta-analysis. *Statistics in Medicine* 21, 1539–1558.",
+    "higgins09": "Higgins, J. P. T., Thompson, S. G. & Spiegelhalter, D. J. (2009). A "
+                 "re-evaluation of random-effects meta-analysis. *JRSS A* 172, 137–159.",
+}
+
+
+def family_references(a: dict) -> list[str]:
+    """The references of the family's Methods text, in order of appearance."""
+    if a["refused"]:
+        return []
+    keys = list(METHOD_TEXT[a["difference"]["method"]][1])
+    if a.get("beside"):
+        keys += [k for k in METHOD_TEXT[a["beside"]["method"]][1] if k not in keys]
+    keys += ["pm", "higgins02", "higgins09"]
+    return [FAMILY_REFERENCES[k] for k in dict.fromkeys(keys)]
+
+
 def family_report(a: dict) -> str:
-    """Methods and results sentences for the family (first in the report)."""
+    """Methods and results sentences for the family (first in the report); the method, its
+    level and the quantity come from ``across_models``."""
     if a["refused"]:
         return (f"## Family of {len(a['models'])} models\n\nThe models were not pooled: "
                 f"{a['refused']}.\n")
@@ -201,6 +259,7 @@ def family_report(a: dict) -> str:
     late, early = a["compare"]["late"], a["compare"]["early"]
     sym = q["symbol"]
     ci, tl = fmt_level(d["level"]), fmt_level(d["tost_level"])
+    chk = a.get("beside") or {}
     methods = (
         f"We analysed {d['k']} models of one family ({_models_text(a)}) with the same settings. "
         f"One model of the serial dependence along depth was fitted to all of them: its "
@@ -208,14 +267,15 @@ def family_report(a: dict) -> str:
         f"restricted log-likelihoods, and each model keeps its own phase levels and noise "
         f"scales ({dep.get('correction_description', '')}). Each model's pooled {sym} "
         f"difference between phases {late} and {early} (arithmetic phase means) was combined "
-        f"across models by {d['method_name']} (Hartung & Knapp 2001; Sidik & Jonkman 2002), "
-        f"with the between-model variance tau^2 ({d['tau2_method']}), I^2 (Higgins & Thompson "
-        f"2002), Cochran's Q and a prediction interval for a new model of the family (Higgins, "
-        f"Thompson & Spiegelhalter 2009); the Ibragimov–Müller t test across models "
-        f"(Ibragimov & Müller 2010) is reported as a check. Equivalence of each deciding "
-        f"phase's level to zero within {_margin(a)} was tested across models by two one-sided "
-        f"tests on the same combination ({tl} intervals).")
-    chk = a["check"] or {}
+        f"across models by {METHOD_TEXT[d['method']][0]}. Heterogeneity between models is "
+        f"reported as the between-model variance tau^2 ({d['tau2_method']}; Paule & Mandel "
+        f"1982), I^2 (Higgins & Thompson 2002) and Cochran's Q on the per-model standard "
+        f"errors, with a prediction interval for a new model of the family (Higgins, Thompson "
+        f"& Spiegelhalter 2009)"
+        + (f"; beside it, {METHOD_TEXT[chk['method']][0]}" if chk else "")
+        + f". Equivalence of each deciding phase's level to zero within {_margin(a)} was "
+        f"tested across models by two one-sided tests on the same combination ({tl} "
+        "intervals).")
     results = (
         f"Across the {d['k']} models, the pooled {sym} in phase {late} minus that in phase "
         f"{early} was {fmt_num(d['estimate'])} ({ci} CI "
@@ -224,24 +284,13 @@ def family_report(a: dict) -> str:
         + (f"; {ci} prediction interval for a new model "
            f"{fmt_interval(d['prediction_low'], d['prediction_high'])}"
            if d["prediction_low"] is not None else "")
-        + (f"; Ibragimov–Müller check {p_phrase(chk['p_value'])}" if chk else "")
+        + (f"; {chk['method_short']}: {ci} CI {fmt_interval(chk['ci_low'], chk['ci_high'])}, "
+           f"{p_phrase(chk['p_value'])}" if chk else "")
         + f"). Verdict for the family: **{v['label']}**. " + " ".join(v["reasons"]))
+    refs = "\n".join(f"- {r}" for r in family_references(a))
     return (f"## Methods (family of {d['k']} models)\n\n{methods}\n\n"
-            f"## Results (family of {d['k']} models)\n\n{results}\n\n")
-
-
-FAMILY_REFERENCES = (
-    "Hartung, J. & Knapp, G. (2001). On tests of the overall treatment effect in meta-analysis "
-    "with normally distributed responses. *Statistics in Medicine* 20, 1771–1782.",
-    "Sidik, K. & Jonkman, J. N. (2002). A simple confidence interval for meta-analysis. "
-    "*Statistics in Medicine* 21, 3153–3159.",
-    "Higgins, J. P. T. & Thompson, S. G. (2002). Quantifying heterogeneity in a meta-analysis. "
-    "*Statistics in Medicine* 21, 1539–1558.",
-    "Higgins, J. P. T., Thompson, S. G. & Spiegelhalter, D. J. (2009). A re-evaluation of "
-    "random-effects meta-analysis. *JRSS A* 172, 137–159.",
-    "Ibragimov, R. & Müller, U. K. (2010). t-statistic based correlation and heterogeneity "
-    "robust inference. *J. Business & Economic Statistics* 28, 453–468.",
-)
+            f"## Results (family of {d['k']} models)\n\n{results}\n\n"
+            f"## References (family)\n\n{refs}\n")
 
 
 # --------------------------------------------------------------------------- forest plot
