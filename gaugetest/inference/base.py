@@ -283,13 +283,15 @@ class InferenceResult:
 
 
 def holm_adjust(p_family) -> list[float | None]:
-    """Holm-adjusted p-values over the families whose p exists (None stays None)."""
-    from .permutation import holm
+    """Holm-adjusted p-values over the families whose p exists (None stays None), by
+    ``statsmodels.stats.multitest.multipletests(method="holm")``."""
+    from statsmodels.stats.multitest import multipletests
 
     p = np.array([np.nan if v is None else v for v in p_family], dtype=float)
     ok = ~np.isnan(p)
     adj = np.full(p.shape, np.nan)
-    adj[ok] = holm(p[ok])
+    if ok.any():
+        adj[ok] = multipletests(p[ok], method="holm")[1]
     return [float(a) if np.isfinite(a) else None for a in adj]
 
 
