@@ -220,6 +220,14 @@ def refusal(preps: list[tuple[str, Any]]) -> tuple[str | None, tuple[str, ...]]:
     differ("the gauge", lambda p: p.quantity.gauge)
     if all(p.quantity.key == "excess" for _, p in preps):
         differ("the null", lambda p: p.quantity.null_name or "unnamed null")
+    seen: dict[bytes, str] = {}
+    for n, p in preps:
+        key = p.data.layers.tobytes() + np.nan_to_num(p.data.x, nan=np.inf).tobytes()
+        if key in seen:
+            reasons.append(f"models {seen[key]} and {n} have identical data (the same sweeps "
+                           "given twice are not independent replications)")
+            who.append(n)
+        seen.setdefault(key, n)
     late, early = preps[0][1].settings.compare
     lack = []
     for n, p in preps:

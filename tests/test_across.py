@@ -204,9 +204,12 @@ def test_refused_when_a_model_lacks_the_compared_phase():
     assert "fractional map" in a["refused"]
 
 
-def test_refused_with_one_model_and_different_gauges():
+def test_refused_with_one_model_different_gauges_or_the_same_data_twice():
     m = analyze_models({"only": demo_sweeps(64)}, **FAST)
     assert "at least 2 models" in m.across.refused
+    # the same sweeps twice are not two replications (their spread would be 0)
+    m = analyze_models({"a": demo_sweeps(64), "b": demo_sweeps(64)}, **FAST)
+    assert "models a and b have identical data" in m.across.refused
     n1, a1 = synthetic_sweeps(40, seed=1, matched_null=True)
     n2, a2 = synthetic_sweeps(40, seed=2, matched_null=True)
     n2 = {**n2, "gauge": "symmetry"}
