@@ -231,8 +231,9 @@ def refusal(preps: list[tuple[str, Any]]) -> tuple[str | None, tuple[str, ...]]:
     late, early = preps[0][1].settings.compare
     lack = []
     for n, p in preps:
-        counts = {ph: len(p.table.rows_of(ph)) for ph in (late, early)}
-        short = [f"{ph} has {c} pair(s)" if ph in p.pmap.phases else
+        pooled = p.data.x[:, p.data.columns.index(POOLED)]
+        counts = {ph: int(np.isfinite(pooled[p.data.rows_of(ph)]).sum()) for ph in (late, early)}
+        short = [f"{ph} has {c} complete pair(s)" if ph in p.pmap.phases else
                  f"no phase {ph} in its {p.pmap.name} map" for ph, c in counts.items() if c < 2]
         if short:
             lack.append(f"{n} ({'; '.join(short)})")
