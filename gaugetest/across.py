@@ -239,8 +239,8 @@ def refusal(preps: list[tuple[str, Any]]) -> tuple[str | None, tuple[str, ...]]:
             lack.append(f"{n} ({'; '.join(short)})")
             who.append(n)
     if lack:
-        reasons.append(f"models lack the compared phases {late} and {early} (>= 2 complete pairs each) "
-                       f"under their own map: {', '.join(lack)}; choose a phase map that gives "
+        reasons.append(f"models lack the compared phases {late} and {early} (>= 2 complete "
+                       f"pairs each) under their own map: {', '.join(lack)}; choose a phase map that gives "
                        "every model both phases (the fractional map, or your own)")
     if not reasons:
         return None, ()
