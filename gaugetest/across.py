@@ -240,8 +240,9 @@ def refusal(preps: list[tuple[str, Any]]) -> tuple[str | None, tuple[str, ...]]:
             who.append(n)
     if lack:
         reasons.append(f"models lack the compared phases {late} and {early} (>= 2 complete "
-                       f"pairs each) under their own map: {', '.join(lack)}; choose a phase map that gives "
-                       "every model both phases (the fractional map, or your own)")
+                       f"pairs each) under their own map: {', '.join(lack)}; choose a phase "
+                       "map that gives every model both phases (the fractional map, or your "
+                       "own)")
     if not reasons:
         return None, ()
     return "; ".join(reasons), tuple(dict.fromkeys(who))
