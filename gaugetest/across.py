@@ -297,7 +297,8 @@ def _difference(names, fits, late, early, alpha, method) -> tuple:
     tau2 = float(comb.tau2[0])
     plo, phi = meta.prediction_interval(c.estimate, c.se, tau2, k, 1 - alpha)
     diff = FamilyDifference(c.estimate, c.se, c.df, lo, hi, 1 - alpha, c.p_greater(0.0), k,
-                            method, METHODS[method][0], SHORT[method], tau2, meta.TAU2_NAMES[comb.tau2_method],
+                            method, METHODS[method][0], SHORT[method], tau2,
+                            meta.TAU2_NAMES[comb.tau2_method],
                             float(comb.i2[0]), q, float(chdtrc(k - 1, q)), plo, phi, tlo, thi,
                             1 - 2 * alpha, tuple(float(x) for x in comb.weights[0]))
     per = []
