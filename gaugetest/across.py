@@ -96,6 +96,7 @@ class FamilyDifference:
     tost_ci_high: float
     tost_level: float
     weights: tuple[float, ...]
+    noninferiority: dict | None = None     # H0: LATE − EARLY >= m_diff, same distribution
 
     @property
     def confidence_interval(self) -> tuple[float, float]:
@@ -113,6 +114,7 @@ class FamilyDifference:
                 "q_df": self.k - 1, "q_p_value": _num(self.q_pvalue),
                 "tost_ci_low": _num(self.tost_ci_low), "tost_ci_high": _num(self.tost_ci_high),
                 "tost_level": self.tost_level, "weights": [_num(w) for w in self.weights],
+                "noninferiority": self.noninferiority,
                 "prediction_note": "" if self.prediction_low is not None else
                 "a prediction interval needs at least 3 models (t with K - 2 df)"}
 
@@ -280,7 +282,7 @@ def _contrast(comb, weights):
                     float(comb.df_summary[0]), comb.mixture)
 
 
-def _difference(names, fits, late, early, alpha, method) -> tuple:
+def _difference(names, fits, late, early, alpha, method, m_diff) -> tuple:
     from scipy.special import chdtrc
 
     from .inference import meta
@@ -296,11 +298,14 @@ def _difference(names, fits, late, early, alpha, method) -> tuple:
     q = float(comb.q[0])
     tau2 = float(comb.tau2[0])
     plo, phi = meta.prediction_interval(c.estimate, c.se, tau2, k, 1 - alpha)
+    p_ni = c.p_less(m_diff)
+    nonsup = {"margin": m_diff, "p_value": _num(p_ni), "ci_high": _num(thi),
+              "level": 1 - 2 * alpha, "rejected": bool(p_ni < alpha)}
     diff = FamilyDifference(c.estimate, c.se, c.df, lo, hi, 1 - alpha, c.p_greater(0.0), k,
                             method, METHODS[method][0], SHORT[method], tau2,
                             meta.TAU2_NAMES[comb.tau2_method],
                             float(comb.i2[0]), q, float(chdtrc(k - 1, q)), plo, phi, tlo, thi,
-                            1 - 2 * alpha, tuple(float(x) for x in comb.weights[0]))
+                            1 - 2 * alpha, tuple(float(x) for x in comb.weights[0]), nonsup)
     per = []
     for n, f, wk in zip(names, fits, comb.weights[0]):
         m = f.contrast(w)
@@ -430,7 +435,18 @@ def family_verdict(fr: FamilyResult, testable_quantity: bool, equivalence_note: 
                                                   "holds only for limited heterogeneity "
                                                   "between models")
                           + "."))
-    evidence = Evidence("significant" if sig else "not-significant", negligible, eq)
+    extra = {}
+    ni = d.noninferiority
+    if ni is not None and "noninferiority" in Evidence.__dataclass_fields__:
+        # the non-superiority test of issue 21, on the family's distribution
+        extra["noninferiority"] = "rejected" if ni["rejected"] else "not-rejected"
+        reasons.append(
+            f"Non-superiority of the family {contrast} against m_diff = {ni['margin']:g} (H0: "
+            f"{contrast} ≥ {ni['margin']:g}; {d.method_name}): its "
+            f"{fmt_level(ni['level'])} upper bound {fmt_num(ni['ci_high'])} is "
+            f"{'below' if ni['rejected'] else 'not below'} {ni['margin']:g}, "
+            f"{p_phrase(ni['p_value'])}.")
+    evidence = Evidence("significant" if sig else "not-significant", negligible, eq, **extra)
     label = decide(evidence)
     late, early = fr.late, fr.early
     headline = (f"family {late} − {early} = {fmt_num(d.statistic)}, {p_phrase(d.pvalue)}"
@@ -478,7 +494,9 @@ def analyze_family(preps: list[tuple[str, Any]], method: str = ACROSS_METHOD,
         pooled_shared = None
     names = [n for n, _ in preps]
     fits = [_pooled_batch(p, pooled_shared) for _, p in preps]
-    diff, per, beside = _difference(names, fits, late, early, s.alpha, method)
+    m_diff = getattr(s, "difference_margin", None)       # issue 21's setting, when present
+    diff, per, beside = _difference(names, fits, late, early, s.alpha, method,
+                                    s.margin[1] if m_diff is None else m_diff)
     per = tuple(ModelEstimate(r.model, p.table.num_layers, *[getattr(r, f) for f in (
         "n_late", "n_early", "statistic", "se", "df", "ci_low", "ci_high", "level", "pvalue",
         "weight")]) for r, (_, p) in zip(per, preps))

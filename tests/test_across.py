@@ -276,3 +276,25 @@ def test_family_text_names_method_level_and_quantity():
     assert "90% CI" in text and "95%" not in text           # the level follows alpha
     assert "excess(E) − excess(C)" in text or "excess(E) - excess(C)" in text
     assert a["difference"]["method_short"] in text.replace("\n            ", " ")
+
+
+def test_family_test_is_the_one_sample_t_on_the_models_estimates(family):
+    """The family test (Ibragimov-Mueller) on the per-model estimates equals scipy's one-sample
+    t test: its p of E − C > 0, its interval, and the non-superiority p of H0: E − C >= m_diff
+    (issue 21's test, computed on the same distribution; m_diff = the margin)."""
+    from scipy import stats
+
+    _, m = family
+    a = m.to_dict()["across_models"]
+    d = np.array([r["estimate"] for r in a["per_model"]])
+    t = stats.ttest_1samp(d, 0.0, alternative="greater")
+    assert a["difference"]["method"] == "im"
+    assert a["difference"]["p_value"] == pytest.approx(t.pvalue, rel=1e-9)
+    ci = stats.ttest_1samp(d, 0.0).confidence_interval(0.95)
+    assert (a["difference"]["ci_low"], a["difference"]["ci_high"]) == pytest.approx(
+        (ci.low, ci.high), rel=1e-9)
+    ni = a["difference"]["noninferiority"]
+    ref = stats.ttest_1samp(d, 0.02, alternative="less").pvalue
+    assert ni["margin"] == 0.02 and ni["p_value"] == pytest.approx(ref, rel=1e-9)
+    assert ni["rejected"] == (ni["ci_high"] < 0.02)
+    assert a["difference"]["weights"] == pytest.approx([1 / 3] * 3)
