@@ -57,7 +57,7 @@ METRICS = (("cover_early", "cover_late", "cover_diff", "size", "power", "oracle_
            + tuple(f"{m}_h{h:g}" for h in HETERO for m in ("size", "cover", "size_cond")))
 
 #: Rules compared (gaugetest.inference.family.METHODS, and the same without sharing).
-RULES = ("re-hm-sw", "re-hm", "re-dl", "fe", "hksj", "mhksj", "im")
+RULES = ("im", "re-hm-sw", "re-hm", "re-dl", "fe", "hksj", "mhksj")
 OWN = ("fe-own", "re-hm-sw-own")
 DEFAULT_ACROSS_METHODS = RULES + OWN
 
