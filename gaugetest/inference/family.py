@@ -39,12 +39,12 @@ METHODS = {
     "hksj": ("random effects, Hartung-Knapp-Sidik-Jonkman variance (Paule-Mandel tau^2)", "pm"),
     "mhksj": ("random effects, modified Hartung-Knapp-Sidik-Jonkman variance (Paule-Mandel "
               "tau^2)", "pm"),
-    "im": ("Ibragimov-Mueller t test across models (equal weights)", None),
+    "im": ("Ibragimov–Müller t test across models (equal weights)", None),
 }
 #: Short names for the headline.
 SHORT = {"fe": "common effect", "re-dl": "random effects, DL", "re-hm": "random effects, HM",
          "re-hm-sw": "random effects, HM, Satterthwaite df", "hksj": "random effects, HKSJ",
-         "mhksj": "random effects, modified HKSJ", "im": "Ibragimov-Mueller t"}
+         "mhksj": "random effects, modified HKSJ", "im": "Ibragimov–Müller t"}
 #: tau^2 reported for heterogeneity by rules that have none of their own.
 REPORT_TAU2 = "pm"
 
@@ -106,7 +106,20 @@ class Combined:
 
 
 def combine(models: list[Components], method: str) -> Combined:
-    """Combine K >= 2 models' contrasts under ``method`` (a key of :data:`METHODS`)."""
+    """Combine K >= 2 models' contrasts under ``method`` (a key of :data:`METHODS`).
+
+    Examples
+    --------
+    Three models, each one point (standard error 0.01, known): the Ibragimov-Mueller estimate
+    is their mean, its standard error their spread over sqrt(K).
+
+    >>> import numpy as np
+    >>> pts = [Components(np.array([d]), np.ones((1, 1)), np.full((1, 1), 0.01),
+    ...                   np.full((1, 1), np.inf)) for d in (0.01, 0.03, 0.02)]
+    >>> c = combine(pts, "im")
+    >>> round(float(c.est[0]), 4), round(float(c.se_summary[0]), 4), int(c.df_summary[0])
+    (0.02, 0.0058, 2)
+    """
     if method not in METHODS:
         raise ValueError(f"unknown combination {method!r}; one of {', '.join(METHODS)}")
     k = len(models)

@@ -224,8 +224,8 @@ def fit_depth(y, phases: Sequence[str], layers, *, known_var=None, rng=None,
 #: The Methods sentence on a dependence model shared by several models (completes DESCRIPTION).
 SHARED_TEXT = ("The correlation function along depth is shared by the {k} models of this run "
                "({names}): its posterior over the grid sums their restricted "
-               "log-likelihoods, each model keeping its own phase levels and noise scales "
-               "({correction}). ")
+               "log-likelihoods, each model keeping its own phase levels and noise scales; the "
+               "dependence estimate is {correction}. ")
 
 
 def with_shared(fit: DepthFit, shared) -> DepthFit:

@@ -46,8 +46,7 @@ def _no_correction(log_post: np.ndarray, designs, columns) -> np.ndarray:
 #: function takes the (R, G) log posterior, the series' designs and their (R, n_k) columns,
 #: and returns the corrected (R, G) log posterior.
 CORRECTIONS: dict[str, tuple[Callable, str]] = {
-    "none": (_no_correction, "no correction of the dependence estimate (the summed restricted "
-                             "likelihood as it is)"),
+    "none": (_no_correction, "the summed restricted likelihood, uncorrected"),
 }
 #: The correction a multi-model run uses.
 DEFAULT_CORRECTION = "none"
