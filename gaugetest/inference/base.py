@@ -50,6 +50,10 @@ class InferenceInput:
     tost_rule : str
         The distribution the depth model's TOST uses (``gaugetest.inference.depth_model.TOST_RULES``);
         other methods ignore it.
+    shared : dict or None
+        Column name -> the dependence model shared with the other models of a multi-model run
+        (``gaugetest.inference.depth_model.shared.SharedDependence``); the depth model uses it
+        instead of the column's own. None (a single-model run): every column alone.
     """
 
     x: np.ndarray
@@ -66,6 +70,7 @@ class InferenceInput:
     n_perm: int = 100_000
     ci: str = "t-union"
     tost_rule: str = "mixture"
+    shared: dict | None = None
 
     def rows_of(self, phase: str) -> np.ndarray:
         return np.flatnonzero(np.asarray(self.phases, dtype=object) == phase)
