@@ -53,6 +53,10 @@ class InferenceInput:
     estimand : str
         What the depth model's phase levels estimate: "mean" (arithmetic means) or "gls"
         (GLS levels); other methods ignore it.
+    shared : dict or None
+        Column name -> the dependence model shared with the other models of a multi-model run
+        (``gaugetest.inference.depth_model.shared.SharedDependence``); the depth model uses it
+        instead of the column's own. None (a single-model run): every column alone.
     """
 
     x: np.ndarray
@@ -70,6 +74,7 @@ class InferenceInput:
     ci: str = "t-union"
     tost_rule: str = "mixture"
     estimand: str = "mean"
+    shared: dict | None = None
 
     def rows_of(self, phase: str) -> np.ndarray:
         return np.flatnonzero(np.asarray(self.phases, dtype=object) == phase)

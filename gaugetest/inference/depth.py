@@ -35,11 +35,12 @@ class DepthModelMethod:
         alpha, (lo, hi) = data.alpha, data.margin
         level, tlevel = 1 - alpha, 1 - 2 * alpha
         kv = data.known_var
+        shared = data.shared or {}
         fits = [fit_depth(data.x[:, j], data.phases, data.layers,
                           known_var=None if kv is None else kv[:, j],
                           tost_rule=data.tost_rule, method=self.key,
-                          estimand=data.estimand)
-                for j in range(len(data.columns))]
+                          estimand=data.estimand, shared=shared.get(name))
+                for j, name in enumerate(data.columns)]
         summary, eq_rows = [], []
         tost_power = {}
         for phase in data.phase_order:
@@ -51,7 +52,7 @@ class DepthModelMethod:
                 c = fits[j].contrast({phase: 1.0}) if n >= 2 else None
                 if c is None:
                     summary.append(PhaseEstimate(phase, name, n, mean, None, None, level,
-                                                 self.key, f"n = {n} < 2: no interval"))
+                                                 fits[j].method, f"n = {n} < 2: no interval"))
                     eq_rows.append(EquivalenceRow.untestable(phase, name, n, mean, data.margin,
                                                              tlevel, f"n = {n} < 2: no test"))
                     if name == POOLED:
@@ -59,7 +60,7 @@ class DepthModelMethod:
                     continue
                 ci = c.interval(level)
                 summary.append(PhaseEstimate(phase, name, n, c.estimate, ci[0], ci[1], level,
-                                             self.key))
+                                             fits[j].method))
                 t = c.tost(lo, hi, alpha)
                 eq_rows.append(EquivalenceRow(phase, name, n, c.estimate, lo, hi, t.p_lower,
                                               t.p_upper, t.pvalue, t.ci_low, t.ci_high, t.ci_level,
@@ -100,17 +101,22 @@ class DepthModelMethod:
         detail = {**pooled_fit.detail, "known_variance": kv is not None,
                   "by_column": {n: {"summary": f.summary, "check_passed": f.check.passed}
                                 for n, f in zip(data.columns, fits)}}
-        power = PowerSummary(self.key, data.late, data.early, 0.8, mdd, tost_power)
+        # the method the pooled column was fitted with: a column on a dependence model shared
+        # by several models is reml-bma's (issue 18's shared model is not calibrated)
+        key = pooled_fit.method
+        if any(f.method != key for f in fits):
+            detail["method_by_column"] = {n: f.method for n, f in zip(data.columns, fits)}
+        power = PowerSummary(key, data.late, data.early, 0.8, mdd, tost_power)
         gls = data.estimand == "gls"
         how = "depth-model t mixture" + (" of GLS phase levels" if gls else "")
-        if self.key == METHOD_CAL:
+        if key == METHOD_CAL:
             how += (f", calibrated on this layout for lag-1 correlation at most "
                     f"{pooled_fit.detail['persistence_bound']['lag1_max']:g}")
-        name = f"robust ({self.key}, GLS levels)" if gls else f"robust ({self.key})"
-        return InferenceResult(self.key, name, pooled_fit.description,
+        name = f"robust ({key}, GLS levels)" if gls else f"robust ({key})"
+        return InferenceResult(key, name, pooled_fit.description,
                                how, test, tuple(summary), tuple(eq_rows),
                                power, detail, pooled_fit.summary, check,
                                ("patterson", "hoeting", "hampel", "hall", "schuirmann", "ljung")
-                               + (("beran", "mccloskey", "poetscher") if self.key == METHOD_CAL
+                               + (("beran", "mccloskey", "poetscher") if key == METHOD_CAL
                                   else ()),
                                tost_rule=data.tost_rule, estimand=data.estimand)

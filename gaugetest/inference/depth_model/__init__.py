@@ -223,7 +223,7 @@ class DepthFit:
 def fit_depth(y, phases: Sequence[str], layers, *, known_var=None, rng=None,
               families: Sequence[str] = FAMILIES, robust: bool = True, skew: bool = True,
               cross: bool = True, check: bool = True, tost_rule: str | None = None,
-              method: str = METHOD, estimand: str = "mean") -> DepthFit:
+              method: str = METHOD, estimand: str = "mean", shared=None) -> DepthFit:
     """Fit the depth model to one column.
 
     Parameters
@@ -259,6 +259,14 @@ def fit_depth(y, phases: Sequence[str], layers, *, known_var=None, rng=None,
         ``"mean"`` (default): contrasts of arithmetic phase means; ``"gls"``: contrasts of the
         GLS phase levels (each grid point's own, with its variance, mixed over the posterior;
         the estimand of the GLS oracle of docs/calibration.md), calibrated separately.
+    shared : SharedDependence, optional
+        A dependence model shared with other series (the models of one family,
+        :func:`gaugetest.inference.depth_model.shared.shared_dependence`): its posterior over
+        the correlation grid replaces this column's own; levels, scales, skewness and the model
+        check stay this column's. The fit's ``detail``, ``summary`` and ``description`` say so.
+        The shared model lives on the full grid and is not calibrated (issue 18 as it landed):
+        with ``shared`` the fit is ``reml-bma``'s whatever ``method`` says, and its
+        ``DepthFit.method`` says so.
 
     Returns
     -------
@@ -277,12 +285,48 @@ def fit_depth(y, phases: Sequence[str], layers, *, known_var=None, rng=None,
     design = design_for(tuple(int(v) for v in layers[ok]),
                         tuple(p for p, k in zip(phases, ok) if k), tuple(families), cal)
     kv = known_var[ok][None, :] if known_var is not None else None
+    if shared is not None:
+        if tuple(shared.families) != tuple(families):
+            raise ValueError("the shared dependence model was fitted over other families")
+        # the shared posterior is over the full grid, uncalibrated (issue 18): reml-bma's fit
+        design = design_for(tuple(int(v) for v in layers[ok]),
+                            tuple(p for p, k in zip(phases, ok) if k), tuple(families))
+        lik = None if not robust else shared.likelihood_of(y[ok], design)
+        batch = fit_batch(y[ok][None, :], design, kv, robust=robust, check=check,
+                          log_post=shared.log_post, lik=lik)
+        fit = wrap_fit(batch, design, dict(skew=skew, cross=cross, tost_rule=rule,
+                                           method=METHOD, estimand=estimand))
+        return with_shared(fit, shared)
     batch = fit_batch(y[ok][None, :], design, kv, robust=robust, check=check, spikes_once=cal)
     opts = dict(skew=skew, cross=cross, tost_rule=rule, method=method, estimand=estimand)
     if cal:
         opts["calibration"] = calibration_for(design, robust, check, skew, cross,
                                               spikes_once=True)
     return wrap_fit(batch, design, opts)
+
+
+#: The Methods sentence on a dependence model shared by several models (completes DESCRIPTION).
+SHARED_TEXT = ("The correlation function along depth is shared by the {k} models of this run "
+               "({names}): its posterior over the grid sums their restricted "
+               "log-likelihoods, each model keeping its own phase levels and noise scales; the "
+               "dependence estimate is {correction}. ")
+
+
+def with_shared(fit: DepthFit, shared) -> DepthFit:
+    """The fit's detail, summary and description naming the shared dependence model."""
+    import dataclasses
+
+    from .shared import CORRECTIONS
+
+    info = shared.summary()
+    text = SHARED_TEXT.format(k=len(shared.names), names=", ".join(shared.names),
+                              correction=CORRECTIONS[shared.correction][1])
+    return dataclasses.replace(
+        fit, detail={**fit.detail, "shared": info},
+        summary=f"shared by {len(shared.names)} models; " + fit.summary,
+        description=fit.description.replace(
+            "restricted likelihood (REML", "restricted likelihood summed over the models of "
+            "the run (REML", 1) + " " + text.strip())
 
 
 def wrap_fit(batch: Batch, design: Design, options: dict) -> DepthFit:

@@ -173,28 +173,29 @@ class Batch:
         return arr[self.idx]
 
 
-def fit_batch(Y: np.ndarray, design: Design, known_var: np.ndarray | None = None,
-               robust: bool = True, check: bool = True, spikes_once: bool = False) -> Batch:
-    """Fit R columns (rows of ``Y``) on one design.
-
-    ``spikes_once`` (the calibrated method, issue 17): a phase's scale is estimated from the
-    Hampel-filtered data and every filtered spike adds its own square once to the variance of
-    its phase's mean (``Batch.spike``), instead of entering the scale, which the dependence's
-    variance factor then multiplies; the phase means keep every pair as it is."""
+def likelihood(Y: np.ndarray, design: Design, robust: bool = True,
+               spikes_once: bool = False):
+    """The log posterior over the grid (log prior + REML log-likelihood of every phase block,
+    up to a constant), and per block (raw whitening for the scale, Hampel-clipped whitening
+    for the check, the GLS level of the raw data at every grid point, the squared spikes the
+    filter removed).  ``spikes_once``: the raw whitening is not kept (the scale then comes from
+    the filtered data, :func:`fit_batch`)."""
     R = Y.shape[0]
     G = len(design.grid.log_prior)
     Yh = huberize(Y, design) if robust else Y
     ll = np.broadcast_to(design.grid.log_prior, (R, G)).copy()
-    white, gls_all = {}, {}
+    white = {}
     for b in design.blocks:
         if b.W is None:
             continue
         wh = whiten(Yh[:, b.rows], b)
         ll -= 0.5 * ((b.m - 1) * np.log(np.maximum(wh[2], 1e-300)) + b.const[None, :])
         raw, mu = wh, wh[1]
+        d2 = None
         if robust:
             changed = np.flatnonzero(np.any(Yh[:, b.rows] != Y[:, b.rows], axis=1))
             if len(changed):
+                d2 = (Y[:, b.rows] - Yh[:, b.rows]) ** 2
                 part = whiten(Y[changed][:, b.rows], b)
                 if spikes_once:         # only the GLS level needs the raw data
                     mu = mu.copy()
@@ -204,8 +205,43 @@ def fit_batch(Y: np.ndarray, design: Design, known_var: np.ndarray | None = None
                     for a, pa in zip(raw, part):
                         a[changed] = pa
                     mu = raw[1]
-        white[b.phase] = (raw, wh)      # raw data for the scale, clipped for the check
-        gls_all[b.phase] = mu           # GLS level of the raw data at every grid point
+        # raw data for the scale, clipped for the check; GLS level; squared spikes
+        white[b.phase] = (raw, wh, mu, d2)
+    return ll, white
+
+
+def grid_loglik(Y: np.ndarray, design: Design, robust: bool = True) -> np.ndarray:
+    """The restricted log-likelihood of every grid point, (R, G), up to a constant per
+    replicate: what one series contributes to a dependence model shared with others
+    (:mod:`gaugetest.inference.depth_model.shared`). Same Hampel filter as :func:`fit_batch`."""
+    ll, _ = likelihood(Y, design, robust)
+    return ll - design.grid.log_prior[None, :]
+
+
+def fit_batch(Y: np.ndarray, design: Design, known_var: np.ndarray | None = None,
+               robust: bool = True, check: bool = True,
+               log_post: np.ndarray | None = None, lik=None,
+               spikes_once: bool = False) -> Batch:
+    """Fit R replicate columns on one design.
+
+    ``log_post`` ((G,) or (R, G)): a log posterior over the grid to use instead of this
+    column's own (prior + its REML log-likelihood) -- the shared dependence model of several
+    series (:mod:`gaugetest.inference.depth_model.shared`). Levels, scales, skewness and the
+    model check still come from this column's data. ``lik``: what :func:`likelihood` returned
+    for these data (saves computing it twice).
+
+    ``spikes_once`` (the calibrated method, issue 17): a phase's scale is estimated from the
+    Hampel-filtered data and every filtered spike adds its own square once to the variance of
+    its phase's mean (``Batch.spike``), instead of entering the scale, which the dependence's
+    variance factor then multiplies; the phase means keep every pair as it is.
+    """
+    R = Y.shape[0]
+    G = len(design.grid.log_prior)
+    ll, white = lik if lik is not None else likelihood(Y, design, robust, spikes_once)
+    if log_post is not None:
+        ll = np.array(np.broadcast_to(np.asarray(log_post, dtype=float), (R, G)))
+    elif lik is not None:
+        ll = ll.copy()
     ll -= ll.max(axis=1, keepdims=True)
     w_all = np.exp(ll)
     w_all /= w_all.sum(axis=1, keepdims=True)
@@ -253,11 +289,13 @@ def fit_batch(Y: np.ndarray, design: Design, known_var: np.ndarray | None = None
         stat, pval, h = np.full(R, np.nan), np.ones(R), 0
     fallback = pval < CHECK_LEVEL
     spike, spike_gls = {}, {}
-    gls = {p: np.take_along_axis(mu, idx, axis=1) for p, mu in gls_all.items()}
+    gls = {p: np.take_along_axis(wt[2], idx, axis=1) for p, wt in white.items()}
     if spikes_once and robust:
         for b in design.blocks:
             if b.W is not None:
-                d2 = (Y[:, b.rows] - Yh[:, b.rows]) ** 2
+                d2 = white[b.phase][3]
+                if d2 is None:
+                    d2 = np.zeros((R, b.m))
                 spike[b.phase] = np.sum(d2, axis=1) / b.m ** 2
                 hit = np.flatnonzero(spike[b.phase] > 0)
                 sg = np.zeros(idx.shape)
