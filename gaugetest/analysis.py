@@ -178,6 +178,7 @@ class AnalysisResult:
             "phase_summary": iid["phase_summary"],
             "permutation_test": iid["difference_test"],
             "permutation": iid["late_vs_early"],
+            "noninferiority": iid["noninferiority"],
             "equivalence": iid["equivalence"],
             "iid": {k: iid[k] for k in ("method", "name", "description", "interval_method",
                                         "power")},
@@ -272,7 +273,8 @@ def analyze(null: Any, aligned: Any, **settings: Any) -> AnalysisResult:
         'iid' | 'neff' | 'hac' | 'glsar' | 'block' | 'sieve'), ``baseline`` ('auto' | 'raw' |
         'matched'), ``shapes`` (a Qwen3 preset or None), ``tost_rule`` ('mixture' |
         'inflated-df': the distribution the robust depth model's TOST uses; docs/tost-study.md),
-        ``model`` (a name for the outputs).
+        ``difference_margin`` (m_diff of the non-superiority test H0: LATE − EARLY ≥ m_diff;
+        default the margin's upper bound), ``model`` (a name for the outputs).
 
     Returns
     -------
@@ -287,7 +289,8 @@ def analyze(null: Any, aligned: Any, **settings: Any) -> AnalysisResult:
     ('excess', True)
     """
     allowed = {"alpha", "margin", "n_boot", "n_perm", "seed", "ci", "phases", "compare",
-               "dependence", "baseline", "shapes", "equivalence_phases", "tost_rule", "model"}
+               "dependence", "baseline", "shapes", "equivalence_phases", "tost_rule",
+               "difference_margin", "model"}
     unknown = sorted(set(settings) - allowed)
     if unknown:
         raise UsageError(unknown[0], f"one of the settings {', '.join(sorted(allowed))}")
@@ -310,7 +313,7 @@ def analyze(null: Any, aligned: Any, **settings: Any) -> AnalysisResult:
     data = InferenceInput(table.with_pooled(), tuple(table.families) + (POOLED,), table.layers,
                           table.phases, table.present_phases, table.known_var_with_pooled(),
                           late, early, s.alpha, s.margin, s.n_boot, s.n_perm, s.ci,
-                          s.tost_rule)
+                          s.tost_rule, s.difference_margin)
     boot_ss, dep_ss = np.random.SeedSequence(s.seed).spawn(2)
     iid = get_method("iid").run(data, np.random.default_rng(boot_ss), pmap.phases)
     robust_key = "robust" if s.dependence in ("robust", "iid") else s.dependence
@@ -326,7 +329,7 @@ def analyze(null: Any, aligned: Any, **settings: Any) -> AnalysisResult:
     desc = AnalysisDescription(
         _model_name(model, null_s, ali_s), quantity, late, early, s.alpha, s.margin, eq_phases,
         eq_rule, driving.method, driving.name, other.name, pmap.name, pmap.describe(),
-        int(len(table.layers)), table.num_layers, tuple(table.families))
+        int(len(table.layers)), table.num_layers, tuple(table.families), s.difference_margin)
     null_se = None
     if table.null_var is not None:
         null_se = float(np.sqrt(np.nanmean(table.null_var)))
