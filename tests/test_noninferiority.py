@@ -24,6 +24,7 @@ from gaugetest.errors import UsageError
 from gaugetest.inference.base import InferenceInput
 from gaugetest.inference.depth_model import fit_depth
 from gaugetest.inference.noninferiority import from_contrast, from_t, welch_bootstrap
+from gaugetest.verdict import LABELS as LABELS_
 from helpers import assert_usage_error, phase_vector, sweeps_from_deltas
 
 FAST = dict(n_boot=300, n_perm=2000)
@@ -286,3 +287,63 @@ def test_bad_difference_margin_is_one_line_exit_2(tmp_path, capsys, value):
                        absent=[tmp_path / "x.json"])
     with pytest.raises(UsageError, match="--difference-margin"):
         analyze(null, aligned, difference_margin=value, **FAST)
+
+
+# --------------------------------------------------------------------------- the studies
+
+
+def test_verdict_study_new_truths_and_report():
+    """``flat`` (excess 0.04 everywhere) and ``boundary`` (E − C = m_diff): a few replicates of
+    the whole analysis, seeded; the report gains their rows and the non-superiority table."""
+    from gaugetest.studies.verdict_study import SCENARIOS, run_chunk, to_markdown, StudySettings
+
+    assert SCENARIOS[:4] == ("zero", "zero-ma1", "inside", "artifact")   # their seeds unchanged
+    s = StudySettings()
+    results = {}
+    for sc in SCENARIOS:
+        if sc in ("flat", "boundary"):
+            _, n, rob, iid, ni = run_chunk((sc, 0, 3, 0, s))
+        else:
+            n, rob, iid = 1, {"inconclusive": 1}, {"inconclusive": 1}
+            ni = {"robust": 0, "iid": 0, "robust_half_width": 0.0, "iid_half_width": 0.0}
+        results[sc] = {"reps": n, "robust": {k: rob.get(k, 0) for k in LABELS_},
+                       "iid": {k: iid.get(k, 0) for k in LABELS_}, "noninferiority": ni}
+    assert results["flat"]["robust"]["no-late-excess"] == 3
+    assert results["flat"]["noninferiority"]["robust"] == 3
+    assert results["boundary"]["robust"]["no-late-excess"] == 0
+    assert 0 < results["flat"]["noninferiority"]["robust_half_width"] / 3 < s.margin / 2
+    md = to_markdown(results, reps=3, seed=0, command="x")
+    assert "| flat: excess 0.04 in every phase (E − C = 0)" in md
+    assert "## The non-superiority test" in md and "| boundary |" in md
+    assert "| no-late-excess | inconclusive |" in md
+
+
+def test_calibrate_boundary_command(tmp_path, capsys):
+    from gaugetest.cli import main
+
+    out, js = tmp_path / "b.md", tmp_path / "b.json"
+    assert main(["calibrate", "--boundary", "--scenarios", "ar1-0.5", "--layers", "64",
+                 "--reps", "20", "--seed", "3", "--output", str(out), "--json", str(js)]) == 0
+    text = out.read_text()
+    assert text.startswith("# Size of the non-superiority test at its boundary")
+    assert "calibrate --boundary --layers 64 --scenarios ar1-0.5 --reps 20 --seed 3" in text
+    assert "| AR(1) 0.5 |" in text and "64 layers E vs C: reml-bma-idf" in text
+    doc = json.loads(js.read_text())
+    (cell,) = doc["cells"].values()
+    assert cell["reps"] == 20 and set(cell) == {"reps", "reml-bma", "reml-bma-idf", "iid"}
+    capsys.readouterr()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["ar1-0.5", "ma1-shared", "t3", "skewed", "ar2-0.2-0.5"])
+def test_depth_model_size_at_the_boundary_per_process(name):
+    """The robust default at E − C = m_diff on the bank's processes at 64 layers: size at most
+    alpha + 3 Monte Carlo SE (1000 replicates, SE 0.007)."""
+    from gaugetest.studies.boundary import boundary_study
+    from gaugetest.studies.calibration import Cell
+    from gaugetest.studies.scenarios import Layout, scenario
+
+    cell = Cell(scenario(name), Layout.from_map(64, "E", "C"))
+    r = boundary_study([cell], reps=1000, seed=1)[cell.key]
+    assert r["reml-bma"] / 1000 <= ALPHA + 3 * 0.007
+    assert r["reml-bma-idf"] <= r["reml-bma"]
