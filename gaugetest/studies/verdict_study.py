@@ -196,6 +196,15 @@ def to_markdown(results: dict, *, reps: int, seed: int, command: str,
             cells = [rate(r[analysis][k], r["reps"]) for k in LABELS]
             lines.append(f"| {sc}: {desc[sc]} | " + " | ".join(cells) + " |")
         lines.append("")
+    lines += ["How to read the new label: `no-late-excess` is the non-superiority test's "
+              f"rejection of E − C ≥ {m:g} while E − C is not significant and the deciding phases "
+              "are not all equivalent to 0. It can only take replicates that would otherwise be "
+              "`inconclusive` or `equivalence-untestable` (and keep a significant difference "
+              "shown below m_diff from being `training-artifact`), so in `zero`, `zero-ma1`, "
+              "`inside` and `artifact` every other rate is that of the rule without it, on the "
+              "same replicates; in `zero` and `inside` — where E − C is in truth below "
+              f"{m:g} — it is a correct answer. In `flat` it is the right label; in `boundary` "
+              "it is an error, bounded by the test's size.", ""]
     lines += ["## The non-superiority test", "",
               f"How often H0: E − C ≥ {m:g} is rejected at alpha = 0.05 (its size in `boundary`, "
               "its power elsewhere), and the mean half-width of the (1 − 2 alpha) interval of "
