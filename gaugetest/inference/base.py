@@ -53,6 +53,10 @@ class InferenceInput:
     difference_margin : float or None
         m_diff of the non-superiority test H0: LATE − EARLY ≥ m_diff; None means the upper
         bound of ``margin`` (:attr:`m_diff`).
+    shared : dict or None
+        Column name -> the dependence model shared with the other models of a multi-model run
+        (``gaugetest.inference.depth_model.shared.SharedDependence``); the depth model uses it
+        instead of the column's own. None (a single-model run): every column alone.
     """
 
     x: np.ndarray
@@ -75,6 +79,7 @@ class InferenceInput:
     def m_diff(self) -> float:
         """The non-superiority margin of LATE − EARLY (default: the margin's upper bound)."""
         return self.margin[1] if self.difference_margin is None else self.difference_margin
+    shared: dict | None = None
 
     def rows_of(self, phase: str) -> np.ndarray:
         return np.flatnonzero(np.asarray(self.phases, dtype=object) == phase)
