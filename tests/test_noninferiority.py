@@ -347,3 +347,29 @@ def test_depth_model_size_at_the_boundary_per_process(name):
     r = boundary_study([cell], reps=1000, seed=1)[cell.key]
     assert r["reml-bma"] / 1000 <= ALPHA + 3 * 0.007
     assert r["reml-bma-idf"] <= r["reml-bma"]
+
+
+def test_family_verdict_applies_the_same_rule():
+    """A family of three models (28, 40, 64 layers) with the same excess, 0.04, at every depth:
+    the cross-model E − C is bounded below m_diff, so the family verdict — decide() on the
+    family's evidence — is no-late-excess, with the family difference's interval and the levels
+    of the deciding phases in its reasons."""
+    from gaugetest import analyze_models
+    from gaugetest.verdict import Evidence, decide
+
+    rng = np.random.default_rng(21)
+    models = {f"m{n}": sweeps_from_deltas(0.04 + 0.004 * rng.standard_normal((n - 1, 7)), n,
+                                          null_level=0.4) for n in (28, 40, 64)}
+    a = analyze_models(models, **FAST).to_dict()["across_models"]
+    ev, ni = a["verdict"]["evidence"], a["difference"]["noninferiority"]
+    assert ev["difference"] == "not-significant" and ev["equivalence"] == "not-shown"
+    assert ev["noninferiority"] == "rejected" and ni["ci_high"] < ni["margin"] == 0.02
+    assert a["verdict"]["label"] == decide(Evidence(**ev)) == "no-late-excess"
+    last = a["verdict"]["reasons"][-1]
+    assert last.startswith("No late excess in the family")
+    d = a["difference"]
+    assert f"[{d['tost_ci_low']:+.4f}, {d['tost_ci_high']:+.4f}]" in last
+    for r in a["equivalence"]:
+        assert f"excess {r['estimate']:+.4f} [{r['ci_low']:+.4f}, {r['ci_high']:+.4f}] in " \
+               f"{r['phase']}" in last
+    assert "E − C < 0.02 shown" in a["verdict"]["headline"]
