@@ -57,7 +57,8 @@ def add_parser(sub) -> None:
                         "neff hac iid; also glsar block sieve, and the TOST rules "
                         "reml-bma-tost-level reml-bma-tost-q90 reml-bma-tost-region "
                         "reml-bma-tost-idf of docs/tost-study.md, and reml-cal's candidates "
-                        "reml-cal-q2 reml-cal-q4 reml-cal-max reml-compact)")
+                        "reml-cal-q2 reml-cal-q4 reml-cal-max reml-compact, round 1's default "
+                        "reml-cal-r1, reml-cal-gls (--estimand gls) and reml-cal-short)")
     c.add_argument("--reps", type=int, default=2000,
                    help="replicates per scenario and layout (default 2000)")
     c.add_argument("--power", type=float, default=0.8,

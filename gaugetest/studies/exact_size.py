@@ -21,7 +21,7 @@ Carlo error:
   distances are tabulated over a grid of normal scores (bisection), so the size of any rule
   ``lambda(data)`` is an interpolation.
 
-``frontier`` compares, per layout and contrast, round 1's rule (posterior power mean of the
+``frontier`` compares, per layout and contrast, the default rule (posterior power mean of the
 rms factors) with rules whose per-grid-point factors are fitted so that the size is at most
 alpha at every grid point of a null set (all grid points: the whole persistence bound; or a
 smaller bound), and reports the median power over the grid.  docs/depth-model.md shows the
@@ -52,7 +52,7 @@ class GridSims:
     d_lo: np.ndarray       # (G * reps, len(U_GRID)) lower critical distances
     w: np.ndarray          # (G * reps, K) posterior weights
     idx: np.ndarray        # (G * reps, K) grid indices
-    lam: np.ndarray        # (G,) round 1's factors of the contrast
+    lam: np.ndarray        # (G,) reml-cal's factors of the contrast (rms of z)
 
 
 def gls_parts(design, g: int, weights: dict, Y: np.ndarray) -> tuple[np.ndarray, float]:
@@ -190,7 +190,7 @@ def null_sets(grid) -> dict:
 
 def frontier(layers=(64, 36, 28), reps: int = 48, seed: int = 2, out=sys.stdout) -> list:
     """The table of docs/depth-model.md: per layout (LATE - EARLY of the bank's layouts),
-    round 1's rule and the exact-size rules over every null set, q in (2, 8, inf)."""
+    reml-cal's rule (q = 8) and the exact-size rules over every null set, q in (2, 8, inf)."""
     from ..inference.depth_model import FAMILIES, design_for
     from ..inference.depth_model.calibrate import power_mean
     from .scenarios import DEFAULT_LAYOUTS, Layout
@@ -209,7 +209,7 @@ def frontier(layers=(64, 36, 28), reps: int = 48, seed: int = 2, out=sys.stdout)
         ar1 = [3, 8, 11]
         worst, _, pw = rates(sims, power_mean(sims.w, sims.idx, sims.lam, 8.0))
         for name, null in sets.items():
-            row = (n, "round 1 (q = 8)", name, 1.0, float(worst[null].max()),
+            row = (n, "reml-cal (q = 8)", name, 1.0, float(worst[null].max()),
                    int(np.sum(worst[null] > 1)), float(np.median(pw[null])),
                    [float(pw[i]) for i in ar1])
             rows.append(row)
