@@ -21,6 +21,7 @@ import scipy.stats as st
 
 from gaugetest import analyze
 from gaugetest.errors import UsageError
+from gaugetest.inference import ROBUST_DEFAULT
 from gaugetest.inference.base import InferenceInput
 from gaugetest.inference.depth_model import fit_depth
 from gaugetest.inference.noninferiority import from_contrast, from_t, welch_bootstrap
@@ -117,7 +118,8 @@ def test_depth_model_row_is_the_contrast_on_its_tost_distribution(m_diff, rule):
     table = res.table
     pooled = table.with_pooled()[:, -1]
     fit = fit_depth(pooled, table.phases, table.layers,
-                    known_var=table.known_var_with_pooled()[:, -1], tost_rule=rule)
+                    known_var=table.known_var_with_pooled()[:, -1], tost_rule=rule,
+                    method=ROBUST_DEFAULT)
     c = fit.contrast({"E": 1.0, "C": -1.0})
     if rule == "mixture":
         assert row.p_value == pytest.approx(c.p_less(m), abs=1e-12)
