@@ -176,3 +176,20 @@ def test_rao_blackwell_size_matches_counting():
     gls_part = est[:, 0] - m2
     assert abs(np.corrcoef(gls_part, m2)[0, 1]) < 4 / np.sqrt(4000)
     assert np.std(gls_part) == pytest.approx(s2, rel=4 / np.sqrt(2 * 4000))
+
+
+def test_shared_dependence_fit_is_named_by_what_it_is():
+    """A column fitted on issue 18's shared dependence model (full grid, not calibrated) is
+    reml-bma's fit whatever method is asked, and says so (DepthFit.method, the description has
+    no calibration sentence); without ``shared`` reml-cal is calibrated and names its bound."""
+    from gaugetest.inference.depth_model.shared import shared_dependence
+    rng = np.random.default_rng(8)
+    series = [(f"m{k}", rng.standard_normal(N), PHASES, np.arange(N)) for k in range(2)]
+    shared = shared_dependence(series)
+    y = series[0][1]
+    sh = fit_depth(y, PHASES, np.arange(N), method="reml-cal", shared=shared)
+    own = fit_depth(y, PHASES, np.arange(N), method="reml-cal")
+    assert sh.method == "reml-bma" and "shared" in sh.detail
+    assert "calibrated for the exact layout" not in sh.description
+    assert own.method == "reml-cal" and "persistence_bound" in own.detail
+    assert "calibrated for the exact layout" in own.description
