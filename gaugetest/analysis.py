@@ -180,7 +180,7 @@ class AnalysisResult:
             "permutation": iid["late_vs_early"],
             "equivalence": iid["equivalence"],
             "iid": {k: iid[k] for k in ("method", "name", "description", "interval_method",
-                                        "power")},
+                                        "power", "tost_name")},
             "robust": robust,
             "diagnostics": self.diagnostics.to_dict(),
             "gaussian_null": self.gaussian_null,
