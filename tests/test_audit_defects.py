@@ -85,3 +85,29 @@ def test_1_a_failing_export_leaves_no_file(tmp_path, capsys, monkeypatch):
     assert code == 1
     assert not (tmp_path / "r.json").exists()
     assert not (tmp_path / "csv").exists() or not any((tmp_path / "csv").iterdir())
+
+
+# --------------------------------------------------------------------------- defect 11
+
+
+@pytest.mark.parametrize("name", ["../esc", "a/../../b", "/abs", "..", "x\\..\\y"])
+def test_11_model_names_cannot_leave_the_plot_folder(tmp_path, capsys, sweep_files, name):
+    pytest.importorskip("matplotlib")
+    x = 0.01 + 0.001 * np.random.default_rng(11).standard_normal((63, 3))
+    n, a = sweep_files(*sweeps_from_deltas(x, 64, families=("q_proj", "k_proj", "v_proj")))
+    work = tmp_path / "dir"
+    work.mkdir()
+    before = set(tmp_path.rglob("*"))
+    code = main(["test", "--model", f"{name}={n},{a}", "--plot", str(work / "plots")] + SMALL)
+    assert code == 0, capsys.readouterr().err
+    new = set(tmp_path.rglob("*")) - before
+    plots = work / "plots"
+    assert new and all(p == plots or plots in p.parents for p in new), sorted(map(str, new))
+
+
+def test_11_names_that_collide_as_folders_are_refused(tmp_path, capsys, sweep_files):
+    n, a = sweep_files(*sweeps_from_deltas(np.full((63, 3), 0.01), 64,
+                                           families=("q_proj", "k_proj", "v_proj")))
+    assert_usage_error(capsys, ["test", "--model", f"a/b={n},{a}", "--model", f"a_b={n},{a}",
+                                "--plot", str(tmp_path / "plots")] + SMALL,
+                       "--model", absent=[tmp_path / "plots"])

@@ -68,6 +68,7 @@ def emit(res, args) -> None:
 def emit_many(multi, args) -> None:
     from ..multi import combined_document, combined_tables, summary_rows
     from ..render.documents import latex_document, markdown_document, report_markdown
+    from ..render.files import model_folders
     from ..render.json_out import to_json
     from ..render.text import render_summary, render_text, rule_line
 
@@ -87,8 +88,10 @@ def emit_many(multi, args) -> None:
         files.append((args.report, "\n".join(report_markdown(d, model=n) for n, d in docs),
                       "--report"))
     if args.plot:
+        # a model's name becomes a folder name: made safe, so no name leaves --plot
+        folders = model_folders([name for name, _ in multi.models])
         for (name, res), (_, doc) in zip(multi.models, docs):
-            files += _figures(res, doc, os.path.join(args.plot, name))
+            files += _figures(res, doc, os.path.join(args.plot, folders[name]))
     _write_all(args, files)
     if args.json != "-":
         render_summary(summary_rows(docs))
