@@ -87,6 +87,27 @@ def test_1_a_failing_export_leaves_no_file(tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "csv").exists() or not any((tmp_path / "csv").iterdir())
 
 
+# --------------------------------------------------------------------------- defect 2
+
+
+@pytest.mark.parametrize("margin", ["0.01,0.05", "-0.05,-0.01", "0,0.05", "-0.05,0"])
+def test_2_margin_must_contain_zero(tmp_path, capsys, sweep_files, margin):
+    null, aligned = sweep_files(*sweeps_from_deltas(np.full((63, 3), 0.03), 64,
+                                                    families=("q_proj", "k_proj", "v_proj")))
+    assert_usage_error(capsys, ["test", str(null), str(aligned), "--margin", margin,
+                                "--json", str(tmp_path / "r.json")],
+                       "--margin", "LOW < 0 < HIGH", absent=[tmp_path / "r.json"])
+    with pytest.raises(UsageError):
+        analyze(str(null), str(aligned), margin=tuple(float(v) for v in margin.split(",")))
+
+
+def test_2_excess_of_0030_is_not_real_specialization_under_an_uneven_margin():
+    # the reviewer's data: excess 0.030 everywhere; a margin that contains 0 but not 0.03
+    x = 0.03 + 0.001 * np.random.default_rng(0).standard_normal((63, 7))
+    res = analyze(*sweeps_from_deltas(x, 64, null_level=0.4), margin=(-0.01, 0.02), **FAST)
+    assert res.verdict.label != "real-specialization"
+
+
 # --------------------------------------------------------------------------- defect 11
 
 

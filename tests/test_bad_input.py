@@ -171,8 +171,8 @@ def test_unreadable_file(tmp_path, capsys, monkeypatch):
 SETTING_CASES = [
     (["--margin", "0"], "--margin"),
     (["--margin", "-0.1"], "--margin"),
-    (["--margin", "0.03,0.01"], "LOW < HIGH"),
-    (["--margin", "0.02,0.02"], "LOW < HIGH"),
+    (["--margin", "0.03,0.01"], "LOW < 0 < HIGH"),
+    (["--margin", "0.02,0.02"], "LOW < 0 < HIGH"),
     (["--margin", "abc"], "--margin"),
     (["--alpha", "0.7"], "--alpha"),
     (["--alpha", "0"], "--alpha"),
