@@ -108,6 +108,102 @@ def test_2_excess_of_0030_is_not_real_specialization_under_an_uneven_margin():
     assert res.verdict.label != "real-specialization"
 
 
+# --------------------------------------------------------------------------- defect 3
+
+
+def constant_run(dependence="robust", value=0.01, **kw):
+    null, aligned = symmetry(*sweeps_from_deltas(np.full((63, 7), value), 64))
+    return analyze(null, aligned, dependence=dependence, **FAST, **kw)
+
+
+def test_3_constant_values_are_known_exactly_under_the_depth_model():
+    """A constant delta of 0.01: given the data model each phase mean is known exactly, so the
+    TOST interval is the point 0.01 inside the margin (equivalent, p = 0), the E - C test
+    compares two equal known means (p = 1, not NaN), the TOST power is 1, and the label is the
+    one every other analysis gives."""
+    res = constant_run()
+    for phase in ("C", "E"):
+        e = res.robust.equivalence_row(phase)
+        assert e.ci_low == pytest.approx(0.01, abs=1e-15)
+        assert e.ci_high == pytest.approx(0.01, abs=1e-15)
+        assert e.p_value == 0.0 and e.equivalent is True
+        assert res.power.tost[phase] == 1.0
+    d = res.robust.difference.pooled
+    assert d.p_value == 1.0
+    assert d.ci_low <= d.statistic <= d.ci_high
+    assert res.verdict.evidence.difference == "not-significant"
+    assert res.verdict.label == "real-specialization"
+    for dep in ("iid", "neff", "hac"):
+        assert constant_run(dep).verdict.label == "real-specialization", dep
+
+
+def test_3_constant_up_to_rounding_is_constant():
+    """The same 0.01 as aligned - raw of varying cosines: the values differ by rounding
+    (~1e-17), which is no spread (inference.spread); every analysis says the same."""
+    raw = np.random.default_rng(30).uniform(0.1, 0.9, (63, 7))
+    null, aligned = symmetry(*sweeps_from_deltas(np.full((63, 7), 0.01), 64, raw=raw))
+    vals = analyze(null, aligned, **FAST).table.values
+    assert np.ptp(vals) > 0                       # the rounding is there
+    for dep in ("robust", "iid", "neff"):
+        res = analyze(null, aligned, dependence=dep, **FAST)
+        assert res.verdict.label == "real-specialization", dep
+        assert res.driving.equivalence_row("C").p_value == 0.0, dep
+
+
+def test_3_constant_phase_outside_the_margin_is_not_equivalent():
+    res = constant_run(value=0.03)
+    e = res.robust.equivalence_row("C")
+    assert e.equivalent is False and e.p_value == 1.0
+    assert res.verdict.label == "inconclusive"
+
+
+def test_3_one_constant_deciding_phase():
+    """Only C constant; E noisy and small: C is known exactly, E gets an ordinary interval,
+    and no number is NaN."""
+    x = phase_vector(64, {"C": 0.01}, 0.0, "auto")[:, None] + np.zeros((63, 7))
+    rng = np.random.default_rng(3)
+    E = np.array([48 <= L + 1 <= 59 for L in range(63)])
+    x[E] = 0.002 + 0.001 * rng.standard_normal((E.sum(), 7))
+    res = analyze(*symmetry(*sweeps_from_deltas(x, 64)), **FAST)
+    c, e = res.robust.equivalence_row("C"), res.robust.equivalence_row("E")
+    assert c.ci_low == pytest.approx(0.01, abs=1e-15) and c.equivalent is True
+    assert e.ci_low < e.mean < e.ci_high and e.equivalent is True
+    d = res.robust.difference.pooled
+    assert d.p_value is not None and 0 <= d.p_value <= 1
+    assert d.ci_low < d.statistic < d.ci_high
+    assert res.verdict.label in ("real-specialization", "negligible-difference")
+
+
+def test_3_constant_values_power_and_plot(tmp_path, capsys, sweep_files):
+    null, aligned = sweep_files(*symmetry(*sweeps_from_deltas(np.full((63, 7), 0.01), 64)))
+    code = main(["power", str(null), str(aligned), "--json", str(tmp_path / "p.json")] + SMALL)
+    assert code == 0, capsys.readouterr().err
+    tost = json.loads((tmp_path / "p.json").read_text())["power"]["tost_power_at_zero"]
+    assert {r["phase"]: r["value"] for r in tost}["C"] == 1.0
+    pytest.importorskip("matplotlib")
+    code = main(["test", str(null), str(aligned), "--plot", str(tmp_path / "plots")] + SMALL)
+    assert code == 0, capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- defect 10
+
+
+@pytest.mark.parametrize("margin", [5.0, 0.5, 1e-6])
+def test_10_every_p_is_in_the_unit_interval(tmp_path, capsys, margin):
+    code = main(["demo", "--margin", str(margin), "--json", str(tmp_path / "r.json"),
+                 "--csv", str(tmp_path / "csv")] + SMALL)
+    assert code == 0, capsys.readouterr().err
+    doc = json.loads((tmp_path / "r.json").read_text())
+    ps = all_p_values(doc)
+    assert ps and all(0.0 <= p <= 1.0 for _, p in ps), [kp for kp in ps if not 0 <= kp[1] <= 1]
+    import csv
+    for path in (tmp_path / "csv").glob("*.csv"):
+        for row in csv.DictReader(path.open()):
+            for k, v in row.items():
+                if (k.startswith("p_") or k == "min_p") and v not in ("", None):
+                    assert 0.0 <= float(v) <= 1.0, (path.name, k, v)
+
+
 # --------------------------------------------------------------------------- defect 11
 
 

@@ -19,6 +19,21 @@ from .._util import json_number as _num
 POOLED = "pooled"
 
 
+def p_or_none(p) -> float | None:
+    """A p-value as result rows carry it: None when there is none (None or NaN: a NaN must
+    never be read as 'not significant'), else clipped to [0, 1] (a sum of probabilities can
+    end an ulp outside)."""
+    if p is None:
+        return None
+    p = float(p)
+    return None if p != p else min(1.0, max(0.0, p))
+
+
+def _clip_p(row, names) -> None:
+    for name in names:
+        object.__setattr__(row, name, p_or_none(getattr(row, name)))
+
+
 # --------------------------------------------------------------------------- what a method sees
 
 
@@ -122,6 +137,9 @@ class DifferenceRow:
     detail: dict = field(default_factory=dict)
     note: str = ""
 
+    def __post_init__(self):
+        _clip_p(self, ("p_value", "p_holm"))
+
     def to_dict(self) -> dict:
         d = {"family": self.family, "statistic": _num(self.statistic),
              "ci_low": _num(self.ci_low), "ci_high": _num(self.ci_high), "level": self.level,
@@ -186,6 +204,9 @@ class EquivalenceRow:
     equivalent: bool | None
     min_margin: float | None
     note: str = ""
+
+    def __post_init__(self):
+        _clip_p(self, ("p_lower", "p_upper", "p_value"))
 
     @classmethod
     def from_tost(cls, phase: str, family: str, r, level: float) -> "EquivalenceRow":

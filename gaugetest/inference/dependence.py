@@ -48,6 +48,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .spread import ZERO_SPREAD, zero_spread
+
 METHODS = ("iid", "neff", "hac", "glsar", "block", "sieve")
 
 _BOOT_SE_RESAMPLES = 999
@@ -339,8 +341,9 @@ def series_moments(x: np.ndarray, method: str, rng: np.random.Generator | None =
     n = len(x)
     if n < 3:
         return None
-    if np.ptp(x) == 0:
-        return Moments(n, float(x[0]), 0.0, n - 1.0, method, "constant data")
+    if zero_spread(x):
+        # no spread beyond rounding (inference.spread): the mean is known exactly
+        return Moments(n, float(x.mean()), 0.0, n - 1.0, method, "constant data")
     rng = rng if rng is not None else np.random.default_rng(0)
     if method == "iid":
         return _iid(x)
@@ -378,7 +381,11 @@ def welch_greater(late: Moments, early: Moments) -> tuple[float, float, float, f
     v1, v2 = late.se ** 2, early.se ** 2
     se = np.sqrt(v1 + v2)
     if se == 0:
-        return diff, float("inf") if diff > 0 else 0.0, float("nan"), 0.0 if diff > 0 else 1.0
+        # both means known exactly: H1 is certain when they differ by more than rounding
+        # (inference.spread), else unsupported (a tie never rejects)
+        tol = ZERO_SPREAD * max(1.0, abs(late.mean), abs(early.mean))
+        return diff, float("inf") if diff > tol else 0.0, float("nan"), \
+            0.0 if diff > tol else 1.0
     df = (v1 + v2) ** 2 / (v1 ** 2 / late.df + v2 ** 2 / early.df) if (v1 + v2) > 0 else 1.0
     t = diff / se
     return float(diff), float(t), float(df), float(stdtr(df, -t))

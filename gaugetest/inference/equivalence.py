@@ -33,6 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .spread import zero_spread
+
 
 @dataclass(frozen=True)
 class TostResult:
@@ -124,7 +126,9 @@ def tost_mean(x, low: float, high: float, alpha: float = 0.05) -> list[TostResul
         n = col.size
         ns.append(n)
         means.append(col.mean() if n else np.nan)
-        ses.append(col.std(ddof=1) / np.sqrt(n) if n >= 2 else np.nan)
+        # no spread (inference.spread): the mean is known exactly, se 0
+        ses.append(0.0 if n >= 2 and zero_spread(col) else
+                   col.std(ddof=1) / np.sqrt(n) if n >= 2 else np.nan)
         dfs.append(n - 1)
     return tost_from_moments(means, ses, dfs, low, high, alpha, ns)
 
@@ -178,7 +182,7 @@ def tost_robust(x, low: float, high: float, alpha: float = 0.05, *, n_resamples:
         col = x[:, j]
         m = float(col.mean())
         se = float(col.std(ddof=1) / np.sqrt(n))
-        if se == 0:
+        if se == 0 or zero_spread(col):
             out.append(tost_from_moments([m], [0.0], [n - 1], low, high, alpha, [n])[0])
             continue
         b_lo, b_hi = _finite_quantile(tstar[j], (alpha, 1 - alpha))

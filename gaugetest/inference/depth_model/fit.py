@@ -11,6 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..spread import ZERO_SPREAD, zero_spread  # noqa: F401  (ZERO_SPREAD: for callers)
 from .correlation import N_PARAMS, Grid, correlation_grid
 
 #: Spikes beyond this many robust sd from their running median are clipped before the
@@ -158,11 +159,17 @@ def fit_batch(Y: np.ndarray, design: Design, known_var: np.ndarray | None = None
     Yh = huberize(Y, design) if robust else Y
     ll = np.broadcast_to(design.grid.log_prior, (R, G)).copy()
     white = {}
+    # a phase without spread (inference.spread) has its mean known exactly: scale 0, and no
+    # information about the correlation (the same degenerate limit at every grid point)
+    flat = {b.phase: zero_spread(Y[:, b.rows], axis=1) for b in design.blocks
+            if b.W is not None}
     for b in design.blocks:
         if b.W is None:
             continue
         wh = whiten(Yh[:, b.rows], b)
-        ll -= 0.5 * ((b.m - 1) * np.log(np.maximum(wh[2], 1e-300)) + b.const[None, :])
+        # a phase without spread carries no information about the correlation
+        ll -= np.where(flat[b.phase][:, None], 0.0,
+                       0.5 * ((b.m - 1) * np.log(np.maximum(wh[2], 1e-300)) + b.const[None, :]))
         raw = wh
         if robust:
             changed = np.flatnonzero(np.any(Yh[:, b.rows] != Y[:, b.rows], axis=1))
@@ -185,36 +192,41 @@ def fit_batch(Y: np.ndarray, design: Design, known_var: np.ndarray | None = None
     means = {b.phase: Y[:, b.rows].mean(axis=1) for b in design.blocks}
     s2, v = {}, {}
     num3 = np.zeros(R)
-    dof = 0
+    dof = np.zeros(R)
     g_map = idx[:, 0]
     for b in design.blocks:
         if b.W is None:
             continue
         raw = white[b.phase][0]
-        s2[b.phase] = np.take_along_axis(raw[2], idx, axis=1) / (b.m - 1)
+        no = flat[b.phase]
+        # a phase without spread has scale 0 exactly (not the rounding left in y'Py)
+        s2[b.phase] = np.where(no[:, None], 0.0,
+                               np.take_along_axis(raw[2], idx, axis=1) / (b.m - 1))
         v[b.phase] = b.v[idx]
         # skewness of the standardized whitened residuals at the most likely grid point
         e = residuals_at(raw, b, g_map)
         sd = np.sqrt(np.maximum(np.sum(e ** 2, axis=1) / (b.m - 1), 1e-300))
-        num3 += np.sum((e / sd[:, None]) ** 3, axis=1)
-        dof += b.m - 1
-    gamma = np.broadcast_to((num3 / max(dof, 1))[:, None], idx.shape)
+        with np.errstate(over="ignore", invalid="ignore"):
+            num3 += np.where(no, 0.0, np.sum((e / sd[:, None]) ** 3, axis=1))
+        dof += np.where(no, 0, b.m - 1)
+    gamma = np.broadcast_to((num3 / np.maximum(dof, 1))[:, None], idx.shape)
     floor = {}
     if known_var is not None:
         for b in design.blocks:
             floor[b.phase] = np.nansum(known_var[:, b.rows], axis=1) / b.m ** 2
     if check:
-        stat, pval, h = ljung_box_check(design, white, g_map)
+        stat, pval, h = ljung_box_check(design, white, g_map, flat)
     else:
         stat, pval, h = np.full(R, np.nan), np.ones(R), 0
     fallback = pval < CHECK_LEVEL
     return Batch(design, idx, w, ll_k, means, s2, v, gamma, pval, stat, h, floor, fallback)
 
 
-def ljung_box_check(design: Design, white: dict, g_map: np.ndarray):
+def ljung_box_check(design: Design, white: dict, g_map: np.ndarray, flat: dict | None = None):
     """Ljung-Box Q of the whitened, standardized residuals (of the Huber-clipped data) at each
     replicate's most likely grid point; autocorrelations pooled over phases (lagged products
-    within phases only)."""
+    within phases only). A phase without spread (``flat``) contributes zero residuals, not
+    its rounding scaled up to unit variance."""
     from scipy.special import chdtrc
 
     R = len(g_map)
@@ -224,7 +236,10 @@ def ljung_box_check(design: Design, white: dict, g_map: np.ndarray):
             continue
         e = residuals_at(white[b.phase][1], b, g_map)          # (R, m), clipped data
         sd = np.sqrt(np.sum(e ** 2, axis=1) / (b.m - 1))
-        es.append(e / np.where(sd > 0, sd, 1.0)[:, None])
+        e = e / np.where(sd > 0, sd, 1.0)[:, None]
+        if flat is not None:
+            e = np.where(flat[b.phase][:, None], 0.0, e)
+        es.append(e)
     N = sum(e.shape[1] for e in es)
     if N < 8:
         return np.full(R, np.nan), np.ones(R), 0
