@@ -185,6 +185,55 @@ def test_3_constant_values_power_and_plot(tmp_path, capsys, sweep_files):
     assert code == 0, capsys.readouterr().err
 
 
+# --------------------------------------------------------------------------- defect 4
+
+
+def test_4_permutation_uses_only_rows_with_a_value():
+    """The reviewer's case: 1 late value and 2 early values among NaN rows. The exact test on
+    the three values has C(3, 1) = 3 splits (enumerated here; scipy.stats.permutation_test
+    refuses a one-value sample), 2 of them (0.5 and 0.6 late) at least as large as the
+    observed 0: p = 2/3, not 0.473. With two late values scipy's exact test is the reference."""
+    from scipy.stats import permutation_test
+
+    late = np.array([0.5] + [np.nan] * 11)
+    early = np.array([0.4, 0.6] + [np.nan] * 20)
+    r = permutation_pvalue(late, early)
+    vals = [0.5, 0.4, 0.6]
+    stats = [vals[i] - np.mean(vals[:i] + vals[i + 1:]) for i in range(3)]
+    assert r.pvalue[0] == pytest.approx(np.mean(np.array(stats) >= -1e-12), abs=1e-12)
+    assert r.pvalue[0] == pytest.approx(2 / 3, abs=1e-12)
+    assert r.n_late_by_column[0] == 1 and r.n_early_by_column[0] == 2
+    assert r.min_p[0] == pytest.approx(1 / 3)
+    late[3] = 0.7
+    r = permutation_pvalue(late, early)
+    ref = permutation_test(([0.5, 0.7], [0.4, 0.6]), lambda a, b: np.mean(a) - np.mean(b),
+                           permutation_type="independent", alternative="greater",
+                           n_resamples=np.inf)
+    assert r.pvalue[0] == pytest.approx(ref.pvalue, abs=1e-12)
+
+
+def test_4_pooled_test_on_incomplete_pairs_reports_its_true_n():
+    """q_proj on 2 E and 3 C pairs only: the pooled column has 5 complete pairs, so the exact
+    test has C(5, 2) = 10 splits and cannot go below 0.1 (enumeration): it cannot reach alpha,
+    and the label says the difference test is missing."""
+    x = phase_vector(64, {"E": 0.05}, 0.0, "auto")[:, None] + \
+        0.002 * np.random.default_rng(4).standard_normal((63, 7))
+    null, aligned = sweeps_from_deltas(x, 64, null_level=0.4)
+    keep = {12, 13, 14, 50, 51}          # C: 12, 13, 14; E: 50, 51
+    for L in range(63):
+        if L not in keep:
+            del aligned["aligned_cos"]["q_proj"][str(L)]
+    res = analyze(null, aligned, dependence="iid", **FAST)
+    t = res.iid.difference
+    assert (t.n_late, t.n_early) == (2, 3)
+    assert t.min_p == pytest.approx(0.1)
+    assert t.pooled.p_value >= 0.1
+    assert res.verdict.evidence.difference == "cannot-reach-alpha"
+    assert res.verdict.label in ("difference-untestable", "not-testable")
+    k = next(r for r in t.rows if r.family == "k_proj")
+    assert (k.detail["n_late"], k.detail["n_early"]) == (12, 22)
+
+
 # --------------------------------------------------------------------------- defect 10
 
 

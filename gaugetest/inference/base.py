@@ -328,6 +328,13 @@ def not_testable_reason(data: InferenceInput, phase_names_in_map) -> str | None:
     return None
 
 
+def compared_counts(data: InferenceInput, j: int = -1) -> tuple[int, int]:
+    """Pairs with a value in column ``j`` (default: the pooled one, whose test the verdict
+    reads) in LATE and in EARLY: the n that column's test really has."""
+    return tuple(int(np.sum(~np.isnan(data.x[data.rows_of(p), j])))
+                 for p in (data.late, data.early))
+
+
 def column_note(data: InferenceInput, j: int, need: int) -> str:
     """'' when column j has at least ``need`` values in both compared phases, else why not."""
     out = []

@@ -15,8 +15,8 @@ import numpy as np
 
 from .depth_model import METHOD, fit_depth
 from .base import (POOLED, DifferenceRow, DifferenceTest, EquivalenceRow, InferenceInput,
-                   InferenceResult, PhaseEstimate, PowerSummary, column_note, holm_adjust,
-                   not_testable_reason)
+                   InferenceResult, PhaseEstimate, PowerSummary, column_note, compared_counts,
+                   holm_adjust, not_testable_reason)
 
 TEST_NAME = "t test on the depth model"
 #: The note of a mean or difference without spread (every phase in it constant, no known
@@ -92,9 +92,9 @@ class DepthModelMethod:
             rows = [DifferenceRow(r.family, r.statistic, r.ci_low, r.ci_high, r.level, r.p_value,
                                   adj[i] if i < len(adj) else None, r.detail, r.note)
                     for i, r in enumerate(rows)]
-        test = DifferenceTest(data.late, data.early, len(data.rows_of(data.late)),
-                              len(data.rows_of(data.early)), why is None, why or "", TEST_NAME,
-                              tuple(rows) if why is None else ())
+        n_late, n_early = compared_counts(data)
+        test = DifferenceTest(data.late, data.early, n_late, n_early, why is None, why or "",
+                              TEST_NAME, tuple(rows) if why is None else ())
         pooled_fit = fits[-1]
         failed = [n for n, f in zip(data.columns, fits) if not f.check.passed]
         check = {**pooled_fit.check.to_dict(), "columns_failed": failed}
