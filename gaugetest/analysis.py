@@ -232,18 +232,23 @@ def _quantity(s: Settings, table: DeltaTable, null_s: Sweep, ali_s: Sweep):
 
 
 def _equivalence_phases(s: Settings, pmap: PhaseMap, table: DeltaTable) -> tuple[tuple, str]:
+    """The deciding phases, in depth order. A named phase without pairs in the data (E under
+    the 36-layer map) stays deciding: its equivalence cannot be tested, and the verdict must
+    say so rather than decide on the other phase alone."""
     spec = s.equivalence_phases
+    # a preset knows all standard names (the 36-layer map simply has no E); a custom map its own
+    order = list(pmap.phases) + ([p for p in STANDARD_PHASES if p not in pmap.phases]
+                                 if pmap.preset else [])
     if spec == "compared":
-        return tuple(p for p in table.present_phases if p in s.compare) or tuple(s.compare), \
-            "compared"
+        return tuple(p for p in order if p in s.compare), "compared"
     if spec == "all":
         return table.present_phases, "all"
     names = tuple(p.strip() for p in spec.split(",") if p.strip())
     for p in names:
-        if p not in pmap.phases:
+        if p not in order:
             raise UsageError("--equivalence-phases",
                              f"compared, all or phases of the map ({', '.join(pmap.phases)})", p)
-    return names, "custom"
+    return tuple(p for p in order if p in names), "custom"
 
 
 def _diagnostics(data: InferenceInput) -> Diagnostics:

@@ -234,6 +234,30 @@ def test_4_pooled_test_on_incomplete_pairs_reports_its_true_n():
     assert (k.detail["n_late"], k.detail["n_early"]) == (12, 22)
 
 
+# --------------------------------------------------------------------------- defect 5
+
+
+def test_5_compared_phase_absent_from_the_data_is_not_testable():
+    """36 layers under the auto map (no phase E): the difference cannot be tested, and
+    equivalence cannot be tested in E either, so the verdict is not-testable; E stays a
+    deciding phase instead of being dropped silently."""
+    x = 0.0005 * np.random.default_rng(5).standard_normal((35, 7))
+    res = analyze(*sweeps_from_deltas(x, 36, null_level=0.4), **FAST)
+    assert res.description.equivalence_phases == ("C", "E")
+    assert res.verdict.evidence.equivalence == "untestable-phases"
+    assert res.verdict.label == "not-testable"
+
+
+def test_5_one_pair_of_a_compared_phase_is_not_testable_too():
+    x = 0.0005 * np.random.default_rng(5).standard_normal((63, 7))
+    null, aligned = sweeps_from_deltas(x, 64, null_level=0.4)
+    for f in aligned["aligned_cos"]:
+        for L in range(48, 59):         # E is L 47..58: keep only L = 47
+            del aligned["aligned_cos"][f][str(L)]
+    res = analyze(null, aligned, **FAST)
+    assert res.verdict.label == "not-testable"
+
+
 # --------------------------------------------------------------------------- defect 10
 
 
