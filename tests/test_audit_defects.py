@@ -258,6 +258,24 @@ def test_5_one_pair_of_a_compared_phase_is_not_testable_too():
     assert res.verdict.label == "not-testable"
 
 
+# --------------------------------------------------------------------------- defect 6
+
+
+def test_6_iid_tost_that_cannot_reach_alpha_is_not_a_no():
+    """alpha 0.005 with 100 bootstrap resamples: the bootstrap p of the iid TOST is at least
+    1/101 = 0.0099 > alpha, whatever the data. The rows say so and the verdict does not count
+    them as 'not equivalent'."""
+    x = 0.0002 * np.random.default_rng(6).standard_normal((63, 7))
+    res = analyze(*sweeps_from_deltas(x, 64, null_level=0.4), dependence="iid", alpha=0.005,
+                  n_boot=100, n_perm=2000)
+    row = res.iid.equivalence_row("C")
+    assert row.min_p == pytest.approx(1 / 101)
+    assert row.equivalent is None and "cannot reach alpha" in row.note
+    assert res.verdict.evidence.equivalence == "untestable-phases"
+    assert any("cannot reach alpha" in r for r in res.verdict.reasons)
+    assert res.verdict.label == "equivalence-untestable"
+
+
 # --------------------------------------------------------------------------- defect 10
 
 

@@ -187,7 +187,9 @@ class DifferenceTest:
 class EquivalenceRow:
     """TOST of one phase x family mean against (margin_low, margin_high); the interval is the
     (1 − 2 alpha) one whose inclusion in the margin is the test, and ``min_margin`` =
-    max(|ci_low|, |ci_high|) is the smallest symmetric margin that interval fits in."""
+    max(|ci_low|, |ci_high|) is the smallest symmetric margin that interval fits in.
+    ``min_p`` is the smallest p the test can give (a bootstrap p: 1 / (B + 1)); when it is not
+    below alpha the test cannot decide and ``equivalent`` is None, with a note."""
 
     phase: str
     family: str
@@ -204,6 +206,7 @@ class EquivalenceRow:
     equivalent: bool | None
     min_margin: float | None
     note: str = ""
+    min_p: float | None = None         # smallest p the test can give; >= alpha: undecided
 
     def __post_init__(self):
         _clip_p(self, ("p_lower", "p_upper", "p_value"))
@@ -212,7 +215,7 @@ class EquivalenceRow:
     def from_tost(cls, phase: str, family: str, r, level: float) -> "EquivalenceRow":
         return cls(phase, family, r.n, r.mean, r.margin_low, r.margin_high, r.p_lower,
                    r.p_upper, r.pvalue, r.ci_low, r.ci_high, level, r.equivalent, r.min_margin,
-                   r.note)
+                   r.note, r.min_p)
 
     @classmethod
     def untestable(cls, phase: str, family: str, n: int, mean, margin, level: float,
@@ -227,7 +230,7 @@ class EquivalenceRow:
                 "p_value": _num(self.p_value), "ci_low": _num(self.ci_low),
                 "ci_high": _num(self.ci_high), "level": self.level,
                 "equivalent": self.equivalent, "min_margin": _num(self.min_margin),
-                "note": self.note}
+                "min_p": _num(self.min_p), "note": self.note}
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,9 @@ class TostResult:
     ``ci_low``/``ci_high`` are the (1 - 2 alpha) t interval; ``min_margin`` is
     the smallest symmetric margin m for which (-m, m) would contain it, i.e.
     equivalence would hold at alpha for every margin larger than it.
-    Fields are None when the test cannot run (n < 2).
+    Fields are None when the test cannot run (n < 2). ``min_p`` is the smallest p-value the
+    test can give (1 / (B + 1) for a bootstrap p); when it is not below alpha, ``equivalent``
+    is None: the test cannot decide.
     """
 
     n: int
@@ -59,6 +61,7 @@ class TostResult:
     min_margin: float | None
     df: float | None = None
     note: str = ""
+    min_p: float | None = None        # the smallest p the test can give (None: no floor)
 
 
 def tost_from_moments(mean, se, df, low: float, high: float, alpha: float, n) -> list[TostResult]:
@@ -199,7 +202,14 @@ def tost_robust(x, low: float, high: float, alpha: float = 0.05, *, n_resamples:
         p_hi = max(float(stdtr(n - 1, t_hi)), (np.sum(tstar[j] <= t_hi) + 1) / (B + 1))
         ci_lo, ci_hi = min(m - b_hi * se, m - q_t * se), max(m - b_lo * se, m + q_t * se)
         p = max(p_lo, p_hi)
+        floor = 1.0 / (B + 1)
+        equivalent, note = bool(p < alpha), "t and bootstrap-t (larger p-value per side)"
+        if floor >= alpha:
+            # no data can give p < alpha: 'not equivalent' would say nothing (issue 22 defect 6)
+            equivalent = None
+            note = (f"cannot reach alpha = {alpha:g}: the bootstrap p is at least 1/(B + 1) = "
+                    f"{floor:.3g} with B = {B} resamples (more resamples would)")
         out.append(TostResult(n, m, low, high, float(p_lo), float(p_hi), float(p), float(ci_lo),
-                              float(ci_hi), bool(p < alpha), max(abs(ci_lo), abs(ci_hi)),
-                              float(n - 1), "t and bootstrap-t (larger p-value per side)"))
+                              float(ci_hi), equivalent, max(abs(ci_lo), abs(ci_hi)),
+                              float(n - 1), note, floor))
     return out
