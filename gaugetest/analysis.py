@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ._version import __version__
-from .deltas import DeltaTable, Issue, build_deltas
+from .deltas import DeltaTable, Issue, build_deltas, null_draws_of
 from .inference.diagnostics import Diagnostic, diagnose
 from .description import AnalysisDescription, caveat
 from .errors import UsageError
@@ -121,7 +121,7 @@ class AnalysisResult:
                        "delta": float(t.aligned[i, j] - t.raw[i, j])}
                 if t.null_mean is not None and not np.isnan(t.null_mean[i, j]):
                     row["null_mean"] = float(t.null_mean[i, j])
-                    if t.null_var is not None:
+                    if t.null_var is not None and np.isfinite(t.null_var[i, j]):
                         row["null_mean_se"] = float(np.sqrt(t.null_var[i, j]))
                     row["excess"] = float(t.aligned[i, j] - t.null_mean[i, j])
                 rows.append(row)
@@ -214,8 +214,7 @@ def _quantity(s: Settings, table: DeltaTable, null_s: Sweep, ali_s: Sweep):
         shapes = {f: list(v) for f, v in preset_shapes(s.shapes).items()}
     side = ali_s.meta.get("alignment_side") or null_s.meta.get("alignment_side") or "cols"
     null_name, null_definition = null_of(null_s.meta)
-    draws = null_s.meta.get("null_draws")
-    draws = draws if isinstance(draws, int) and draws > 0 else None
+    draws = null_draws_of(null_s.meta)
     if table.quantity == "excess":
         reason = ("the raw file carries the matched null for every analysed value"
                   if s.baseline == "auto" else "requested")

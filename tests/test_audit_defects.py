@@ -276,6 +276,73 @@ def test_6_iid_tost_that_cannot_reach_alpha_is_not_a_no():
     assert res.verdict.label == "equivalence-untestable"
 
 
+# --------------------------------------------------------------------------- defect 7
+
+
+def _null_sd_run(edit=None, dependence="robust"):
+    x = 0.0002 * np.random.default_rng(7).standard_normal((63, 7))
+    null, aligned = sweeps_from_deltas(x, 64, null_level=0.4, null_sd=0.05, null_draws=2)
+    if edit:
+        edit(null)
+    return analyze(null, aligned, dependence=dependence, **FAST)
+
+
+def _half_width(res):
+    d = res.robust.difference.pooled
+    return (d.ci_high - d.ci_low) / 2
+
+
+def test_7_known_variance_is_kept_where_it_is_given():
+    """null sd 0.05 over 2 draws: each value's baseline has variance 0.05^2 / 2. The pooled
+    E - C variance is at least (0.05^2/2)/7 * (1/12 + 1/22) (closed form: 7 families, 12 E and
+    22 C pairs), so the 95% interval is at least 1.96 of that sd wide on each side (+-0.0094);
+    one missing sd must not drop it (it shrank to +-0.0006)."""
+    floor_sd = math.sqrt(0.05 ** 2 / 2 / 7 * (1 / 12 + 1 / 22))
+    full = _half_width(_null_sd_run())
+    assert full >= 1.959 * floor_sd
+
+    def drop_one(null):
+        del null["pair_results"][5]["families"]["q_proj"]["aligned_null_sd"]
+
+    res = _null_sd_run(drop_one)
+    assert _half_width(res) >= 0.99 * 1.959 * floor_sd
+    assert any(w.code == "null-variance-missing" and "L=5" in w.message for w in res.warnings)
+
+    def null_sd(null):
+        null["pair_results"][5]["families"]["q_proj"]["aligned_null_sd"] = None
+
+    res = _null_sd_run(null_sd)
+    assert _half_width(res) >= 0.99 * 1.959 * floor_sd
+
+
+@pytest.mark.parametrize("draws", [1, 2.5, "2", None])
+def test_7_unusable_null_draws_warn(draws):
+    def set_draws(null):
+        if draws is None:
+            del null["null_draws"]
+        else:
+            null["null_draws"] = draws
+
+    res = _null_sd_run(set_draws)
+    if draws == 1:
+        # one draw: the file's sd is the sd of that one value, so its variance is sd^2 / 1
+        floor_sd = math.sqrt(0.05 ** 2 / 7 * (1 / 12 + 1 / 22))
+        assert _half_width(res) >= 1.959 * floor_sd
+        assert not any(w.code == "null-variance-missing" for w in res.warnings)
+    else:
+        assert any(w.code == "null-variance-missing" and "null_draws" in w.message
+                   for w in res.warnings)
+
+
+def test_7_integral_float_null_draws_counts_as_an_integer():
+    def set_draws(null):
+        null["null_draws"] = 2.0
+
+    res = _null_sd_run(set_draws)
+    assert _half_width(res) >= 1.959 * math.sqrt(0.05 ** 2 / 2 / 7 * (1 / 12 + 1 / 22))
+    assert res.description.quantity.null_draws == 2
+
+
 # --------------------------------------------------------------------------- defect 10
 
 
