@@ -343,6 +343,30 @@ def test_7_integral_float_null_draws_counts_as_an_integer():
     assert res.description.quantity.null_draws == 2
 
 
+# --------------------------------------------------------------------------- defect 8
+
+
+def test_8_testability_of_delta_is_judged_on_the_pooled_column():
+    """Symmetry gauge, delta analysed on purpose: q_proj's null level is 0.014 (inside the 0.02
+    margin) but the pooled no-structure level is (0.014 + 6 x 0.1) / 7 = 0.0877 (closed form),
+    far outside: equivalence of the pooled delta to 0 cannot be shown by any data, so it is
+    untestable."""
+    levels = np.array([0.014] + [0.1] * 6)
+    x = np.repeat(levels[None, :], 63, axis=0) + \
+        0.0005 * np.random.default_rng(8).standard_normal((63, 7))
+    null, aligned = sweeps_from_deltas(x, 64)
+    for pr in null["pair_results"]:
+        for j, (f, e) in enumerate(pr["families"].items()):
+            e["aligned_null_mean"] = e["cos"] + levels[j]
+            e["aligned_null_sd"] = 0.001
+    null["null_draws"] = 8
+    res = analyze(*symmetry(null, aligned), baseline="raw", **FAST)
+    q = res.description.quantity
+    assert not q.equivalence_testable
+    assert "0.088" in q.equivalence_note
+    assert res.verdict.evidence.equivalence == "untestable-quantity"
+
+
 # --------------------------------------------------------------------------- defect 10
 
 
