@@ -367,6 +367,24 @@ def test_8_testability_of_delta_is_judged_on_the_pooled_column():
     assert res.verdict.evidence.equivalence == "untestable-quantity"
 
 
+# --------------------------------------------------------------------------- defect 9
+
+
+@pytest.mark.parametrize("where", ["null", "aligned"])
+def test_9_a_family_named_pooled_is_refused(tmp_path, capsys, sweep_files, where):
+    null, aligned = sweeps_from_deltas(np.full((7, 2), 0.01), 8, families=("pooled", "k_proj"))
+    if where == "null":
+        aligned["aligned_cos"].pop("pooled")
+    else:
+        for pr in null["pair_results"]:
+            pr["families"].pop("pooled")
+    n, a = sweep_files(null, aligned)
+    assert_usage_error(capsys, ["test", str(n), str(a), "--json", str(tmp_path / "r.json")],
+                       "pooled", "reserved", absent=[tmp_path / "r.json"])
+    with pytest.raises(InputError):
+        analyze(null, aligned, **FAST)
+
+
 # --------------------------------------------------------------------------- defect 10
 
 
