@@ -428,3 +428,18 @@ def test_11_names_that_collide_as_folders_are_refused(tmp_path, capsys, sweep_fi
     assert_usage_error(capsys, ["test", "--model", f"a/b={n},{a}", "--model", f"a_b={n},{a}",
                                 "--plot", str(tmp_path / "plots")] + SMALL,
                        "--model", absent=[tmp_path / "plots"])
+
+
+# --------------------------------------------------------------------------- found by the invariants
+# (tests/test_invariants.py found each of these; the regressions pin the minimal case)
+
+
+def test_iid_difference_is_the_difference_of_the_phase_means():
+    """Constant phases: the iid difference came from the permutation's own sums (-3.5e-18)
+    while its zero-width interval sat at 0, so the interval missed its estimate. The reported
+    difference is mean(LATE) - mean(EARLY) of the phase means, inside its interval."""
+    res = constant_run("iid")
+    row = res.iid.difference.pooled
+    assert row.ci_low <= row.statistic <= row.ci_high
+    est = {p: res.iid.estimate(p).mean for p in ("E", "C")}
+    assert row.statistic == est["E"] - est["C"]

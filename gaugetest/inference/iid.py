@@ -63,8 +63,10 @@ def _difference(data: InferenceInput, rng, phase_names_in_map) -> DifferenceTest
     rows = []
     for j, name in enumerate(data.columns):
         p = float(res.pvalue[j])
-        stat = float(res.statistic[j])
         c = cis[j]
+        # the reported difference is mean(LATE) - mean(EARLY) of the phase means, the estimate
+        # its interval is built around (the permutation's own sums differ in the last bits)
+        stat = float(c.statistic) if np.isfinite(res.statistic[j]) else np.nan
         note = c.note
         # each column is tested on its pairs with a value: its own n and smallest p
         detail = {"exact": bool(res.exact_by_column[j]),
