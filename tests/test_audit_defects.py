@@ -443,3 +443,23 @@ def test_iid_difference_is_the_difference_of_the_phase_means():
     assert row.ci_low <= row.statistic <= row.ci_high
     est = {p: res.iid.estimate(p).mean for p in ("E", "C")}
     assert row.statistic == est["E"] - est["C"]
+
+
+@pytest.mark.parametrize("alpha,n_boot", [(0.005, 200), (0.05, 199), (0.05, 100), (0.2, 100)])
+def test_iid_tost_is_equivalent_exactly_when_its_interval_is_inside(alpha, n_boot):
+    """The iid TOST's bootstrap-t bounds were interpolated quantiles while its p counted
+    resamples, so at alpha 0.005 with 200 resamples an interval inside the margin came with
+    p >= alpha. Its interval now inverts the counts: for margins just inside and just outside
+    each bound the decision follows the interval (the definition of a test's interval)."""
+    from gaugetest.inference.equivalence import tost_robust
+
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        x = rng.normal(0.01, 0.01, int(rng.integers(6, 30)))
+        r = tost_robust(x, -1.0, 1.0, alpha, n_resamples=n_boot, rng=2)[0]
+        for lo_eps in (-1e-9, 1e-9):
+            for hi_eps in (-1e-9, 1e-9):
+                lo, hi = r.ci_low + lo_eps, r.ci_high + hi_eps
+                t = tost_robust(x, lo, hi, alpha, n_resamples=n_boot, rng=2)[0]
+                assert (t.ci_low, t.ci_high) == (r.ci_low, r.ci_high)
+                assert t.equivalent == (lo < t.ci_low and t.ci_high < hi)

@@ -136,6 +136,23 @@ def tost_mean(x, low: float, high: float, alpha: float = 0.05) -> list[TostResul
     return tost_from_moments(means, ses, dfs, low, high, alpha, ns)
 
 
+def _largest_count(alpha: float, B: int) -> int:
+    """The largest count b of bootstrap statistics at or beyond the observed one whose p-value
+    (b + 1) / (B + 1) is still below alpha (computed as that p is); -1 when none is.
+
+    Examples
+    --------
+    >>> _largest_count(0.05, 199), _largest_count(0.005, 200), _largest_count(0.005, 100)
+    (8, 0, -1)
+    """
+    b = int(np.floor(alpha * (B + 1)))
+    while b >= 0 and not (b + 1) / (B + 1) < alpha:
+        b -= 1
+    while (b + 2) / (B + 1) < alpha:
+        b += 1
+    return b
+
+
 def tost_robust(x, low: float, high: float, alpha: float = 0.05, *, n_resamples: int = 9999,
                 rng: np.random.Generator | int | None = None) -> list[TostResult]:
     """TOST for the mean of each column that stays valid under skewness.
@@ -145,8 +162,9 @@ def tost_robust(x, low: float, high: float, alpha: float = 0.05, *, n_resamples:
     t* = (mean* - mean) / se* at least as extreme as the observed (mean - bound) / se;
     rows are resampled jointly (columns of one pair move together).  Equivalence holds when
     both p-values are below ``alpha``; ``ci_low``/``ci_high`` are the union of the (1 - 2 alpha)
-    t and bootstrap-t intervals, so equivalence holds exactly when that interval lies inside
-    (low, high) (up to the (b + 1) / (B + 1) granularity).
+    t interval and the bootstrap-t interval that inverts the count p-values (its bounds are the
+    order statistics where (b + 1) / (B + 1) crosses alpha), so equivalence holds exactly when
+    that interval lies inside (low, high).
 
     Parameters
     ----------
@@ -188,7 +206,13 @@ def tost_robust(x, low: float, high: float, alpha: float = 0.05, *, n_resamples:
         if se == 0 or zero_spread(col):
             out.append(tost_from_moments([m], [0.0], [n - 1], low, high, alpha, [n])[0])
             continue
-        b_lo, b_hi = _finite_quantile(tstar[j], (alpha, 1 - alpha))
+        # the bootstrap-t bounds are the test inverted: the order statistics at which the
+        # count p (b + 1) / (B + 1) crosses alpha, so that the interval lies inside the margin
+        # exactly when p < alpha (quantiles interpolated between order statistics did not)
+        c = _largest_count(alpha, B)
+        ts = np.sort(tstar[j])
+        b_lo, b_hi = ((ts[c], ts[B - 1 - c]) if c >= 0 else
+                      _finite_quantile(tstar[j], (alpha, 1 - alpha)))
         if not (np.isfinite(b_lo) and np.isfinite(b_hi)):
             # 3-4 pairs: many resamples have no spread (t* infinite); the t TOST is what can
             # be said, and the interval stays consistent with the decision
@@ -204,7 +228,7 @@ def tost_robust(x, low: float, high: float, alpha: float = 0.05, *, n_resamples:
         p = max(p_lo, p_hi)
         floor = 1.0 / (B + 1)
         equivalent, note = bool(p < alpha), "t and bootstrap-t (larger p-value per side)"
-        if floor >= alpha:
+        if c < 0:
             # no data can give p < alpha: 'not equivalent' would say nothing (issue 22 defect 6)
             equivalent = None
             note = (f"cannot reach alpha = {alpha:g}: the bootstrap p is at least 1/(B + 1) = "
