@@ -463,3 +463,13 @@ def test_iid_tost_is_equivalent_exactly_when_its_interval_is_inside(alpha, n_boo
                 t = tost_robust(x, lo, hi, alpha, n_resamples=n_boot, rng=2)[0]
                 assert (t.ci_low, t.ci_high) == (r.ci_low, r.ci_high)
                 assert t.equivalent == (lo < t.ci_low and t.ci_high < hi)
+
+
+def test_neff_with_phases_of_three_pairs_does_not_divide_by_zero():
+    """Four phases of exactly three pairs each (12 points, 4 means): the bias correction of
+    the depth-wide rho divides by 1 - 3k/N = 0 (ZeroDivisionError, exit 1). It is undefined
+    there, so neff has no depth-wide rho, as with too few points."""
+    from gaugetest.inference.dependence import common_lag1
+
+    x = np.random.default_rng(0).standard_normal(12)
+    assert common_lag1(x, [0] * 3 + [1] * 3 + [2] * 3 + [3] * 3) == (None, 12)

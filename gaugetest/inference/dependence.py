@@ -162,7 +162,8 @@ def common_lag1(x: np.ndarray, groups, min_group: int = 5) -> tuple[float | None
     correction is poor for 3-4 points -- unless that leaves fewer than ``MIN_POINTS`` points
     (small models: 16-22 layers), in which case phases of 3 or more pairs are used too, rather
     than falling back to each phase's own 3-12 points.  Returns (rho, N), or (None, N) when
-    even then fewer than ``MIN_POINTS`` points are usable.
+    even then fewer than ``MIN_POINTS`` points are usable, or when the correction is undefined
+    (3k >= N: three points or fewer per estimated mean).
     """
     x = np.asarray(x, dtype=float)
     g = np.asarray(groups, dtype=object)
@@ -180,6 +181,11 @@ def common_lag1(x: np.ndarray, groups, min_group: int = 5) -> tuple[float | None
         if N >= MIN_POINTS:
             break
     if N < MIN_POINTS:
+        return None, N
+    if 3 * k >= N:
+        # the bias correction divides by 1 - 3k/N: with three points or fewer per estimated
+        # mean it is undefined (ZeroDivisionError at N = 3k) or flips sign, so there is no
+        # depth-wide rho (found by tests/test_invariants.py)
         return None, N
     e = hampel_clip(e, g)
     same = use[:-1] & use[1:] & (g[:-1] == g[1:])
