@@ -473,3 +473,12 @@ def test_neff_with_phases_of_three_pairs_does_not_divide_by_zero():
 
     x = np.random.default_rng(0).standard_normal(12)
     assert common_lag1(x, [0] * 3 + [1] * 3 + [2] * 3 + [3] * 3) == (None, 12)
+
+
+def test_latex_and_csv_carry_the_verdict(tmp_path, capsys):
+    code = main(["demo", "--layers", "64", "--latex", str(tmp_path / "t.tex"), "--csv",
+                 str(tmp_path / "csv"), "--json", str(tmp_path / "r.json")] + SMALL)
+    assert code == 0, capsys.readouterr().err
+    label = json.loads((tmp_path / "r.json").read_text())["verdict"]["label"]
+    assert f"% verdict: {label} " in (tmp_path / "t.tex").read_text()
+    assert f"\n{label}," in (tmp_path / "csv" / "verdict.csv").read_text()

@@ -216,8 +216,10 @@ def latex_document(doc: dict, model: str | None = None) -> str:
     a, s = doc["analysis"], doc["settings"]
     name = model or a["model"]
     slug = _slug(name)
+    v = doc["verdict"]
     out = [f"% gaugetest {doc['version']}, seed {s['seed']}; model {name}; tables need "
-           "\\usepackage{booktabs}", ""]
+           "\\usepackage{booktabs}",
+           f"% verdict: {v['label']} ({v['dependence']} analysis): {v['headline']}", ""]
     for t in _tables(doc):
         lines = [r"\begin{table}[ht]", r"\centering", rf"\caption{{{_tex(t['caption'])}}}",
                  rf"\label{{tab:gaugetest-{slug}-{t['key']}}}",
