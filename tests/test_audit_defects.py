@@ -482,3 +482,23 @@ def test_latex_and_csv_carry_the_verdict(tmp_path, capsys):
     label = json.loads((tmp_path / "r.json").read_text())["verdict"]["label"]
     assert f"% verdict: {label} " in (tmp_path / "t.tex").read_text()
     assert f"\n{label}," in (tmp_path / "csv" / "verdict.csv").read_text()
+
+
+def test_difference_figure_without_an_interval_in_its_first_row(tmp_path):
+    """q_proj with one E value has no interval: the figure named no analysis in its legend and
+    matplotlib warned on standard error."""
+    import warnings
+
+    pytest.importorskip("matplotlib")
+    from gaugetest.render.plots import render_plots
+
+    x = phase_vector(64, {"E": 0.02}, 0.0, "auto")[:, None] + \
+        0.002 * np.random.default_rng(12).standard_normal((63, 3))
+    null, aligned = sweeps_from_deltas(x, 64, families=("q_proj", "k_proj", "v_proj"))
+    for L in range(48, 59):
+        del aligned["aligned_cos"]["q_proj"][str(L)]
+    res = analyze(null, aligned, **FAST)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        figures = render_plots(res)
+    assert "difference.pdf" in figures

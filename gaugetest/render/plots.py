@@ -154,6 +154,7 @@ def forest(doc: dict, out: dict) -> list[str]:
     lo, hi = a["margin"]
     ax.axvspan(lo, hi, color="0.85", lw=0, label=f"equivalence margin ({lo:g}, {hi:g})")
     ax.axvline(0, color="0.5", lw=0.6)
+    tost_labelled = False
     for k, r in enumerate(shown):
         y = len(shown) - k
         # max(0, .): a zero-width interval may sit an ulp off its estimate
@@ -164,7 +165,9 @@ def forest(doc: dict, out: dict) -> list[str]:
         e = eq.get(r["phase"])
         if e and e["ci_low"] is not None:
             ax.plot([e["ci_low"], e["ci_high"]], [y - 0.12, y - 0.12], color="0.35", lw=2.2,
-                    solid_capstyle="butt", label=f"{tl} TOST interval" if k == 0 else None)
+                    solid_capstyle="butt",
+                    label=None if tost_labelled else f"{tl} TOST interval")
+            tost_labelled = True
     ax.set_yticks([len(shown) - k for k in range(len(shown))], [r["phase"] for r in shown])
     ax.set_xlabel(f"pooled mean {q['symbol']}")
     ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.35), ncol=2)
@@ -195,6 +198,7 @@ def difference(doc: dict, out: dict) -> list[str]:
     orows = {r["family"]: r for r in oth["late_vs_early"]}
     fig, ax = plt.subplots(figsize=(WIDTH, 0.6 + 0.28 * len(rows)))
     ax.axvline(0, color="0.5", lw=0.6)
+    labelled = set()          # each analysis named once, at its first row with an interval
     for k, r in enumerate(rows):
         y = len(rows) - k
         for off, row, style, lab in ((0.12, r, dict(fmt="o", color="black"), drv["name"]),
@@ -204,7 +208,8 @@ def difference(doc: dict, out: dict) -> list[str]:
                 ax.errorbar(row["statistic"], y + off,
                             xerr=[[max(0.0, row["statistic"] - row["ci_low"])],
                                   [max(0.0, row["ci_high"] - row["statistic"])]], ms=3, capsize=2,
-                            label=f"{ci} CI ({lab})" if k == 0 else None, **style)
+                            label=None if lab in labelled else f"{ci} CI ({lab})", **style)
+                labelled.add(lab)
     ax.set_yticks([len(rows) - k for k in range(len(rows))],
                   [r["family"].removesuffix("_proj") for r in rows])
     pooled = rows[-1]
@@ -213,7 +218,8 @@ def difference(doc: dict, out: dict) -> list[str]:
         f"{a['compare']['contrast']}: one-sided {p_phrase(pooled['p_value'])} "
         f"({drv['name']} analysis, which decides the verdict)", 70)), fontsize=6)
     ax.set_xlabel(a["compare"]["contrast"])
-    ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2)
+    if labelled:
+        ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2)
     _caption(fig, f"{a['model']}: difference of the mean {a['quantity']['symbol']} between "
                   f"phases {a['compare']['late']} and {a['compare']['early']} per family and "
                   f"pooled, with {ci} intervals of the {drv['name']} analysis (filled) and the "
