@@ -233,7 +233,8 @@ def _quantity(s: Settings, table: DeltaTable, null_s: Sweep, ali_s: Sweep):
 def _equivalence_phases(s: Settings, pmap: PhaseMap, table: DeltaTable) -> tuple[tuple, str]:
     """The deciding phases, in depth order. A named phase without pairs in the data (E under
     the 36-layer map) stays deciding: its equivalence cannot be tested, and the verdict must
-    say so rather than decide on the other phase alone."""
+    say so rather than decide on the other phase alone. ``all`` is every phase the map gives a
+    pair of this model, measured or not."""
     spec = s.equivalence_phases
     # a preset knows all standard names (the 36-layer map simply has no E); a custom map its own
     order = list(pmap.phases) + ([p for p in STANDARD_PHASES if p not in pmap.phases]
@@ -241,7 +242,10 @@ def _equivalence_phases(s: Settings, pmap: PhaseMap, table: DeltaTable) -> tuple
     if spec == "compared":
         return tuple(p for p in order if p in s.compare), "compared"
     if spec == "all":
-        return table.present_phases, "all"
+        # every phase the map gives a pair of this model, with data or not: a partial sweep
+        # cannot show equivalence in a phase it did not measure
+        n = table.num_layers
+        return tuple(dict.fromkeys(pmap.phase_of(L, n) for L in range(n - 1))), "all"
     names = tuple(p.strip() for p in spec.split(",") if p.strip())
     for p in names:
         if p not in order:

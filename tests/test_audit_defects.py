@@ -258,6 +258,20 @@ def test_5_one_pair_of_a_compared_phase_is_not_testable_too():
     assert res.verdict.label == "not-testable"
 
 
+def test_5_all_phases_of_a_partial_sweep_include_the_unmeasured_ones():
+    """The same class: --equivalence-phases all on a sweep measured up to L = 40 of 64 took
+    'all' as the measured phases and could show equivalence 'in every phase' without E or tail.
+    All is every phase the map gives this model; unmeasured ones are untestable."""
+    x = 0.0005 * np.random.default_rng(51).standard_normal((41, 7))
+    null, aligned = sweeps_from_deltas(x, 64, null_level=0.4, layers=range(41))
+    res = analyze(null, aligned, compare=("D", "C"), equivalence_phases="all", **FAST)
+    assert res.description.equivalence_phases == ("A", "B", "C", "D", "E", "tail")
+    assert res.verdict.evidence.equivalence == "untestable-phases"
+    assert res.verdict.label == "equivalence-untestable"
+    compared = analyze(null, aligned, compare=("D", "C"), **FAST)
+    assert compared.verdict.label == "real-specialization"
+
+
 # --------------------------------------------------------------------------- defect 6
 
 
