@@ -516,3 +516,25 @@ def test_difference_figure_without_an_interval_in_its_first_row(tmp_path):
         warnings.simplefilter("error")
         figures = render_plots(res)
     assert "difference.pdf" in figures
+
+
+def test_names_with_latex_and_markdown_specials_stay_text(tmp_path, capsys, sweep_files):
+    """A model name from the file may hold any string: '$', braces, '^', '~' and a line break
+    reached the LaTeX unescaped (a broken document, or a line that is LaTeX code), and a '|'
+    or a line break split a Markdown table."""
+    x = 0.002 * np.random.default_rng(13).standard_normal((63, 2))
+    null, aligned = sweeps_from_deltas(x, 64, families=("q_proj", "w|$1{x}^~"))
+    aligned["model"] = "m$1 {a}^~\n\\end{document}"
+    n, a = sweep_files(null, aligned)
+    code = main(["test", str(n), str(a), "--latex", str(tmp_path / "t.tex"), "--markdown",
+                 str(tmp_path / "t.md"), "--report", str(tmp_path / "r.md")] + SMALL)
+    assert code == 0, capsys.readouterr().err
+    tex = (tmp_path / "t.tex").read_text()
+    # the name's line break stays inside the comment line, and in captions it is text
+    assert not any(line.startswith("\\end{document}") for line in tex.splitlines())
+    assert "m\\$1 \\{a\\}" in tex
+    assert "w$|$\\$1\\{x\\}\\textasciicircum{}\\textasciitilde{}" in tex
+    for line in (tmp_path / "t.md").read_text().splitlines():
+        if line.startswith("| ") and "w" in line and "1{x}" in line:
+            assert line.count(" | ") + 2 == line.count("|") - line.count("\\|")
+
