@@ -130,6 +130,12 @@ def options(draw):
                baseline=draw(st.sampled_from(("auto", "auto", "raw"))))
     if draw(st.booleans()):
         out["shapes"] = draw(st.sampled_from(("qwen3-0.6b", "qwen3-32b")))
+    if draw(st.integers(0, 3)) == 0:
+        # a custom map: A, C, D, E with increasing inclusive bounds (B absent, tail the rest)
+        b = sorted(draw(st.lists(st.integers(0, 70), min_size=4, max_size=4, unique=True)))
+        out["phases"] = dict(zip("ACDE", b))
+        if "B" in out["equivalence_phases"] or out["compare"] == ("tail", "A"):
+            out["compare"] = ("E", "C")
     return out
 
 
@@ -297,10 +303,15 @@ def check_exports(doc, text, out, why):
                     assert _num(g[k]) == r[k], (why, table, k, g[k], r[k])
 
 
-def _argv(opts):
+def _argv(opts, folder):
+    """The options as command-line arguments (a custom phase map as a TOML file in folder)."""
     out = []
     for k, v in opts.items():
         flag = "--" + k.replace("_", "-")
+        if isinstance(v, dict):
+            path = folder / "phases.toml"
+            path.write_text("[phases]\n" + "".join(f"{p} = {b}\n" for p, b in v.items()))
+            v = str(path)
         out += [flag, *v] if isinstance(v, tuple) else [flag, str(v)]
     return out
 
@@ -346,7 +357,7 @@ def command_line_invariants(tmp_path_factory, capsys, case, opts, name, plot, te
     argv = ["test"]
     argv += [f"--model={name}={inputs / 'n.json'},{inputs / 'a.json'}"] if name else \
         [str(inputs / "n.json"), str(inputs / "a.json")]
-    argv += _argv(opts) + ["--json", str(named[0]), "--csv", str(named[1]), "--markdown",
+    argv += _argv(opts, inputs) + ["--json", str(named[0]), "--csv", str(named[1]), "--markdown",
                            str(named[2]), "--latex", str(named[3]), "--report", str(named[4])]
     if plot:
         named.append(out / "plots")
@@ -366,7 +377,7 @@ def command_line_invariants(tmp_path_factory, capsys, case, opts, name, plot, te
     if not name:
         check_exports(doc, captured.out, out, why)
     # `gaugetest power` on the same input and settings: exit 0, the same power numbers
-    code = main(["power", str(inputs / "n.json"), str(inputs / "a.json"), *_argv(opts),
+    code = main(["power", str(inputs / "n.json"), str(inputs / "a.json"), *_argv(opts, inputs),
                  "--json", str(out / "power.json")])
     captured = capsys.readouterr()
     assert code == 0, (why, opts, captured.err)
