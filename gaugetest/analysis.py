@@ -263,6 +263,108 @@ def _diagnostics(data: InferenceInput) -> Diagnostics:
     return Diagnostics(tuple(rows), depth_rho(data))
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """Everything an analysis knows before its inference runs: the loaded and validated inputs,
+    the phase map, the analysed quantity and the data the inference methods see. A multi-model
+    run prepares every model first, fits the dependence model they share, then finishes each
+    (:func:`finish`)."""
+
+    settings: Settings
+    model: str
+    null_s: Sweep
+    ali_s: Sweep
+    pmap: PhaseMap
+    table: DeltaTable
+    issues: tuple[Issue, ...]
+    quantity: Any
+    eq_phases: tuple
+    eq_rule: str
+    data: InferenceInput
+
+
+def prepare(null: Any, aligned: Any, **settings: Any) -> Prepared:
+    """Load, validate and describe one model's sweeps (the part of :func:`analyze` before any
+    inference); the settings are those of :func:`analyze`."""
+    allowed = {"alpha", "margin", "n_boot", "n_perm", "seed", "ci", "phases", "compare",
+               "dependence", "baseline", "shapes", "equivalence_phases", "tost_rule", "model"}
+    unknown = sorted(set(settings) - allowed)
+    if unknown:
+        raise UsageError(unknown[0], f"one of the settings {', '.join(sorted(allowed))}")
+    model = settings.pop("model", None)
+    phases_spec = settings.pop("phases", "auto")
+    s = validate_settings(phases=phases_spec, **settings)
+    null_s: Sweep = load_sweep(null, "null")
+    ali_s: Sweep = load_sweep(aligned, "aligned")
+    pmap = resolve_phase_map(phases_spec, ali_s.num_layers)
+    late, early = s.compare
+    # a preset knows all standard names (the 36-layer map simply has no E); a custom map only its own
+    known = set(pmap.phases) | (set(STANDARD_PHASES) if pmap.preset else set())
+    for p in (late, early):
+        if p not in known:
+            raise UsageError("--compare", f"a phase of the map ({', '.join(pmap.phases)})", p)
+    table, issues = build_deltas(null_s, ali_s, pmap, s.baseline)
+    quantity = _quantity(s, table, null_s, ali_s)
+    eq_phases, eq_rule = _equivalence_phases(s, pmap, table)
+
+    data = InferenceInput(table.with_pooled(), tuple(table.families) + (POOLED,), table.layers,
+                          table.phases, table.present_phases, table.known_var_with_pooled(),
+                          late, early, s.alpha, s.margin, s.n_boot, s.n_perm, s.ci,
+                          s.tost_rule)
+    return Prepared(s, _model_name(model, null_s, ali_s), null_s, ali_s, pmap, table,
+                    tuple(issues), quantity, eq_phases, eq_rule, data)
+
+
+def finish(p: Prepared, shared: dict | None = None) -> AnalysisResult:
+    """Run the inference and the verdict of a prepared model. ``shared``: column name -> the
+    dependence model shared with the other models of a multi-model run
+    (:func:`gaugetest.inference.depth_model.shared.shared_dependence`), used by the depth
+    model instead of each column's own; None: this model alone."""
+    import dataclasses
+
+    s, pmap, table = p.settings, p.pmap, p.table
+    null_s, ali_s = p.null_s, p.ali_s
+    late, early = s.compare
+    issues = list(p.issues)
+    quantity, eq_phases, eq_rule = p.quantity, p.eq_phases, p.eq_rule
+    data = p.data if shared is None else dataclasses.replace(p.data, shared=shared)
+    boot_ss, dep_ss = np.random.SeedSequence(s.seed).spawn(2)
+    iid = get_method("iid").run(data, np.random.default_rng(boot_ss), pmap.phases)
+    robust_key = "robust" if s.dependence in ("robust", "iid") else s.dependence
+    robust = get_method(robust_key).run(data, np.random.default_rng(dep_ss), pmap.phases)
+    driving, other = (iid, robust) if s.dependence == "iid" else (robust, iid)
+    failed = (robust.check or {}).get("columns_failed") or []
+    if failed:
+        issues.append(Issue("model-check",
+                            f"the {robust.name} dependence model does not fit "
+                            f"{', '.join(failed)} ({robust.check.get('message', '')}); those "
+                            "columns use the most conservative variance the data allow"))
+
+    desc = AnalysisDescription(
+        p.model, quantity, late, early, s.alpha, s.margin, eq_phases,
+        eq_rule, driving.method, driving.name, other.name, pmap.name, pmap.describe(),
+        int(len(table.layers)), table.num_layers, tuple(table.families))
+    null_se = None
+    if table.null_var is not None:
+        null_se = float(np.sqrt(np.nanmean(table.null_var)))
+    verdict = make_verdict(driving, other, desc, caveat(quantity, null_se))
+
+    inputs = {k: {"path": sw.source, "sha256": sw.sha256, **({"meta": sw.meta} if sw.meta else {})}
+              for k, sw in (("null", null_s), ("aligned", ali_s))}
+    gnull = None
+    if s.shapes:
+        from .shapes import gaussian_null_table
+        obs = {f: float(np.nanmean(table.aligned[:, j])) for j, f in enumerate(table.families)}
+        rows = [{**r, "observed_mean_aligned": obs.get(r["family"])}
+                for r in gaussian_null_table(s.shapes)]
+        gnull = {"preset": s.shapes, "side": "cols", "rows": rows,
+                 "note": "large-size-limit aligned cosine of independent Gaussian matrices of "
+                         "these shapes (input side rotated): the Gaussian reference; real spectra "
+                         "differ, see docs/measure.md"}
+    return AnalysisResult(s, pmap, table, inputs, desc, iid, robust, verdict, tuple(issues),
+                          _diagnostics(data), gnull)
+
+
 def analyze(null: Any, aligned: Any, **settings: Any) -> AnalysisResult:
     """Run the full analysis of a raw sweep and an aligned sweep.
 
@@ -294,64 +396,4 @@ def analyze(null: Any, aligned: Any, **settings: Any) -> AnalysisResult:
     >>> res.description.quantity.symbol, res.verdict.label in LABELS
     ('excess', True)
     """
-    allowed = {"alpha", "margin", "n_boot", "n_perm", "seed", "ci", "phases", "compare",
-               "dependence", "baseline", "shapes", "equivalence_phases", "tost_rule", "model"}
-    unknown = sorted(set(settings) - allowed)
-    if unknown:
-        raise UsageError(unknown[0], f"one of the settings {', '.join(sorted(allowed))}")
-    model = settings.pop("model", None)
-    phases_spec = settings.pop("phases", "auto")
-    s = validate_settings(phases=phases_spec, **settings)
-    null_s: Sweep = load_sweep(null, "null")
-    ali_s: Sweep = load_sweep(aligned, "aligned")
-    pmap = resolve_phase_map(phases_spec, ali_s.num_layers)
-    late, early = s.compare
-    # a preset knows all standard names (the 36-layer map simply has no E); a custom map only its own
-    known = set(pmap.phases) | (set(STANDARD_PHASES) if pmap.preset else set())
-    for p in (late, early):
-        if p not in known:
-            raise UsageError("--compare", f"a phase of the map ({', '.join(pmap.phases)})", p)
-    table, issues = build_deltas(null_s, ali_s, pmap, s.baseline)
-    quantity = _quantity(s, table, null_s, ali_s)
-    eq_phases, eq_rule = _equivalence_phases(s, pmap, table)
-
-    data = InferenceInput(table.with_pooled(), tuple(table.families) + (POOLED,), table.layers,
-                          table.phases, table.present_phases, table.known_var_with_pooled(),
-                          late, early, s.alpha, s.margin, s.n_boot, s.n_perm, s.ci,
-                          s.tost_rule)
-    boot_ss, dep_ss = np.random.SeedSequence(s.seed).spawn(2)
-    iid = get_method("iid").run(data, np.random.default_rng(boot_ss), pmap.phases)
-    robust_key = "robust" if s.dependence in ("robust", "iid") else s.dependence
-    robust = get_method(robust_key).run(data, np.random.default_rng(dep_ss), pmap.phases)
-    driving, other = (iid, robust) if s.dependence == "iid" else (robust, iid)
-    failed = (robust.check or {}).get("columns_failed") or []
-    if failed:
-        issues.append(Issue("model-check",
-                            f"the {robust.name} dependence model does not fit "
-                            f"{', '.join(failed)} ({robust.check.get('message', '')}); those "
-                            "columns use the most conservative variance the data allow"))
-
-    desc = AnalysisDescription(
-        _model_name(model, null_s, ali_s), quantity, late, early, s.alpha, s.margin, eq_phases,
-        eq_rule, driving.method, driving.name, other.name, pmap.name, pmap.describe(),
-        int(len(table.layers)), table.num_layers, tuple(table.families))
-    null_se = None
-    if table.null_var is not None:
-        null_se = float(np.sqrt(np.nanmean(table.null_var)))
-    verdict = make_verdict(driving, other, desc, caveat(quantity, null_se))
-
-    inputs = {k: {"path": sw.source, "sha256": sw.sha256, **({"meta": sw.meta} if sw.meta else {})}
-              for k, sw in (("null", null_s), ("aligned", ali_s))}
-    gnull = None
-    if s.shapes:
-        from .shapes import gaussian_null_table
-        obs = {f: float(np.nanmean(table.aligned[:, j])) for j, f in enumerate(table.families)}
-        rows = [{**r, "observed_mean_aligned": obs.get(r["family"])}
-                for r in gaussian_null_table(s.shapes)]
-        gnull = {"preset": s.shapes, "side": "cols", "rows": rows,
-                 "note": "large-size-limit aligned cosine of independent Gaussian matrices of "
-                         "these shapes (input side rotated): the Gaussian reference; real spectra "
-                         "differ, see docs/measure.md"}
-    return AnalysisResult(s, pmap, table, inputs, desc, iid, robust, verdict, tuple(issues),
-                          _diagnostics(data), gnull)
-
+    return finish(prepare(null, aligned, **settings))

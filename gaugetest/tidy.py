@@ -56,3 +56,26 @@ def tidy_tables(doc: dict, model: str | None = None) -> dict[str, list[dict]]:
     if model is not None:
         out = {k: [{"model": model, **r} for r in rows] for k, rows in out.items()}
     return out
+
+
+def across_tables(across: dict) -> dict[str, list[dict]]:
+    """The across-models tables of a family run (the JSON's ``across_models``): one row of the
+    cross-model difference (with the analysis beside it), one row per model, one row per deciding
+    phase's cross-model TOST; every row names the quantity and the method."""
+    sym = across["quantity"].get("symbol")
+    base = {"late": across["compare"]["late"], "early": across["compare"]["early"],
+            "quantity": sym}
+    d = across.get("difference")
+    if d is None:
+        return {"across_difference": [{**base, "refused": across.get("refused"),
+                                       "models": ";".join(across["models"])}]}
+    v = across.get("verdict") or {}
+    chk = across.get("beside") or {}
+    diff = {**base, **{k: val for k, val in d.items() if k != "weights"},
+            "models": ";".join(across["models"]), "verdict": v.get("label"),
+            "beside_method": chk.get("method"), "beside_estimate": chk.get("estimate"),
+            "beside_ci_low": chk.get("ci_low"), "beside_ci_high": chk.get("ci_high"),
+            "beside_p_value": chk.get("p_value")}
+    per = [{**base, "method": d["method"], **r} for r in across["per_model"]]
+    eq = [{**r, "quantity": sym} for r in across["equivalence"]]
+    return {"across_difference": [diff], "across_per_model": per, "across_equivalence": eq}

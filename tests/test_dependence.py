@@ -20,14 +20,25 @@ def series(seed, n=22, rho=0.5):
     return ar1_noise(n, 1, rho, 0.0, np.random.default_rng(seed))[:, 0]
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_ljung_box_matches_statsmodels(seed):
-    from statsmodels.stats.diagnostic import acorr_ljungbox
-    x = series(seed, n=12 + 10 * seed)
+def test_ljung_box_closed_form():
+    # x alternates +1, -1 (n = 10, mean 0): r1 = -9/10, r2 = 8/10; lags = min(10, n // 5) = 2;
+    # Q = n (n + 2) (r1^2 / (n - 1) + r2^2 / (n - 2)) = 120 (0.09 + 0.08) = 20.4, and the
+    # chi-square(2) tail is exp(-Q / 2)
+    x = np.array([1.0, -1.0] * 5)
     q, p, h = ljung_box(x)
-    ref = acorr_ljungbox(x, lags=[h])
-    assert q == pytest.approx(float(ref["lb_stat"].iloc[0]), rel=1e-12)
-    assert p == pytest.approx(float(ref["lb_pvalue"].iloc[0]), rel=1e-10)
+    assert h == 2
+    assert q == pytest.approx(20.4, rel=1e-12)
+    assert p == pytest.approx(np.exp(-10.2), rel=1e-10)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_hac_closed_form(seed):
+    # Newey-West (Bartlett weights 1 - k / (L + 1)) variance of a mean, written out
+    x = series(seed, n=22 + 20 * seed)
+    n, L = len(x), newey_west_lag(len(x))
+    e = x - x.mean()
+    s = e @ e / n + sum(2 * (1 - k / (L + 1)) * (e[k:] @ e[:-k]) / n for k in range(1, L + 1))
+    assert series_moments(x, "hac").se == pytest.approx(np.sqrt(s / n), rel=1e-12)
 
 
 @pytest.mark.parametrize("seed", range(3))

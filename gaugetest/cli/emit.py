@@ -66,6 +66,8 @@ def emit(res, args) -> None:
 
 
 def emit_many(multi, args) -> None:
+    """Write and print a several-model run: the family's outputs first when the run analysed
+    the family (``analyze_models``), then every model's; every file is rendered first."""
     from ..multi import combined_document, combined_tables, summary_rows
     from ..render.documents import latex_document, markdown_document, report_markdown
     from ..render.files import model_folders
@@ -73,28 +75,47 @@ def emit_many(multi, args) -> None:
     from ..render.text import render_summary, render_text, rule_line
 
     docs = multi.documents()
+    fam = multi.across.to_dict() if multi.across is not None else None
+    if fam is not None:
+        from ..render.across import family_latex, family_markdown, family_report
     files: list = []
     if args.json:
-        files.append((args.json, to_json(combined_document(docs)), "--json"))
+        files.append((args.json, to_json(combined_document(docs, multi.across)), "--json"))
     if args.csv:
-        files += _csv(args, combined_tables(docs))
+        files += _csv(args, combined_tables(docs, multi.across))
     if args.markdown:
-        files.append((args.markdown, "\n".join(markdown_document(d, model=n) for n, d in docs),
-                      "--markdown"))
+        first = [family_markdown(fam)] if fam is not None else []
+        files.append((args.markdown, "\n".join(first + [markdown_document(d, model=n)
+                                                         for n, d in docs]), "--markdown"))
     if args.latex:
-        files.append((args.latex, "\n".join(latex_document(d, model=n) for n, d in docs),
-                      "--latex"))
+        first = [family_latex(fam)] if fam is not None else []
+        files.append((args.latex, "\n".join(first + [latex_document(d, model=n)
+                                                      for n, d in docs]), "--latex"))
     if args.report:
-        files.append((args.report, "\n".join(report_markdown(d, model=n) for n, d in docs),
-                      "--report"))
+        first = [family_report(fam)] if fam is not None else []
+        files.append((args.report, "\n".join(first + [report_markdown(d, model=n)
+                                                       for n, d in docs]), "--report"))
     if args.plot:
+        if fam is not None:
+            from ..render.across import family_forest
+            figures: dict[str, bytes] = {}
+            family_forest(fam, figures)
+            files += [(os.path.join(args.plot, name), data, "--plot")
+                      for name, data in figures.items()]
         # a model's name becomes a folder name: made safe, so no name leaves --plot
         folders = model_folders([name for name, _ in multi.models])
         for (name, res), (_, doc) in zip(multi.models, docs):
             files += _figures(res, doc, os.path.join(args.plot, folders[name]))
     _write_all(args, files)
     if args.json != "-":
+        if fam is not None:
+            from ..render.across import render_family, render_family_reasons
+            render_family(fam)
+            print()
         render_summary(summary_rows(docs))
+        if fam is not None and not args.brief:
+            print()
+            render_family_reasons(fam)
         for name, res in multi.models:
             print()
             rule_line()

@@ -214,13 +214,15 @@ def newey_west_lag(n: int) -> int:
 
 
 def _hac(x: np.ndarray) -> Moments:
+    """Newey-West standard error of the mean: ``statsmodels.stats.sandwich_covariance.cov_hac``
+    of the intercept-only OLS fit (Bartlett kernel, no small-sample correction)."""
+    from statsmodels.regression.linear_model import OLS
+    from statsmodels.stats.sandwich_covariance import cov_hac
+
     n = len(x)
-    e = x - x.mean()
     L = newey_west_lag(n)
-    s = e @ e / n
-    for k in range(1, L + 1):
-        s += 2 * (1 - k / (L + 1)) * (e[k:] @ e[:-k]) / n
-    return Moments(n, float(x.mean()), float(np.sqrt(max(s, 0.0) / n)), n - 1.0, "hac",
+    var = float(cov_hac(OLS(x, np.ones((n, 1))).fit(), nlags=L, use_correction=False)[0, 0])
+    return Moments(n, float(x.mean()), float(np.sqrt(max(var, 0.0))), n - 1.0, "hac",
                    f"lag={L}")
 
 
@@ -289,14 +291,14 @@ def _block(x: np.ndarray, rng: np.random.Generator) -> Moments:
 
 
 def _yule_walker(e: np.ndarray, p: int) -> tuple[np.ndarray, float]:
-    from scipy.linalg import solve_toeplitz
-
-    n = len(e)
-    acov = np.array([e[k:] @ e[: n - k] / n for k in range(p + 1)])
+    """AR(p) coefficients and innovation variance of a demeaned series by Yule–Walker
+    (``statsmodels.regression.linear_model.yule_walker``, autocovariances with denominator n)."""
     if p == 0:
-        return np.zeros(0), float(acov[0])
-    phi = solve_toeplitz(acov[:p], acov[1:p + 1])
-    return phi, float(acov[0] - phi @ acov[1:p + 1])
+        return np.zeros(0), float(e @ e / len(e))
+    from statsmodels.regression.linear_model import yule_walker
+
+    res = yule_walker(e, order=p, method="mle", demean=False, result_object=True)
+    return np.asarray(res.rho, dtype=float), float(res.sigma ** 2)
 
 
 def _sieve(x: np.ndarray, rng: np.random.Generator) -> Moments:

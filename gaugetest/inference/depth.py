@@ -35,10 +35,11 @@ class DepthModelMethod:
         alpha, (lo, hi) = data.alpha, data.margin
         level, tlevel = 1 - alpha, 1 - 2 * alpha
         kv = data.known_var
+        shared = data.shared or {}
         fits = [fit_depth(data.x[:, j], data.phases, data.layers,
                           known_var=None if kv is None else kv[:, j],
-                          tost_rule=data.tost_rule)
-                for j in range(len(data.columns))]
+                          tost_rule=data.tost_rule, shared=shared.get(name))
+                for j, name in enumerate(data.columns)]
         summary, eq_rows = [], []
         tost_power = {}
         for phase in data.phase_order:

@@ -14,7 +14,9 @@ import numpy as np
 
 
 def autocorrelation(x: np.ndarray, nlags: int) -> np.ndarray:
-    """Sample autocorrelations r_1..r_nlags (denominator n, as statsmodels' ``acf``)."""
+    """Sample autocorrelations r_1..r_nlags (denominator n, as ``statsmodels.tsa.stattools.acf``;
+    the lag-1 value is all the diagnostics show, and the tsa module's import would double the
+    cost of a run for one dot product)."""
     x = np.asarray(x, dtype=float)
     e = x - x.mean()
     d = e @ e
@@ -24,17 +26,14 @@ def autocorrelation(x: np.ndarray, nlags: int) -> np.ndarray:
 
 
 def ljung_box(x: np.ndarray, lags: int | None = None) -> tuple[float, float, int]:
-    """Ljung–Box Q and its chi-square p-value; ``lags`` defaults to min(10, n // 5) (>= 1).
-
-    Same numbers as ``statsmodels.stats.diagnostic.acorr_ljungbox(x, lags=[h])``.
-    """
-    from scipy.special import chdtrc
+    """Ljung–Box Q and its chi-square p-value by ``statsmodels.stats.diagnostic.acorr_ljungbox``;
+    ``lags`` defaults to min(10, n // 5) (>= 1)."""
+    from statsmodels.stats.diagnostic import acorr_ljungbox
 
     n = len(x)
     h = lags if lags is not None else max(1, min(10, n // 5))
-    r = autocorrelation(x, h)
-    q = n * (n + 2) * np.sum(r ** 2 / (n - np.arange(1, h + 1)))
-    return float(q), float(chdtrc(h, q)), h
+    res = acorr_ljungbox(np.asarray(x, dtype=float), lags=[h])
+    return float(res["lb_stat"].iloc[0]), float(res["lb_pvalue"].iloc[0]), h
 
 
 @dataclass(frozen=True)
