@@ -130,11 +130,15 @@ def safe_folder_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", str(name)).strip("._") or "model"
 
 
+#: Files a several-model run writes beside the model folders (the family's figure).
+RESERVED_PLOT_NAMES = ("family_forest.png", "family_forest.pdf")
+
+
 def model_folders(names) -> dict[str, str]:
-    """{model name: its folder name}; two names that make the same folder are a usage error
-    (one model's figures would overwrite the other's)."""
+    """{model name: its folder name}; two names that make the same folder, or a folder named
+    like the family's figure, are a usage error (one would overwrite the other)."""
     out: dict[str, str] = {}
-    seen: dict[str, str] = {}
+    seen: dict[str, str] = {f: f"the family's figure {f}" for f in RESERVED_PLOT_NAMES}
     for name in names:
         folder = safe_folder_name(name)
         if folder in seen and seen[folder] != name:

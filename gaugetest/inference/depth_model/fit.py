@@ -152,6 +152,14 @@ class Batch:
         return arr[self.idx]
 
 
+def flat_phases(Y: np.ndarray, design: Design) -> dict:
+    """{phase: (R,) bool} the replicates in which that phase has no spread: its mean is known
+    exactly (scale 0), and it carries no information about the correlation (the same
+    degenerate limit at every grid point); see ``inference.spread``."""
+    return {b.phase: zero_spread(Y[:, b.rows], axis=1) for b in design.blocks
+            if b.W is not None}
+
+
 def likelihood(Y: np.ndarray, design: Design, robust: bool = True):
     """The log posterior over the grid (log prior + REML log-likelihood of every phase block,
     up to a constant), and each block's whitening (raw data for the scale, Hampel-clipped data
@@ -161,10 +169,7 @@ def likelihood(Y: np.ndarray, design: Design, robust: bool = True):
     Yh = huberize(Y, design) if robust else Y
     ll = np.broadcast_to(design.grid.log_prior, (R, G)).copy()
     white = {}
-    # a phase without spread (inference.spread) has its mean known exactly: scale 0, and no
-    # information about the correlation (the same degenerate limit at every grid point)
-    flat = {b.phase: zero_spread(Y[:, b.rows], axis=1) for b in design.blocks
-            if b.W is not None}
+    flat = flat_phases(Y, design)
     for b in design.blocks:
         if b.W is None:
             continue
@@ -221,6 +226,7 @@ def fit_batch(Y: np.ndarray, design: Design, known_var: np.ndarray | None = None
     w /= w.sum(axis=1, keepdims=True)
     ll_k = np.take_along_axis(ll, idx, axis=1)
     means = {b.phase: Y[:, b.rows].mean(axis=1) for b in design.blocks}
+    flat = flat_phases(Y, design)
     s2, v = {}, {}
     num3 = np.zeros(R)
     dof = np.zeros(R)
