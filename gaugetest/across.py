@@ -449,8 +449,32 @@ def family_verdict(fr: FamilyResult, testable_quantity: bool, equivalence_note: 
     evidence = Evidence("significant" if sig else "not-significant", negligible, eq, **extra)
     label = decide(evidence)
     late, early = fr.late, fr.early
+    head_ni = ""
+    if extra.get("noninferiority") == "rejected":
+        head_ni = (f"; family {late} − {early} < {ni['margin']:g} shown "
+                   f"({fmt_level(ni['level'])} upper bound {fmt_num(ni['ci_high'])})")
+    if label == "no-late-excess":
+        # as for one model (issue 21): the difference with its interval, and the level of the
+        # pooled quantity in each deciding phase with its interval
+        parts = [f"{sym} {fmt_num(rows[p].statistic)} "
+                 f"{fmt_interval(rows[p].ci_low, rows[p].ci_high)} in {p}"
+                 for p in fr.equivalence_phases if rows.get(p) is not None
+                 and rows[p].statistic is not None]
+        above = bool(parts) and all(rows[p].ci_low is not None and rows[p].ci_low > 0
+                                    for p in fr.equivalence_phases if rows.get(p) is not None)
+        where = (f"equivalence of the family's pooled {sym} to 0 is not part of this verdict"
+                 if not testable_quantity else f"the family's pooled {sym} is "
+                 + ("above 0 in every deciding phase" if above
+                    else "not shown equivalent to 0 in all deciding phases"))
+        level = fmt_level(next((r.level for r in rows.values()), d.tost_level))
+        reasons.append(
+            f"No late excess in the family: {contrast} = {fmt_num(d.statistic)}, "
+            f"{fmt_level(d.tost_level)} CI {fmt_interval(d.tost_ci_low, d.tost_ci_high)}, below "
+            f"m_diff = {ni['margin']:g}, while {where}"
+            + (": " + ", ".join(parts) + f" ({level} intervals, cross-model TOST)" if parts
+               else "") + ".")
     headline = (f"family {late} − {early} = {fmt_num(d.statistic)}, {p_phrase(d.pvalue)}"
-                + (" (significant)" if sig else "") + f"; {head_eq}.")
+                + (" (significant)" if sig else "") + f"{head_ni}; {head_eq}.")
     return {"label": label, "headline": headline, "reasons": reasons,
             "evidence": evidence.to_dict()}
 

@@ -178,6 +178,7 @@ class AnalysisResult:
             "phase_summary": iid["phase_summary"],
             "permutation_test": iid["difference_test"],
             "permutation": iid["late_vs_early"],
+            "noninferiority": iid["noninferiority"],
             "equivalence": iid["equivalence"],
             "iid": {k: iid[k] for k in ("method", "name", "description", "interval_method",
                                         "power", "tost_name")},
@@ -287,7 +288,8 @@ def prepare(null: Any, aligned: Any, **settings: Any) -> Prepared:
     """Load, validate and describe one model's sweeps (the part of :func:`analyze` before any
     inference); the settings are those of :func:`analyze`."""
     allowed = {"alpha", "margin", "n_boot", "n_perm", "seed", "ci", "phases", "compare",
-               "dependence", "baseline", "shapes", "equivalence_phases", "tost_rule", "model"}
+               "dependence", "baseline", "shapes", "equivalence_phases", "tost_rule",
+               "difference_margin", "model"}
     unknown = sorted(set(settings) - allowed)
     if unknown:
         raise UsageError(unknown[0], f"one of the settings {', '.join(sorted(allowed))}")
@@ -310,7 +312,7 @@ def prepare(null: Any, aligned: Any, **settings: Any) -> Prepared:
     data = InferenceInput(table.with_pooled(), tuple(table.families) + (POOLED,), table.layers,
                           table.phases, table.present_phases, table.known_var_with_pooled(),
                           late, early, s.alpha, s.margin, s.n_boot, s.n_perm, s.ci,
-                          s.tost_rule)
+                          s.tost_rule, s.difference_margin)
     return Prepared(s, _model_name(model, null_s, ali_s), null_s, ali_s, pmap, table,
                     tuple(issues), quantity, eq_phases, eq_rule, data)
 
@@ -343,7 +345,7 @@ def finish(p: Prepared, shared: dict | None = None) -> AnalysisResult:
     desc = AnalysisDescription(
         p.model, quantity, late, early, s.alpha, s.margin, eq_phases,
         eq_rule, driving.method, driving.name, other.name, pmap.name, pmap.describe(),
-        int(len(table.layers)), table.num_layers, tuple(table.families))
+        int(len(table.layers)), table.num_layers, tuple(table.families), s.difference_margin)
     null_se = None
     if table.null_var is not None:
         null_se = float(np.sqrt(np.nanmean(table.null_var)))
@@ -382,7 +384,8 @@ def analyze(null: Any, aligned: Any, **settings: Any) -> AnalysisResult:
         'iid' | 'neff' | 'hac' | 'glsar' | 'block' | 'sieve'), ``baseline`` ('auto' | 'raw' |
         'matched'), ``shapes`` (a Qwen3 preset or None), ``tost_rule`` ('mixture' |
         'inflated-df': the distribution the robust depth model's TOST uses; docs/tost-study.md),
-        ``model`` (a name for the outputs).
+        ``difference_margin`` (m_diff of the non-superiority test H0: LATE − EARLY ≥ m_diff;
+        default the margin's upper bound), ``model`` (a name for the outputs).
 
     Returns
     -------

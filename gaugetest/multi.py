@@ -80,8 +80,10 @@ def summary_rows(docs: list[tuple[str, dict]]) -> list[dict]:
     for name, d in docs:
         a = d["analysis"]
         drv = d["robust"] if a["driving"]["method"] != "iid" else {
-            "late_vs_early": d["permutation"], "equivalence": d["equivalence"]}
+            "late_vs_early": d["permutation"], "equivalence": d["equivalence"],
+            "noninferiority": d.get("noninferiority", [])}
         r = drv["late_vs_early"][-1] if drv["late_vs_early"] else {}
+        ni = next((x for x in drv.get("noninferiority") or [] if x["family"] == "pooled"), {})
         perm = d["permutation"][-1] if d["permutation"] else {}
         rob = d["robust"]["late_vs_early"][-1] if d["robust"]["late_vs_early"] else {}
         rows.append({
@@ -94,6 +96,9 @@ def summary_rows(docs: list[tuple[str, dict]]) -> list[dict]:
             "p_permutation": perm.get("p_value"), "p_robust": rob.get("p_value"),
             "evidence_difference": d["verdict"]["evidence"]["difference"],
             "evidence_equivalence": d["verdict"]["evidence"]["equivalence"],
+            "difference_margin": a.get("difference_margin"),
+            "p_noninferiority": ni.get("p_value"),
+            "evidence_noninferiority": d["verdict"]["evidence"].get("noninferiority"),
         })
     return rows
 

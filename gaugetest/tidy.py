@@ -7,9 +7,9 @@ it without the analysis importing a renderer.
 """
 from __future__ import annotations
 
-TABLES = ("verdict", "pairs", "phase_summary", "permutation", "equivalence",
-          "robust_phase_summary", "robust_late_vs_early", "robust_equivalence", "diagnostics",
-          "power_mdd", "power_tost", "warnings")
+TABLES = ("verdict", "pairs", "phase_summary", "permutation", "noninferiority",
+          "equivalence", "robust_phase_summary", "robust_late_vs_early", "robust_noninferiority",
+          "robust_equivalence", "diagnostics", "power_mdd", "power_tost", "warnings")
 
 
 def tidy_tables(doc: dict, model: str | None = None) -> dict[str, list[dict]]:
@@ -36,6 +36,7 @@ def tidy_tables(doc: dict, model: str | None = None) -> dict[str, list[dict]]:
         "pairs": doc["pairs"],
         "phase_summary": tag(doc["phase_summary"], method="iid"),
         "permutation": tag(doc["permutation"], method="iid"),
+        "noninferiority": tag(doc.get("noninferiority", []), method="iid"),
         "equivalence": tag(doc["equivalence"], method="iid"),
         "warnings": doc["warnings"],
     }
@@ -43,6 +44,7 @@ def tidy_tables(doc: dict, model: str | None = None) -> dict[str, list[dict]]:
     if rob:
         out["robust_phase_summary"] = tag(rob["phase_summary"], method=rob["method"])
         out["robust_late_vs_early"] = tag(rob["late_vs_early"], method=rob["method"])
+        out["robust_noninferiority"] = tag(rob.get("noninferiority", []), method=rob["method"])
         rule = {"tost_rule": rob["tost_rule"]} if rob.get("tost_rule") else {}
         out["robust_equivalence"] = tag(rob["equivalence"], method=rob["method"], **rule)
     out["diagnostics"] = doc["diagnostics"]["rows"]

@@ -204,7 +204,7 @@ def check_verdict(doc, why=""):
     """The label follows from the evidence, and the evidence from the driving rows."""
     v, a = doc["verdict"], doc["analysis"]
     ev = v["evidence"]
-    assert decide(Evidence(ev["difference"], ev["negligible"], ev["equivalence"])) == v["label"]
+    assert decide(Evidence(**ev)) == v["label"]
     drv = doc["robust"] if a["driving"]["method"] != "iid" else {
         "equivalence": doc["equivalence"], "late_vs_early": doc["permutation"],
         "difference_test": doc["permutation_test"]}
@@ -243,7 +243,7 @@ def check_family(doc, why=""):
             inside = r["margin_low"] < r["ci_low"] and r["ci_high"] < r["margin_high"]
             assert r["equivalent"] == inside, (why, r)
     ev = fam["verdict"]["evidence"]
-    assert decide(Evidence(ev["difference"], ev["negligible"], ev["equivalence"])) == \
+    assert decide(Evidence(**ev)) == \
         fam["verdict"]["label"], why
 
 

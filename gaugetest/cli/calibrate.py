@@ -21,9 +21,17 @@ def add_parser(sub) -> None:
                    help="scenarios of the bank to run (default: all; see --list)")
     c.add_argument("--verdict", action="store_true",
                    help="instead of the bank, simulate whole analyses with a known truth (excess "
-                        "0 everywhere, a difference inside the margin, a training artifact) and "
-                        "count how often each verdict label comes out (uses --reps, --seed, "
-                        "--jobs, --output)")
+                        "0 everywhere, a difference inside the margin, a training artifact, the "
+                        "same excess at every depth, E - C exactly on the non-superiority "
+                        "margin) and count how often each verdict label comes out and how often "
+                        "the non-superiority test rejects (uses --reps, --seed, --jobs, "
+                        "--output)")
+    c.add_argument("--boundary", action="store_true",
+                   help="instead of the bank's metrics, the size of the non-superiority test of "
+                        "LATE - EARLY at its boundary (LATE - EARLY = m_diff, --margin-se true "
+                        "standard errors) for every scenario and layout: the robust default, its "
+                        "inflated-df rule and the iid test (uses --scenarios, --layers, --reps, "
+                        "--seed, --alpha, --margin-se, --jobs, --output)")
     c.add_argument("--across", action="store_true",
                    help="instead of the bank, the across-models bank: families of K = 2, 3, 4, "
                         "6 models (depths from 28, 36, 40, 64 layers, per-model noise scales, "
@@ -111,6 +119,31 @@ def _verdict_study(args: argparse.Namespace) -> int:
     md = to_markdown(results, reps=args.reps, seed=args.seed, command=shlex.join(argv))
     if args.output:
         write_text(args.output, md, "--output")
+    print(md)
+    return EXIT_OK
+
+
+def _boundary_study(args: argparse.Namespace, cells) -> int:
+    import shlex
+
+    from ..render.files import write_text
+    from ..studies.boundary import boundary_study, to_markdown
+
+    bar, advance = progress_bar("simulating the boundary", args.reps * len(cells))
+    with bar:
+        results = boundary_study(cells, reps=args.reps, seed=args.seed, alpha=args.alpha,
+                                 margin_se=args.margin_se, jobs=args.jobs, progress=advance)
+    argv = ["gaugetest", "calibrate", "--boundary"] + _calibrate_options(args)
+    md = to_markdown(cells, results, reps=args.reps, alpha=args.alpha, margin_se=args.margin_se,
+                     command=shlex.join(argv))
+    if args.output:
+        write_text(args.output, md, "--output")
+    if args.json:
+        import json
+        doc = {"settings": {"reps": args.reps, "seed": args.seed, "alpha": args.alpha,
+                            "margin_se": args.margin_se, "command": shlex.join(argv)},
+               "cells": results}
+        write_text(args.json, json.dumps(doc, indent=1, sort_keys=True) + "\n", "--json")
     print(md)
     return EXIT_OK
 
@@ -237,6 +270,8 @@ def run(args: argparse.Namespace) -> int:
     for path, opt in ((args.output, "--output"), (args.json, "--json")):
         if path and os.path.isdir(path):
             raise UsageError(opt, "a file path", path)
+    if args.boundary:
+        return _boundary_study(args, cells)
     bar, advance = progress_bar("calibrating replicates", args.reps * len(cells))
     with bar:
         totals = calibrate(cells, methods, reps=args.reps, seed=args.seed, alpha=args.alpha,
