@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ._version import __version__
-from .deltas import DeltaTable, Issue, build_deltas
+from .deltas import DeltaTable, Issue, build_deltas, null_draws_of
 from .inference.diagnostics import Diagnostic, diagnose
 from .description import AnalysisDescription, caveat
 from .errors import UsageError
@@ -121,7 +121,7 @@ class AnalysisResult:
                        "delta": float(t.aligned[i, j] - t.raw[i, j])}
                 if t.null_mean is not None and not np.isnan(t.null_mean[i, j]):
                     row["null_mean"] = float(t.null_mean[i, j])
-                    if t.null_var is not None:
+                    if t.null_var is not None and np.isfinite(t.null_var[i, j]):
                         row["null_mean_se"] = float(np.sqrt(t.null_var[i, j]))
                     row["excess"] = float(t.aligned[i, j] - t.null_mean[i, j])
                 rows.append(row)
@@ -181,7 +181,7 @@ class AnalysisResult:
             "noninferiority": iid["noninferiority"],
             "equivalence": iid["equivalence"],
             "iid": {k: iid[k] for k in ("method", "name", "description", "interval_method",
-                                        "power")},
+                                        "power", "tost_name")},
             "robust": robust,
             "diagnostics": self.diagnostics.to_dict(),
             "gaussian_null": self.gaussian_null,
@@ -215,8 +215,7 @@ def _quantity(s: Settings, table: DeltaTable, null_s: Sweep, ali_s: Sweep):
         shapes = {f: list(v) for f, v in preset_shapes(s.shapes).items()}
     side = ali_s.meta.get("alignment_side") or null_s.meta.get("alignment_side") or "cols"
     null_name, null_definition = null_of(null_s.meta)
-    draws = null_s.meta.get("null_draws")
-    draws = draws if isinstance(draws, int) and draws > 0 else None
+    draws = null_draws_of(null_s.meta)
     if table.quantity == "excess":
         reason = ("the raw file carries the matched null for every analysed value"
                   if s.baseline == "auto" else "requested")
@@ -233,18 +232,27 @@ def _quantity(s: Settings, table: DeltaTable, null_s: Sweep, ali_s: Sweep):
 
 
 def _equivalence_phases(s: Settings, pmap: PhaseMap, table: DeltaTable) -> tuple[tuple, str]:
+    """The deciding phases, in depth order. A named phase without pairs in the data (E under
+    the 36-layer map) stays deciding: its equivalence cannot be tested, and the verdict must
+    say so rather than decide on the other phase alone. ``all`` is every phase the map gives a
+    pair of this model, measured or not."""
     spec = s.equivalence_phases
+    # a preset knows all standard names (the 36-layer map simply has no E); a custom map its own
+    order = list(pmap.phases) + ([p for p in STANDARD_PHASES if p not in pmap.phases]
+                                 if pmap.preset else [])
     if spec == "compared":
-        return tuple(p for p in table.present_phases if p in s.compare) or tuple(s.compare), \
-            "compared"
+        return tuple(p for p in order if p in s.compare), "compared"
     if spec == "all":
-        return table.present_phases, "all"
+        # every phase the map gives a pair of this model, with data or not: a partial sweep
+        # cannot show equivalence in a phase it did not measure
+        n = table.num_layers
+        return tuple(dict.fromkeys(pmap.phase_of(L, n) for L in range(n - 1))), "all"
     names = tuple(p.strip() for p in spec.split(",") if p.strip())
     for p in names:
-        if p not in pmap.phases:
+        if p not in order:
             raise UsageError("--equivalence-phases",
                              f"compared, all or phases of the map ({', '.join(pmap.phases)})", p)
-    return names, "custom"
+    return tuple(p for p in order if p in names), "custom"
 
 
 def _diagnostics(data: InferenceInput) -> Diagnostics:

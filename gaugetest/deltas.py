@@ -96,7 +96,9 @@ class DeltaTable:
         if self.quantity != "excess" or self.null_var is None:
             return None
         v = self.null_var
-        return np.column_stack([v, v.sum(axis=1) / v.shape[1] ** 2])
+        # a value without a known variance adds none to its pair's pooled variance (a floor
+        # that stays a lower bound); the warnings name those values
+        return np.column_stack([v, np.nansum(v, axis=1) / v.shape[1] ** 2])
 
     def rows_of(self, phase: str) -> np.ndarray:
         """Row indices of the pairs in ``phase``."""
@@ -213,16 +215,28 @@ def build_deltas(null: Sweep, aligned: Sweep, phase_map: PhaseMap,
                             "and the same alignment?"))
     phases = tuple(phase_map.phase_of(L, n_layers) for L in layers)
     matched = baseline == "matched"
+    if matched:
+        issues += _null_variance_issues(null, null_mean, null_var, raw, layers, families)
     table = DeltaTable(n_layers, np.asarray(layers, dtype=np.int64), phases, tuple(families),
                        raw, ali, phase_map.phases, "excess" if matched else "delta",
                        null_mean if matched else raw, null_mean, null_var)
     return table, issues
 
 
+def null_draws_of(meta: dict) -> int | None:
+    """The raw file's ``null_draws`` as a count: a positive integer (8, or 8.0), else None."""
+    d = meta.get("null_draws")
+    if isinstance(d, bool) or not isinstance(d, (int, float)):
+        return None
+    return int(d) if float(d).is_integer() and d >= 1 else None
+
+
 def _matched_null(null: Sweep, families, layers, raw: np.ndarray):
     """(mean, variance of the mean) of the matched null per value, from the raw file's
     ``aligned_null_mean`` / ``aligned_null_sd`` and the ``null_draws`` it records; (None, None)
-    when it carries no mean at all."""
+    when it carries no mean at all. The variance sd^2 / draws is given value by value: NaN
+    where the sd is missing (or the draws unusable), and None only when it is nowhere given
+    (a missing sd elsewhere does not drop the others' variance)."""
     n, F = raw.shape
     mean = np.full((n, F), np.nan)
     sd = np.full((n, F), np.nan)
@@ -234,11 +248,33 @@ def _matched_null(null: Sweep, families, layers, raw: np.ndarray):
             sd[i, j] = e.get("aligned_null_sd", np.nan)
     if np.isnan(mean).all():
         return None, None
-    draws = null.meta.get("null_draws")
-    var = None
-    if isinstance(draws, int) and draws >= 2 and not np.isnan(sd[~np.isnan(mean)]).any():
-        var = sd ** 2 / draws
-    return mean, var
+    draws = null_draws_of(null.meta)
+    if draws is None:
+        return mean, None
+    var = np.where(np.isnan(mean), np.nan, sd ** 2 / draws)
+    return mean, (None if np.isnan(var).all() else var)
+
+
+def _null_variance_issues(null: Sweep, mean, var, raw, layers, families) -> list[Issue]:
+    """A warning for the analysed values whose matched-null mean comes without the variance
+    the robust analysis counts (``aligned_null_sd`` and a usable ``null_draws``)."""
+    has = ~np.isnan(mean) & ~np.isnan(raw)
+    if null_draws_of(null.meta) is None:
+        got = null.meta.get("null_draws", "missing")
+        return [Issue("null-variance-missing",
+                      f"{null.source}: null_draws is {got!r}, not a positive integer, so the "
+                      "variance of the matched null's mean (aligned_null_sd^2 / null_draws) is "
+                      "unknown and the robust analysis cannot count it: its intervals for the "
+                      "excess may be too narrow")]
+    lack = np.argwhere(has & (np.isnan(var) if var is not None else True))
+    if not len(lack):
+        return []
+    shown = ", ".join(f"L={layers[i]} {families[j]}" for i, j in lack[:10])
+    more = f" and {len(lack) - 10} more" if len(lack) > 10 else ""
+    return [Issue("null-variance-missing",
+                  f"{null.source}: {len(lack)} value(s) carry aligned_null_mean without "
+                  f"aligned_null_sd ({shown}{more}): the variance of those null means is not "
+                  "counted in the robust analysis (the others' is)")]
 
 
 def _first_missing(null_mean, raw, layers, families):

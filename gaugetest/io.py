@@ -21,6 +21,16 @@ STANDARD_FAMILIES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_pr
 #: Cosines may exceed [-1, 1] by float rounding only.
 COS_TOLERANCE = 1e-6
 
+#: The name of the mean over families in every output: no family may have it.
+RESERVED_FAMILY = "pooled"
+
+
+def _family_name(fam: str, src: str, path: str) -> None:
+    if fam == RESERVED_FAMILY:
+        raise InputError(src, path, f"a family name other than {RESERVED_FAMILY!r} (reserved: "
+                         "every output names the mean over families so)",
+                         f"a family named {fam!r}")
+
 
 @dataclass(frozen=True)
 class Sweep:
@@ -230,6 +240,7 @@ def parse_null(doc: Any, source: str = "<null dict>", sha256: str | None = None)
                              "missing" if fams is None and "families" not in pr else describe(fams))
         for fam, entry in fams.items():
             fat = f"{at}.families.{fam}"
+            _family_name(fam, source, fat)
             if not isinstance(entry, dict):
                 raise InputError(source, fat, "an object with 'cos'", describe(entry))
             if "cos" not in entry:
@@ -269,6 +280,7 @@ def parse_aligned(doc: Any, source: str = "<aligned dict>", sha256: str | None =
     cos: dict[str, dict[int, float]] = {}
     for fam, per_L in ac.items():
         at = f"aligned_cos.{fam}"
+        _family_name(fam, source, at)
         if not isinstance(per_L, dict):
             raise InputError(source, at, "an object {\"L\": cos}", describe(per_L))
         out: dict[int, float] = {}

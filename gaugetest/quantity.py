@@ -180,16 +180,25 @@ def delta_quantity(gauge: str, gauge_source: str, requested: str = "raw", reason
                     "delta ≥ 0 by construction, and matrices with no shared structure already "
                     "reach large aligned cosines")
         testable = False
-    elif reference and min(r.quantity for r in reference) > margin[1]:
+    elif reference and pooled_level(reference) > margin[1]:
+        # the verdict tests the pooled delta (the mean over families), so its level with no
+        # shared structure decides, not the smallest family's (issue 22 defect 8)
         testable = False
+        lo_f, hi_f = (f(r.quantity for r in reference) for f in (min, max))
         note = (f"equivalence of delta to 0 is untestable: matrices with no shared structure "
-                f"already give delta ≥ {min(r.quantity for r in reference):.3f} > the margin "
-                f"{margin[1]:g} ({reference[0].source})")
+                f"already give a pooled delta of {pooled_level(reference):.3f} (families "
+                f"{lo_f:.3f}–{hi_f:.3f}) > the margin {margin[1]:g} ({reference[0].source})")
     else:
         testable, note = True, ""
     return Quantity("delta", "delta", "delta", "aligned cosine − raw cosine", "raw", requested,
                     reason, gauge, gauge_source, null_name, null_draws, 0.0, 2.0, testable, note,
                     reference, null_definition)
+
+
+def pooled_level(reference) -> float:
+    """The pooled column's value with no shared structure: the mean over families of their
+    levels (the pooled column is the mean over families of each pair)."""
+    return float(np.mean([r.quantity for r in reference]))
 
 
 def excess_quantity(gauge: str, gauge_source: str, requested: str, reason: str,

@@ -60,7 +60,8 @@ class Settings:
 
 
 def parse_margin(value) -> tuple[float, float]:
-    """``0.02`` -> (-0.02, 0.02); ``"-0.01,0.03"`` or ``(-0.01, 0.03)`` -> uneven bounds.
+    """``0.02`` -> (-0.02, 0.02); ``"-0.01,0.03"`` or ``(-0.01, 0.03)`` -> uneven bounds, which
+    must contain 0.
 
     Examples
     --------
@@ -83,8 +84,11 @@ def parse_margin(value) -> tuple[float, float]:
         lo, hi = (float(v) for v in value)
         if not (math.isfinite(lo) and math.isfinite(hi)):
             raise UsageError("--margin", "finite bounds LOW,HIGH", value)
-        if lo >= hi:
-            raise UsageError("--margin", "LOW < HIGH", f"{lo:g},{hi:g}")
+        if not lo < 0 < hi:
+            # the margin is an interval around 0 ("equivalent to 0"): one that excludes 0
+            # would call a value far from 0 equivalent to it
+            raise UsageError("--margin", "LOW < 0 < HIGH (an interval around 0)",
+                             f"{lo:g},{hi:g}")
         return (lo, hi)
     raise UsageError("--margin", "a number M > 0 or LOW,HIGH", value)
 

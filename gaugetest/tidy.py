@@ -7,8 +7,8 @@ it without the analysis importing a renderer.
 """
 from __future__ import annotations
 
-TABLES = ("pairs", "phase_summary", "permutation", "noninferiority", "equivalence",
-          "robust_phase_summary", "robust_late_vs_early", "robust_noninferiority",
+TABLES = ("verdict", "pairs", "phase_summary", "permutation", "noninferiority",
+          "equivalence", "robust_phase_summary", "robust_late_vs_early", "robust_noninferiority",
           "robust_equivalence", "diagnostics", "power_mdd", "power_tost", "warnings")
 
 
@@ -23,7 +23,16 @@ def tidy_tables(doc: dict, model: str | None = None) -> dict[str, list[dict]]:
     def tag(rows, **extra):
         return [{**extra, **r, "quantity": qty} for r in rows]
 
+    v = doc["verdict"]
     out: dict[str, list[dict]] = {
+        # the label with its evidence, so the tables read on their own say what they decided
+        "verdict": [{"label": v["label"], "dependence": v["dependence"],
+                     "evidence_difference": v["evidence"]["difference"],
+                     "negligible": v["evidence"]["negligible"],
+                     "evidence_equivalence": v["evidence"]["equivalence"],
+                     "other_analysis": v["other"].get("analysis"),
+                     "other_label": v["other"].get("label"), "headline": v["headline"],
+                     "quantity": qty}],
         "pairs": doc["pairs"],
         "phase_summary": tag(doc["phase_summary"], method="iid"),
         "permutation": tag(doc["permutation"], method="iid"),

@@ -279,8 +279,11 @@ def _equivalence(result, desc) -> tuple[str, list[str], str]:
         return "untestable-quantity", reasons, f"equivalence of {q.symbol} to 0 untestable"
     missing = [p for p in deciding if p not in rows or rows[p].equivalent is None]
     if missing:
+        why = "; ".join(f"{p}: " + ("no pair of this phase in the data" if p not in rows
+                                    else rows[p].note or "too few complete pairs")
+                        for p in missing)
         reasons.append(f"Equivalence of the pooled {q.symbol} to 0 within {margin} cannot be "
-                       f"tested in {', '.join(missing)} (too few complete pairs).")
+                       f"tested in {', '.join(missing)} ({why}).")
         return "untestable-phases", reasons, f"equivalence untestable in {', '.join(missing)}"
     shown = all(rows[p].equivalent for p in deciding)
     parts = ", ".join(f"{p} {'yes' if rows[p].equivalent else 'no'} ({level} CI "

@@ -107,6 +107,13 @@ FILE_CASES = [
     ("no-common-family", A, {"num_layers": 8, "aligned_cos": {"mlp_w1": {"1": 0.1}}},
      "a family also in"),
     ("non-utf8", N, b'{"pair_results": "\xff"}', "UTF-8"),
+    # issue 22 defect 9: "pooled" names the mean over families in every output
+    ("family-named-pooled", N, edit(BASE_NULL, setkey(["pair_results", 2, "families", "pooled"],
+                                                      {"cos": 0.1})),
+     "pair_results[2].families.pooled"),
+    ("aligned-family-named-pooled", A, edit(BASE_ALIGNED, setkey(["aligned_cos", "pooled"],
+                                                                 {"0": 0.1})),
+     "aligned_cos.pooled"),
 ]
 
 
@@ -171,8 +178,8 @@ def test_unreadable_file(tmp_path, capsys, monkeypatch):
 SETTING_CASES = [
     (["--margin", "0"], "--margin"),
     (["--margin", "-0.1"], "--margin"),
-    (["--margin", "0.03,0.01"], "LOW < HIGH"),
-    (["--margin", "0.02,0.02"], "LOW < HIGH"),
+    (["--margin", "0.03,0.01"], "LOW < 0 < HIGH"),
+    (["--margin", "0.02,0.02"], "LOW < 0 < HIGH"),
     (["--margin", "abc"], "--margin"),
     (["--alpha", "0.7"], "--alpha"),
     (["--alpha", "0"], "--alpha"),

@@ -183,7 +183,10 @@ def test_36_layers_reports_missing_E():
     res = analyze(*excess_sweeps(d, 36), **FAST)
     assert not res.permutation.testable
     assert "no phase E" in res.permutation.reason
-    assert res.verdict.label == "difference-untestable"
+    # E stays a deciding phase, untestable too (issue 22 defect 5: it was dropped, and C alone
+    # decided equivalence)
+    assert res.verdict.label == "not-testable"
+    assert any("E: no pair of this phase" in r for r in res.verdict.reasons)
 
 
 def test_custom_phases_make_E_testable_on_36_layers(tmp_path):

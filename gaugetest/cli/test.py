@@ -45,6 +45,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("NULL_JSON ALIGNED_JSON", "two input files (or --model / --manifest)")
     if models:
         from ..multi import analyze_models
+        if args.plot:
+            from ..render.files import model_folders
+            model_folders([m[0] for m in models])     # colliding folder names: exit 2 now
         emit_many(analyze_models(models, **analysis_settings(args)), args)
         return EXIT_OK
     res = analyze(args.null_json, args.aligned_json, **analysis_settings(args))

@@ -19,6 +19,21 @@ from .._util import json_number as _num
 POOLED = "pooled"
 
 
+def p_or_none(p) -> float | None:
+    """A p-value as result rows carry it: None when there is none (None or NaN: a NaN must
+    never be read as 'not significant'), else clipped to [0, 1] (a sum of probabilities can
+    end an ulp outside)."""
+    if p is None:
+        return None
+    p = float(p)
+    return None if p != p else min(1.0, max(0.0, p))
+
+
+def _clip_p(row, names) -> None:
+    for name in names:
+        object.__setattr__(row, name, p_or_none(getattr(row, name)))
+
+
 # --------------------------------------------------------------------------- what a method sees
 
 
@@ -140,6 +155,9 @@ class DifferenceRow:
     detail: dict = field(default_factory=dict)
     note: str = ""
 
+    def __post_init__(self):
+        _clip_p(self, ("p_value", "p_holm"))
+
     def to_dict(self) -> dict:
         d = {"family": self.family, "statistic": _num(self.statistic),
              "ci_low": _num(self.ci_low), "ci_high": _num(self.ci_high), "level": self.level,
@@ -222,7 +240,9 @@ class NoninferiorityRow:
 class EquivalenceRow:
     """TOST of one phase x family mean against (margin_low, margin_high); the interval is the
     (1 − 2 alpha) one whose inclusion in the margin is the test, and ``min_margin`` =
-    max(|ci_low|, |ci_high|) is the smallest symmetric margin that interval fits in."""
+    max(|ci_low|, |ci_high|) is the smallest symmetric margin that interval fits in.
+    ``min_p`` is the smallest p the test can give (a bootstrap p: 1 / (B + 1)); when it is not
+    below alpha the test cannot decide and ``equivalent`` is None, with a note."""
 
     phase: str
     family: str
@@ -239,12 +259,16 @@ class EquivalenceRow:
     equivalent: bool | None
     min_margin: float | None
     note: str = ""
+    min_p: float | None = None         # smallest p the test can give; >= alpha: undecided
+
+    def __post_init__(self):
+        _clip_p(self, ("p_lower", "p_upper", "p_value"))
 
     @classmethod
     def from_tost(cls, phase: str, family: str, r, level: float) -> "EquivalenceRow":
         return cls(phase, family, r.n, r.mean, r.margin_low, r.margin_high, r.p_lower,
                    r.p_upper, r.pvalue, r.ci_low, r.ci_high, level, r.equivalent, r.min_margin,
-                   r.note)
+                   r.note, r.min_p)
 
     @classmethod
     def untestable(cls, phase: str, family: str, n: int, mean, margin, level: float,
@@ -259,7 +283,7 @@ class EquivalenceRow:
                 "p_value": _num(self.p_value), "ci_low": _num(self.ci_low),
                 "ci_high": _num(self.ci_high), "level": self.level,
                 "equivalent": self.equivalent, "min_margin": _num(self.min_margin),
-                "note": self.note}
+                "min_p": _num(self.min_p), "note": self.note}
 
 
 @dataclass(frozen=True)
@@ -378,6 +402,13 @@ def not_testable_reason(data: InferenceInput, phase_names_in_map) -> str | None:
     if short:
         return "; ".join(short) + " (need >= 2 each)"
     return None
+
+
+def compared_counts(data: InferenceInput, j: int = -1) -> tuple[int, int]:
+    """Pairs with a value in column ``j`` (default: the pooled one, whose test the verdict
+    reads) in LATE and in EARLY: the n that column's test really has."""
+    return tuple(int(np.sum(~np.isnan(data.x[data.rows_of(p), j])))
+                 for p in (data.late, data.early))
 
 
 def column_note(data: InferenceInput, j: int, need: int) -> str:

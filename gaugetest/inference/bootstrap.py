@@ -32,6 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .spread import zero_spread
+
 CI_METHODS = ("bca", "percentile", "basic", "bootstrap-t", "t-union")
 
 #: Elements gathered per batch (n_rows x batch); bounds peak memory at ~16 MB.
@@ -202,7 +204,7 @@ def mean_ci(x: np.ndarray, *, n_resamples: int = 10_000, confidence_level: float
     for j in range(k):
         col, th, bj = x[:, j], means[j], boot[j]
         se = float(np.std(bj, ddof=1))
-        if np.ptp(col) == 0:
+        if zero_spread(col):
             out.append(MeanCI(n, th, th, th, method, "constant data: zero-width interval", 0.0))
             continue
         lo, hi, used, note = _interval_from_draws(
@@ -310,7 +312,7 @@ def difference_ci(late: np.ndarray, early: np.ndarray, *, n_resamples: int = 10_
             th = float(np.ascontiguousarray(ca).mean()) - float(np.ascontiguousarray(cb).mean())
             bj = boot[c]
             se = float(np.std(bj, ddof=1))
-            if np.ptp(ca) == 0 and np.ptp(cb) == 0:
+            if zero_spread(ca) and zero_spread(cb):
                 out[j] = MeanCI(n_a + n_b, th, th, th, method,
                                 "constant data: zero-width interval", 0.0)
                 continue
@@ -330,7 +332,7 @@ def _studentized_ci(x: np.ndarray, means: list, n_resamples: int, alpha: float, 
     for j in range(k):
         col, th = x[:, j], means[j]
         se = float(np.std(col, ddof=1) / np.sqrt(n))
-        if np.ptp(col) == 0:
+        if zero_spread(col):
             out.append(MeanCI(n, th, th, th, method, "constant data: zero-width interval", 0.0))
             continue
         q_lo, q_hi = _finite_quantile(tstar[j], (alpha, 1 - alpha))
@@ -372,7 +374,7 @@ def _studentized_difference(a: np.ndarray, b: np.ndarray, n_resamples: int, alph
     th = float(a.mean()) - float(b.mean())
     va, vb = a.var(ddof=1) / na, b.var(ddof=1) / nb
     se = float(np.sqrt(va + vb))
-    if se == 0:
+    if se == 0 or (zero_spread(a) and zero_spread(b)):
         return MeanCI(na + nb, th, th, th, method, "constant data: zero-width interval", 0.0)
     ma, sa = _bootstrap_mean_sd(a, n_resamples, rng)
     mb, sb = _bootstrap_mean_sd(b, n_resamples, rng)

@@ -48,6 +48,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .spread import ZERO_SPREAD, zero_spread
+
 METHODS = ("iid", "neff", "hac", "glsar", "block", "sieve")
 
 _BOOT_SE_RESAMPLES = 999
@@ -160,7 +162,8 @@ def common_lag1(x: np.ndarray, groups, min_group: int = 5) -> tuple[float | None
     correction is poor for 3-4 points -- unless that leaves fewer than ``MIN_POINTS`` points
     (small models: 16-22 layers), in which case phases of 3 or more pairs are used too, rather
     than falling back to each phase's own 3-12 points.  Returns (rho, N), or (None, N) when
-    even then fewer than ``MIN_POINTS`` points are usable.
+    even then fewer than ``MIN_POINTS`` points are usable, or when the correction is undefined
+    (3k >= N: three points or fewer per estimated mean).
     """
     x = np.asarray(x, dtype=float)
     g = np.asarray(groups, dtype=object)
@@ -178,6 +181,11 @@ def common_lag1(x: np.ndarray, groups, min_group: int = 5) -> tuple[float | None
         if N >= MIN_POINTS:
             break
     if N < MIN_POINTS:
+        return None, N
+    if 3 * k >= N:
+        # the bias correction divides by 1 - 3k/N: with three points or fewer per estimated
+        # mean it is undefined (ZeroDivisionError at N = 3k) or flips sign, so there is no
+        # depth-wide rho (found by tests/test_invariants.py)
         return None, N
     e = hampel_clip(e, g)
     same = use[:-1] & use[1:] & (g[:-1] == g[1:])
@@ -341,8 +349,9 @@ def series_moments(x: np.ndarray, method: str, rng: np.random.Generator | None =
     n = len(x)
     if n < 3:
         return None
-    if np.ptp(x) == 0:
-        return Moments(n, float(x[0]), 0.0, n - 1.0, method, "constant data")
+    if zero_spread(x):
+        # no spread beyond rounding (inference.spread): the mean is known exactly
+        return Moments(n, float(x.mean()), 0.0, n - 1.0, method, "constant data")
     rng = rng if rng is not None else np.random.default_rng(0)
     if method == "iid":
         return _iid(x)
@@ -380,7 +389,11 @@ def welch_greater(late: Moments, early: Moments) -> tuple[float, float, float, f
     v1, v2 = late.se ** 2, early.se ** 2
     se = np.sqrt(v1 + v2)
     if se == 0:
-        return diff, float("inf") if diff > 0 else 0.0, float("nan"), 0.0 if diff > 0 else 1.0
+        # both means known exactly: H1 is certain when they differ by more than rounding
+        # (inference.spread), else unsupported (a tie never rejects)
+        tol = ZERO_SPREAD * max(1.0, abs(late.mean), abs(early.mean))
+        return diff, float("inf") if diff > tol else 0.0, float("nan"), \
+            0.0 if diff > tol else 1.0
     df = (v1 + v2) ** 2 / (v1 ** 2 / late.df + v2 ** 2 / early.df) if (v1 + v2) > 0 else 1.0
     t = diff / se
     return float(diff), float(t), float(df), float(stdtr(df, -t))

@@ -16,10 +16,14 @@ import numpy as np
 from . import noninferiority as ni
 from .depth_model import METHOD, METHOD_CAL, fit_depth
 from .base import (POOLED, DifferenceRow, DifferenceTest, EquivalenceRow, InferenceInput,
-                   InferenceResult, PhaseEstimate, PowerSummary, column_note, holm_adjust,
-                   not_testable_reason)
+                   InferenceResult, PhaseEstimate, PowerSummary, column_note, compared_counts,
+                   holm_adjust, not_testable_reason)
 
 TEST_NAME = "t test on the depth model"
+#: The note of a mean or difference without spread (every phase in it constant, no known
+#: variance): given the model it is known exactly, so its interval has zero width and its
+#: tests answer p = 0 or 1 (docs/methodology.md, "Constant values").
+EXACT_NOTE = "no spread: known exactly (zero-width interval)"
 
 
 class DepthModelMethod:
@@ -60,12 +64,13 @@ class DepthModelMethod:
                         tost_power[phase] = None
                     continue
                 ci = c.interval(level)
+                note = EXACT_NOTE if c.se == 0 else ""
                 summary.append(PhaseEstimate(phase, name, n, c.estimate, ci[0], ci[1], level,
-                                             fits[j].method))
+                                             fits[j].method, note))
                 t = c.tost(lo, hi, alpha)
                 eq_rows.append(EquivalenceRow(phase, name, n, c.estimate, lo, hi, t.p_lower,
                                               t.p_upper, t.pvalue, t.ci_low, t.ci_high, t.ci_level,
-                                              t.equivalent, t.min_margin))
+                                              t.equivalent, t.min_margin, note))
                 if name == POOLED:
                     tost_power[phase] = c.tost_power(lo, hi, alpha)
         names = phase_names_in_map if phase_names_in_map is not None else data.phase_order
@@ -92,16 +97,17 @@ class DepthModelMethod:
                 rows.append(DifferenceRow(name, d.estimate, ci[0], ci[1], level,
                                           d.p_greater(0.0),
                                           detail={"se": d.se, "df": d.df, "tost_ci_low": tl,
-                                                  "tost_ci_high": th}))
+                                                  "tost_ci_high": th},
+                                          note=EXACT_NOTE if d.se == 0 else ""))
                 ni_rows.append(ni.from_contrast(data, name, d, td, ni_test))
                 mdd[name] = d.mdd(alpha, 0.8)
             adj = holm_adjust([r.p_value for r in rows[:-1]])
             rows = [DifferenceRow(r.family, r.statistic, r.ci_low, r.ci_high, r.level, r.p_value,
                                   adj[i] if i < len(adj) else None, r.detail, r.note)
                     for i, r in enumerate(rows)]
-        test = DifferenceTest(data.late, data.early, len(data.rows_of(data.late)),
-                              len(data.rows_of(data.early)), why is None, why or "", TEST_NAME,
-                              tuple(rows) if why is None else ())
+        n_late, n_early = compared_counts(data)
+        test = DifferenceTest(data.late, data.early, n_late, n_early, why is None, why or "",
+                              TEST_NAME, tuple(rows) if why is None else ())
         pooled_fit = fits[-1]
         failed = [n for n, f in zip(data.columns, fits) if not f.check.passed]
         check = {**pooled_fit.check.to_dict(), "columns_failed": failed}

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .spread import zero_spread
+
 
 @dataclass(frozen=True)
 class TostResult:
@@ -41,7 +43,9 @@ class TostResult:
     ``ci_low``/``ci_high`` are the (1 - 2 alpha) t interval; ``min_margin`` is
     the smallest symmetric margin m for which (-m, m) would contain it, i.e.
     equivalence would hold at alpha for every margin larger than it.
-    Fields are None when the test cannot run (n < 2).
+    Fields are None when the test cannot run (n < 2). ``min_p`` is the smallest p-value the
+    test can give (1 / (B + 1) for a bootstrap p); when it is not below alpha, ``equivalent``
+    is None: the test cannot decide.
     """
 
     n: int
@@ -57,6 +61,7 @@ class TostResult:
     min_margin: float | None
     df: float | None = None
     note: str = ""
+    min_p: float | None = None        # the smallest p the test can give (None: no floor)
 
 
 def tost_from_moments(mean, se, df, low: float, high: float, alpha: float, n) -> list[TostResult]:
@@ -124,9 +129,28 @@ def tost_mean(x, low: float, high: float, alpha: float = 0.05) -> list[TostResul
         n = col.size
         ns.append(n)
         means.append(col.mean() if n else np.nan)
-        ses.append(col.std(ddof=1) / np.sqrt(n) if n >= 2 else np.nan)
+        # no spread (inference.spread): the mean is known exactly, se 0
+        ses.append(0.0 if n >= 2 and zero_spread(col) else
+                   col.std(ddof=1) / np.sqrt(n) if n >= 2 else np.nan)
         dfs.append(n - 1)
     return tost_from_moments(means, ses, dfs, low, high, alpha, ns)
+
+
+def _largest_count(alpha: float, B: int) -> int:
+    """The largest count b of bootstrap statistics at or beyond the observed one whose p-value
+    (b + 1) / (B + 1) is still below alpha (computed as that p is); -1 when none is.
+
+    Examples
+    --------
+    >>> _largest_count(0.05, 199), _largest_count(0.005, 200), _largest_count(0.005, 100)
+    (8, 0, -1)
+    """
+    b = int(np.floor(alpha * (B + 1)))
+    while b >= 0 and not (b + 1) / (B + 1) < alpha:
+        b -= 1
+    while (b + 2) / (B + 1) < alpha:
+        b += 1
+    return b
 
 
 def tost_robust(x, low: float, high: float, alpha: float = 0.05, *, n_resamples: int = 9999,
@@ -138,8 +162,9 @@ def tost_robust(x, low: float, high: float, alpha: float = 0.05, *, n_resamples:
     t* = (mean* - mean) / se* at least as extreme as the observed (mean - bound) / se;
     rows are resampled jointly (columns of one pair move together).  Equivalence holds when
     both p-values are below ``alpha``; ``ci_low``/``ci_high`` are the union of the (1 - 2 alpha)
-    t and bootstrap-t intervals, so equivalence holds exactly when that interval lies inside
-    (low, high) (up to the (b + 1) / (B + 1) granularity).
+    t interval and the bootstrap-t interval that inverts the count p-values (its bounds are the
+    order statistics where (b + 1) / (B + 1) crosses alpha), so equivalence holds exactly when
+    that interval lies inside (low, high).
 
     Parameters
     ----------
@@ -178,10 +203,16 @@ def tost_robust(x, low: float, high: float, alpha: float = 0.05, *, n_resamples:
         col = x[:, j]
         m = float(col.mean())
         se = float(col.std(ddof=1) / np.sqrt(n))
-        if se == 0:
+        if se == 0 or zero_spread(col):
             out.append(tost_from_moments([m], [0.0], [n - 1], low, high, alpha, [n])[0])
             continue
-        b_lo, b_hi = _finite_quantile(tstar[j], (alpha, 1 - alpha))
+        # the bootstrap-t bounds are the test inverted: the order statistics at which the
+        # count p (b + 1) / (B + 1) crosses alpha, so that the interval lies inside the margin
+        # exactly when p < alpha (quantiles interpolated between order statistics did not)
+        c = _largest_count(alpha, B)
+        ts = np.sort(tstar[j])
+        b_lo, b_hi = ((ts[c], ts[B - 1 - c]) if c >= 0 else
+                      _finite_quantile(tstar[j], (alpha, 1 - alpha)))
         if not (np.isfinite(b_lo) and np.isfinite(b_hi)):
             # 3-4 pairs: many resamples have no spread (t* infinite); the t TOST is what can
             # be said, and the interval stays consistent with the decision
@@ -195,7 +226,14 @@ def tost_robust(x, low: float, high: float, alpha: float = 0.05, *, n_resamples:
         p_hi = max(float(stdtr(n - 1, t_hi)), (np.sum(tstar[j] <= t_hi) + 1) / (B + 1))
         ci_lo, ci_hi = min(m - b_hi * se, m - q_t * se), max(m - b_lo * se, m + q_t * se)
         p = max(p_lo, p_hi)
+        floor = 1.0 / (B + 1)
+        equivalent, note = bool(p < alpha), "t and bootstrap-t (larger p-value per side)"
+        if c < 0:
+            # no data can give p < alpha: 'not equivalent' would say nothing (issue 22 defect 6)
+            equivalent = None
+            note = (f"cannot reach alpha = {alpha:g}: the bootstrap p is at least 1/(B + 1) = "
+                    f"{floor:.3g} with B = {B} resamples (more resamples would)")
         out.append(TostResult(n, m, low, high, float(p_lo), float(p_hi), float(p), float(ci_lo),
-                              float(ci_hi), bool(p < alpha), max(abs(ci_lo), abs(ci_hi)),
-                              float(n - 1), "t and bootstrap-t (larger p-value per side)"))
+                              float(ci_hi), equivalent, max(abs(ci_lo), abs(ci_hi)),
+                              float(n - 1), note, floor))
     return out

@@ -64,10 +64,17 @@ def _difference(data: InferenceInput, rng, phase_names_in_map) -> DifferenceTest
     rows = []
     for j, name in enumerate(data.columns):
         p = float(res.pvalue[j])
-        stat = float(res.statistic[j])
         c = cis[j]
+        # the reported difference is mean(LATE) - mean(EARLY) of the phase means, the estimate
+        # its interval is built around (the permutation's own sums differ in the last bits)
+        stat = float(c.statistic) if np.isfinite(res.statistic[j]) else np.nan
         note = c.note
-        detail = {"exact": res.exact, "n_resamples": res.n_resamples, "ci_method": c.method}
+        # each column is tested on its pairs with a value: its own n and smallest p
+        detail = {"exact": bool(res.exact_by_column[j]),
+                  "n_resamples": int(res.n_resamples_by_column[j]), "ci_method": c.method,
+                  "n_late": int(res.n_late_by_column[j]),
+                  "n_early": int(res.n_early_by_column[j]),
+                  "min_p": float(res.min_p[j])}
         short = column_note(data, j, 1)
         if np.isnan(stat) or short:
             note, stat, p = short or f"no value in {late} or {early}: not testable", np.nan, np.nan
@@ -82,11 +89,13 @@ def _difference(data: InferenceInput, rng, phase_names_in_map) -> DifferenceTest
         rows.append(DifferenceRow(name, None if np.isnan(stat) else stat, c.ci_low, c.ci_high,
                                   level, None if np.isnan(p) else p,
                                   p_holm[j] if j < len(p_holm) else None, detail, note))
-    total = n_splits(len(rl), len(re_))
-    min_p = 1.0 / total if res.exact else 1.0 / (res.n_resamples + 1)
+    # the test the verdict reads is the pooled column's, on its complete pairs
+    n_late, n_early = res.n_late, res.n_early
+    total = n_splits(n_late, n_early)
+    min_p = float(res.min_p[-1]) if np.isfinite(res.min_p[-1]) else None
     kind = (f"exact, all {total} splits" if res.exact
             else f"Monte Carlo, {res.n_resamples} random splits")
-    return DifferenceTest(late, early, len(rl), len(re_), True, "", test_name, tuple(rows), min_p,
+    return DifferenceTest(late, early, n_late, n_early, True, "", test_name, tuple(rows), min_p,
                           {"n_distinct_splits": total, "exact": res.exact, "kind": kind,
                            "difference_ci": f"{_CI_NAME[data.ci]} of pairs within each phase"}), \
         res.null_distribution

@@ -14,8 +14,8 @@ from .dependence import Moments, common_lag1, series_moments, t_interval, welch_
 from .equivalence import tost_from_moments
 from .power import minimum_detectable_difference, tost_power
 from .base import (POOLED, DifferenceRow, DifferenceTest, EquivalenceRow, InferenceInput,
-                   InferenceResult, PhaseEstimate, PowerSummary, column_note, holm_adjust,
-                   not_testable_reason)
+                   InferenceResult, PhaseEstimate, PowerSummary, column_note, compared_counts,
+                   holm_adjust, not_testable_reason)
 
 _DESCRIPTION = {
     "neff": ("effective-sample-size t intervals and Welch t tests, with one lag-1 "
@@ -137,8 +137,7 @@ class MomentsMethod:
             rows = [DifferenceRow(r.family, r.statistic, r.ci_low, r.ci_high, r.level, r.p_value,
                                   adj[i] if i < len(adj) else None, r.detail, r.note)
                     for i, r in enumerate(rows)]
-        n_late = len(data.rows_of(data.late))
-        n_early = len(data.rows_of(data.early))
+        n_late, n_early = compared_counts(data)
         test = DifferenceTest(data.late, data.early, n_late, n_early, why is None, why or "",
                               "Welch t test on dependence-adjusted standard errors",
                               tuple(rows) if why is None else ())

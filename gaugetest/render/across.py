@@ -297,15 +297,13 @@ def family_report(a: dict) -> str:
 # --------------------------------------------------------------------------- forest plot
 
 
-def family_forest(a: dict, directory: str) -> list[str]:
+def family_forest(a: dict, out: dict) -> list[str]:
     """Per-model E − C with intervals, the family diamond and the prediction interval (file
-    ``family_forest``)."""
+    ``family_forest``), rendered into ``out`` (file name -> bytes; the caller writes them)."""
     if a["refused"]:
         return []
-    from .files import make_dir
     from .plots import WIDTH, _caption, _mpl, _save
 
-    make_dir(directory, "--plot")
     plt = _mpl()
     d = a["difference"]
     rows = a["per_model"]
@@ -317,8 +315,9 @@ def family_forest(a: dict, directory: str) -> list[str]:
     wmax = max(r["weight"] for r in rows) or 1.0
     for i, r in enumerate(rows):
         y = n + 1 - i
-        ax.errorbar(r["estimate"], y, xerr=[[r["estimate"] - r["ci_low"]],
-                                            [r["ci_high"] - r["estimate"]]],
+        # max(0, .): a zero-width interval may sit an ulp off its estimate
+        ax.errorbar(r["estimate"], y, xerr=[[max(0.0, r["estimate"] - r["ci_low"])],
+                                            [max(0.0, r["ci_high"] - r["estimate"])]],
                     fmt="s", color="black", ms=2 + 4 * r["weight"] / wmax, capsize=2)
     mu, cl, ch = d["estimate"], d["ci_low"], d["ci_high"]
     ax.fill([cl, mu, ch, mu], [1, 1.25, 1, 0.75], color="black",
@@ -337,7 +336,7 @@ def family_forest(a: dict, directory: str) -> list[str]:
                   + f". tau^2 = {d['tau2']:.2g}, I^2 = {100 * d['i2']:.0f}%. Verdict for the "
                   f"family: {a['verdict']['label']}.")
     fig.tight_layout()
-    paths = _save(fig, directory, "family_forest")
+    paths = _save(fig, out, "family_forest")
     plt.close(fig)
     return paths
 

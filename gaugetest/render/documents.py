@@ -179,9 +179,14 @@ def _tables(doc: dict) -> list[dict]:
 # --------------------------------------------------------------------------- Markdown
 
 
+def _md_cell(text: str) -> str:
+    """A table cell: '|' escaped and on one line, so a name cannot split the table."""
+    return _one_line(text).replace("|", "\\|")
+
+
 def _md_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    lines = ["| " + " | ".join(map(_md_cell, header)) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(map(_md_cell, r)) + " |" for r in rows]
     return "\n".join(lines)
 
 
@@ -190,7 +195,7 @@ def markdown_document(doc: dict, model: str | None = None) -> str:
     a, s, v = doc["analysis"], doc["settings"], doc["verdict"]
     q = a["quantity"]
     name = model or a["model"]
-    out = [f"# gaugetest results: {name}", "",
+    out = [f"# gaugetest results: {_one_line(name)}", "",
            f"**Verdict: {v['label']}** ({v['dependence']} analysis) — {v['headline']}", "",
            f"Quantity: **{q['symbol']}** = {q['definition']} (gauge: {q['gauge']}). "
            f"gaugetest {doc['version']}; seed {s['seed']}; alpha {a['alpha']:g}; phase map "
@@ -225,12 +230,24 @@ def _tex(s: str) -> str:
     return "".join(parts)
 
 
+#: Characters LaTeX treats specially (and a few symbols), as text; a line break in a name
+#: becomes a space, so no input text can end a comment or start a command line.
+_TEX_CHARS = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#",
+              "$": r"\$", "{": r"\{", "}": r"\}", "^": r"\textasciicircum{}",
+              "~": r"\textasciitilde{}", "<": r"$<$", ">": r"$>$", "±": r"$\pm$", "—": "--",
+              "≥": r"$\geq$", "≤": r"$\leq$", "|": r"$|$", "≈": r"$\approx$", "\n": " ",
+              "\r": " "}
+_TEX_RE = re.compile("|".join(map(re.escape, _TEX_CHARS)))
+
+
 def _tex_text(s: str) -> str:
-    for a, b in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("%", r"\%"), ("&", r"\&"),
-                 ("#", r"\#"), ("<", r"$<$"), (">", r"$>$"), ("±", r"$\pm$"), ("—", "--"),
-                 ("≥", r"$\geq$"), ("≤", r"$\leq$"), ("|", r"$|$"), ("≈", r"$\approx$")):
-        s = s.replace(a, b)
-    return s
+    """One pass, so the braces of an escape are never escaped again."""
+    return _TEX_RE.sub(lambda m: _TEX_CHARS[m.group()], s)
+
+
+def _one_line(s) -> str:
+    """A name or sentence on one line (comment lines, headings)."""
+    return " ".join(str(s).split())
 
 
 def latex_document(doc: dict, model: str | None = None) -> str:
@@ -238,8 +255,11 @@ def latex_document(doc: dict, model: str | None = None) -> str:
     a, s = doc["analysis"], doc["settings"]
     name = model or a["model"]
     slug = _slug(name)
-    out = [f"% gaugetest {doc['version']}, seed {s['seed']}; model {name}; tables need "
-           "\\usepackage{booktabs}", ""]
+    v = doc["verdict"]
+    out = [f"% gaugetest {doc['version']}, seed {s['seed']}; model {_one_line(name)}; tables "
+           "need \\usepackage{booktabs}",
+           f"% verdict: {v['label']} ({v['dependence']} analysis): {_one_line(v['headline'])}",
+           ""]
     for t in _tables(doc):
         lines = [r"\begin{table}[ht]", r"\centering", rf"\caption{{{_tex(t['caption'])}}}",
                  rf"\label{{tab:gaugetest-{slug}-{t['key']}}}",
@@ -294,7 +314,7 @@ def report_markdown(doc: dict, model: str | None = None) -> str:
     lo, hi = a["margin"]
     margin = f"±{hi:g}" if lo == -hi else f"({lo:g}, {hi:g})"
     drv, oth = _driving(doc), _other(doc)
-    name = model or a["model"]
+    name = _one_line(model or a["model"])
     fams = ", ".join(a["families"])
     refs = ["schonemann", "holm", "schuirmann", "berger"]
     for block in (drv, oth):

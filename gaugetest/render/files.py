@@ -112,3 +112,38 @@ def make_dir(path: str, option: str) -> None:
     except OSError as exc:
         raise UsageError(option, "a directory that can be created",
                          f"{path} ({exc.strerror or exc})") from None
+
+
+def safe_folder_name(name: str) -> str:
+    """A model's name as one folder name that cannot leave its parent: every character other
+    than letters, digits, '.', '-' and '_' (path separators among them) becomes '_', and dots
+    and '_' at either end are dropped (no '.', '..' or hidden folder); an empty result is
+    'model'.
+
+    Examples
+    --------
+    >>> safe_folder_name("../esc=1"), safe_folder_name(".."), safe_folder_name("qwen3-32b")
+    ('esc_1', 'model', 'qwen3-32b')
+    """
+    import re
+
+    return re.sub(r"[^A-Za-z0-9._-]", "_", str(name)).strip("._") or "model"
+
+
+#: Files a several-model run writes beside the model folders (the family's figure).
+RESERVED_PLOT_NAMES = ("family_forest.png", "family_forest.pdf")
+
+
+def model_folders(names) -> dict[str, str]:
+    """{model name: its folder name}; two names that make the same folder, or a folder named
+    like the family's figure, are a usage error (one would overwrite the other)."""
+    out: dict[str, str] = {}
+    seen: dict[str, str] = {f: f"the family's figure {f}" for f in RESERVED_PLOT_NAMES}
+    for name in names:
+        folder = safe_folder_name(name)
+        if folder in seen and seen[folder] != name:
+            raise UsageError("--model", "model names that make distinct folder names under "
+                             f"--plot ({seen[folder]!r} and {name!r} both become {folder!r})")
+        seen[folder] = name
+        out[name] = folder
+    return out

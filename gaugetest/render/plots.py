@@ -42,20 +42,19 @@ def _mpl():
     return plt
 
 
-def _save(fig, directory: str, name: str) -> list[str]:
+def _save(fig, out: dict, name: str) -> list[str]:
+    """Render ``fig`` as PNG and PDF into ``out`` (file name -> bytes); nothing is written here,
+    so a figure that fails leaves no file behind (``write_plots`` writes them all at the end)."""
     import io
 
-    from .files import write_bytes
-
-    out = []
+    names = []
     for ext, kw in (("png", {"dpi": 300}), ("pdf", {"metadata": {"CreationDate": None,
                                                                  "Creator": "gaugetest"}})):
         buf = io.BytesIO()
         fig.savefig(buf, format=ext, bbox_inches="tight", **kw)
-        path = os.path.join(directory, f"{name}.{ext}")
-        write_bytes(path, buf.getvalue(), "--plot")
-        out.append(path)
-    return out
+        out[f"{name}.{ext}"] = buf.getvalue()
+        names.append(f"{name}.{ext}")
+    return names
 
 
 def _caption(fig, text: str) -> None:
@@ -86,7 +85,7 @@ def _phase_bands(ax, doc):
             start = L
 
 
-def by_layer(doc: dict, directory: str) -> list[str]:
+def by_layer(doc: dict, out: dict) -> list[str]:
     """The analysed quantity along depth (file ``<symbol>_by_layer``)."""
     plt = _mpl()
     a = doc["analysis"]
@@ -134,12 +133,12 @@ def by_layer(doc: dict, directory: str) -> list[str]:
                      + ("; the band is ±2 standard errors of the null mean" if null_var else "")
                      if null_ref else "") + f". Gauge: {q['gauge']}.")
     fig.tight_layout()
-    paths = _save(fig, directory, f"{q['symbol']}_by_layer")
+    paths = _save(fig, out, f"{q['symbol']}_by_layer")
     plt.close(fig)
     return paths
 
 
-def forest(doc: dict, directory: str) -> list[str]:
+def forest(doc: dict, out: dict) -> list[str]:
     """Pooled phase means: the driving analysis's (1 − alpha) interval and its TOST's
     (1 − 2 alpha) interval against the margin."""
     plt = _mpl()
@@ -155,16 +154,20 @@ def forest(doc: dict, directory: str) -> list[str]:
     lo, hi = a["margin"]
     ax.axvspan(lo, hi, color="0.85", lw=0, label=f"equivalence margin ({lo:g}, {hi:g})")
     ax.axvline(0, color="0.5", lw=0.6)
+    tost_labelled = False
     for k, r in enumerate(shown):
         y = len(shown) - k
-        ax.errorbar(r["mean"], y + 0.12, xerr=[[r["mean"] - r["ci_low"]],
-                                               [r["ci_high"] - r["mean"]]],
+        # max(0, .): a zero-width interval may sit an ulp off its estimate
+        ax.errorbar(r["mean"], y + 0.12, xerr=[[max(0.0, r["mean"] - r["ci_low"])],
+                                               [max(0.0, r["ci_high"] - r["mean"])]],
                     fmt="o", color="black", ms=3, capsize=2,
                     label=f"{ci} CI ({drv['name']})" if k == 0 else None)
         e = eq.get(r["phase"])
         if e and e["ci_low"] is not None:
             ax.plot([e["ci_low"], e["ci_high"]], [y - 0.12, y - 0.12], color="0.35", lw=2.2,
-                    solid_capstyle="butt", label=f"{tl} TOST interval" if k == 0 else None)
+                    solid_capstyle="butt",
+                    label=None if tost_labelled else f"{tl} TOST interval")
+            tost_labelled = True
     ax.set_yticks([len(shown) - k for k in range(len(shown))], [r["phase"] for r in shown])
     ax.set_xlabel(f"pooled mean {q['symbol']}")
     ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.35), ncol=2)
@@ -177,12 +180,12 @@ def forest(doc: dict, directory: str) -> list[str]:
         cap += f" Left out (too few pairs for an interval): {', '.join(left_out)}."
     _caption(fig, cap)
     fig.tight_layout()
-    paths = _save(fig, directory, "forest")
+    paths = _save(fig, out, "forest")
     plt.close(fig)
     return paths
 
 
-def difference(doc: dict, directory: str) -> list[str]:
+def difference(doc: dict, out: dict) -> list[str]:
     """The compared difference per family and pooled, with both analyses' (1 − alpha)
     intervals; the title gives the deciding test's p."""
     drv, oth = _drv(doc)
@@ -195,6 +198,7 @@ def difference(doc: dict, directory: str) -> list[str]:
     orows = {r["family"]: r for r in oth["late_vs_early"]}
     fig, ax = plt.subplots(figsize=(WIDTH, 0.6 + 0.28 * len(rows)))
     ax.axvline(0, color="0.5", lw=0.6)
+    labelled = set()          # each analysis named once, at its first row with an interval
     for k, r in enumerate(rows):
         y = len(rows) - k
         for off, row, style, lab in ((0.12, r, dict(fmt="o", color="black"), drv["name"]),
@@ -202,9 +206,10 @@ def difference(doc: dict, directory: str) -> list[str]:
                                       dict(fmt="s", color="0.45", mfc="white"), oth["name"])):
             if row and row["ci_low"] is not None and row["statistic"] is not None:
                 ax.errorbar(row["statistic"], y + off,
-                            xerr=[[row["statistic"] - row["ci_low"]],
-                                  [row["ci_high"] - row["statistic"]]], ms=3, capsize=2,
-                            label=f"{ci} CI ({lab})" if k == 0 else None, **style)
+                            xerr=[[max(0.0, row["statistic"] - row["ci_low"])],
+                                  [max(0.0, row["ci_high"] - row["statistic"])]], ms=3, capsize=2,
+                            label=None if lab in labelled else f"{ci} CI ({lab})", **style)
+                labelled.add(lab)
     ax.set_yticks([len(rows) - k for k in range(len(rows))],
                   [r["family"].removesuffix("_proj") for r in rows])
     pooled = rows[-1]
@@ -213,18 +218,19 @@ def difference(doc: dict, directory: str) -> list[str]:
         f"{a['compare']['contrast']}: one-sided {p_phrase(pooled['p_value'])} "
         f"({drv['name']} analysis, which decides the verdict)", 70)), fontsize=6)
     ax.set_xlabel(a["compare"]["contrast"])
-    ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2)
+    if labelled:
+        ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2)
     _caption(fig, f"{a['model']}: difference of the mean {a['quantity']['symbol']} between "
                   f"phases {a['compare']['late']} and {a['compare']['early']} per family and "
                   f"pooled, with {ci} intervals of the {drv['name']} analysis (filled) and the "
                   f"{oth['name']} analysis (open).")
     fig.tight_layout()
-    paths = _save(fig, directory, "difference")
+    paths = _save(fig, out, "difference")
     plt.close(fig)
     return paths
 
 
-def permutation_null(doc: dict, null: np.ndarray | None, directory: str) -> list[str]:
+def permutation_null(doc: dict, null: np.ndarray | None, out: dict) -> list[str]:
     if null is None or not doc["permutation"]:
         return []
     plt = _mpl()
@@ -252,17 +258,31 @@ def permutation_null(doc: dict, null: np.ndarray | None, directory: str) -> list
                   f"(pooled over families), relabelling whole pairs between {late} and {early} "
                   "as if they were independent.")
     fig.tight_layout()
-    paths = _save(fig, directory, "permutation_null")
+    paths = _save(fig, out, "permutation_null")
     plt.close(fig)
     return paths
 
 
-def write_plots(res, directory: str, doc: dict | None = None) -> list[str]:
-    """All figures for one result into ``directory`` (created if missing); ``doc`` is
+def render_plots(res, doc: dict | None = None) -> dict[str, bytes]:
+    """Every figure of one result as {file name: bytes}, rendered in memory; ``doc`` is
     ``res.to_dict()`` when the caller has it already."""
-    from .files import make_dir
-
-    make_dir(directory, "--plot")
     doc = doc if doc is not None else res.to_dict()
-    return (by_layer(doc, directory) + forest(doc, directory) + difference(doc, directory)
-            + permutation_null(doc, res.iid.null_distribution, directory))
+    out: dict[str, bytes] = {}
+    by_layer(doc, out)
+    forest(doc, out)
+    difference(doc, out)
+    permutation_null(doc, res.iid.null_distribution, out)
+    return out
+
+
+def write_plots(res, directory: str, doc: dict | None = None) -> list[str]:
+    """All figures for one result into ``directory`` (created if missing)."""
+    from .files import make_dir, write_bytes
+
+    figures = render_plots(res, doc)
+    make_dir(directory, "--plot")
+    paths = []
+    for name, data in figures.items():
+        paths.append(os.path.join(directory, name))
+        write_bytes(paths[-1], data, "--plot")
+    return paths

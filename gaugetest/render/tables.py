@@ -28,18 +28,22 @@ def csv_text(rows: list[dict], cols: list[str] | None = None) -> str:
     return buf.getvalue()
 
 
+def csv_files(tables: dict[str, list[dict]]) -> dict[str, str]:
+    """{file name: CSV text}, one per table (an empty warnings table keeps its header)."""
+    return {f"{name}.csv": csv_text(rows, columns(rows) or ["code", "message"])
+            for name, rows in tables.items()}
+
+
 def write_csv_dir(directory: str, tables: dict[str, list[dict]]) -> list[str]:
-    """Write one CSV per non-empty table into ``directory`` (created if missing)."""
+    """Write one CSV per table into ``directory`` (created if missing)."""
     import os
 
     from .files import make_dir, write_text
 
+    files = csv_files(tables)
     make_dir(directory, "--csv")
     written = []
-    for name, rows in tables.items():
-        if not rows and name == "warnings":
-            rows = []
-        path = os.path.join(directory, f"{name}.csv")
-        write_text(path, csv_text(rows, columns(rows) or ["code", "message"]), "--csv")
-        written.append(path)
+    for name, text in files.items():
+        written.append(os.path.join(directory, name))
+        write_text(written[-1], text, "--csv")
     return written

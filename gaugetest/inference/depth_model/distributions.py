@@ -8,6 +8,7 @@ from typing import Mapping
 
 import numpy as np
 
+from ..spread import ZERO_SPREAD
 from .fit import Batch
 
 #: Half the chi-square(2) 95% quantile: the likelihood region of the fallback.
@@ -55,11 +56,28 @@ class Mixture:
     def p_greater(self, x) -> np.ndarray:
         """P-value of H1: contrast > x (the larger of the corrected/uncorrected ones)."""
         p = self._h(x, False)
-        return np.maximum(p, self._h(x, True)) if self.skew else p
+        p = np.maximum(p, self._h(x, True)) if self.skew else p
+        return self._exact(p, x, greater=True)
 
     def p_less(self, x) -> np.ndarray:
         p = 1 - self._h(x, False)
-        return np.maximum(p, 1 - self._h(x, True)) if self.skew else p
+        p = np.maximum(p, 1 - self._h(x, True)) if self.skew else p
+        return self._exact(p, x, greater=False)
+
+    def _exact(self, p: np.ndarray, x, greater: bool) -> np.ndarray:
+        """p clipped to [0, 1] (a sum of weighted probabilities may end an ulp outside), and
+        the answer of a contrast without spread (every component's se is 0: each phase in it
+        is constant, and no known variance): its value is known exactly, so H1 is either
+        certain (p = 0) or not supported at all (p = 1). A value within rounding
+        (``ZERO_SPREAD``) of x is a tie, which never rejects."""
+        point = ~((self.se > 0) & (self.w > 0)).any(axis=1)
+        if point.any():
+            est, x = np.broadcast_arrays(self.est, np.asarray(x, dtype=float))
+            tol = ZERO_SPREAD * np.maximum(1.0, np.maximum(np.abs(est), np.abs(x)))
+            d = est - x
+            step = np.where(d > tol, 0.0, 1.0) if greater else np.where(d < -tol, 0.0, 1.0)
+            p = np.where(point, step, p)
+        return np.clip(p, 0.0, 1.0)
 
     def shifted(self, value: float) -> "Mixture":
         """The same spread around ``value`` (one replicate): what power calculations use."""
@@ -122,7 +140,10 @@ def mixture(batch: Batch, weights: Mapping[str, float], skew: bool = True,
     if batch.known_floor:
         floor = sum(weights[p] ** 2 * batch.known_floor[p] for p in phases)[:, None]
         var = np.maximum(var, floor)
-    var = np.maximum(var, 1e-300)
+    # a contrast of phases without spread (and no known variance) has variance 0 exactly: a
+    # point mass, which Mixture answers exactly (no 1e-150 floor for the skewness transform to
+    # turn into 0 * inf)
+    var = np.maximum(var, 0.0)
     nu = {p: d.block(p).m - 1 for p in phases}
     vv = sum((grad[p] * batch.s2[p]) ** 2 * 2 / nu[p] for p in phases)
     df = np.clip(2 * var ** 2 / np.maximum(vv, 1e-300), 1.0, None)
@@ -172,7 +193,7 @@ def compress(mix: Mixture, bins: int = MERGE_BINS) -> Mixture:
     R, K = mix.w.shape
     if K <= bins:
         return mix
-    ls = np.log(mix.se)
+    ls = np.log(np.where(mix.se > 0, mix.se, 1.0))      # a point mass: one bin
     lo, hi = ls.min(axis=1, keepdims=True), ls.max(axis=1, keepdims=True)
     b = np.minimum(((ls - lo) / np.maximum(hi - lo, 1e-12) * bins).astype(int), bins - 1)
     flat = (np.arange(R)[:, None] * bins + b).ravel()

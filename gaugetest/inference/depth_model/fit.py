@@ -11,6 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..spread import ZERO_SPREAD, zero_spread  # noqa: F401  (ZERO_SPREAD: for callers)
 from .correlation import N_PARAMS, Grid, correlation_grid
 
 #: Spikes beyond this many robust sd from their running median are clipped before the
@@ -173,6 +174,14 @@ class Batch:
         return arr[self.idx]
 
 
+def flat_phases(Y: np.ndarray, design: Design) -> dict:
+    """{phase: (R,) bool} the replicates in which that phase has no spread: its mean is known
+    exactly (scale 0), and it carries no information about the correlation (the same
+    degenerate limit at every grid point); see ``inference.spread``."""
+    return {b.phase: zero_spread(Y[:, b.rows], axis=1) for b in design.blocks
+            if b.W is not None}
+
+
 def likelihood(Y: np.ndarray, design: Design, robust: bool = True,
                spikes_once: bool = False):
     """The log posterior over the grid (log prior + REML log-likelihood of every phase block,
@@ -185,11 +194,14 @@ def likelihood(Y: np.ndarray, design: Design, robust: bool = True,
     Yh = huberize(Y, design) if robust else Y
     ll = np.broadcast_to(design.grid.log_prior, (R, G)).copy()
     white = {}
+    flat = flat_phases(Y, design)
     for b in design.blocks:
         if b.W is None:
             continue
         wh = whiten(Yh[:, b.rows], b)
-        ll -= 0.5 * ((b.m - 1) * np.log(np.maximum(wh[2], 1e-300)) + b.const[None, :])
+        # a phase without spread carries no information about the correlation
+        ll -= np.where(flat[b.phase][:, None], 0.0,
+                       0.5 * ((b.m - 1) * np.log(np.maximum(wh[2], 1e-300)) + b.const[None, :]))
         raw, mu = wh, wh[1]
         d2 = None
         if robust:
@@ -253,38 +265,39 @@ def fit_batch(Y: np.ndarray, design: Design, known_var: np.ndarray | None = None
     w /= w.sum(axis=1, keepdims=True)
     ll_k = np.take_along_axis(ll, idx, axis=1)
     means = {b.phase: Y[:, b.rows].mean(axis=1) for b in design.blocks}
+    flat = flat_phases(Y, design)
     s2, v = {}, {}
     num3 = np.zeros(R)
-    dof = 0
+    dof = np.zeros(R)
     g_map = idx[:, 0]
     for b in design.blocks:
         if b.W is None:
             continue
         raw = white[b.phase][1 if spikes_once else 0]
-        s2[b.phase] = np.take_along_axis(raw[2], idx, axis=1) / (b.m - 1)
+        no = flat[b.phase]
+        # a phase without spread has scale 0 exactly (not the rounding left in y'Py)
+        s2[b.phase] = np.where(no[:, None], 0.0,
+                               np.take_along_axis(raw[2], idx, axis=1) / (b.m - 1))
         v[b.phase] = b.v[idx]
         # skewness of the standardized whitened residuals at the most likely grid point
         e = residuals_at(raw, b, g_map)
         sd = np.sqrt(np.maximum(np.sum(e ** 2, axis=1) / (b.m - 1), 1e-300))
-        num3 += np.sum((e / sd[:, None]) ** 3, axis=1)
-        dof += b.m - 1
-    gamma = np.broadcast_to((num3 / max(dof, 1))[:, None], idx.shape)
+        with np.errstate(over="ignore", invalid="ignore"):
+            num3 += np.where(no, 0.0, np.sum((e / sd[:, None]) ** 3, axis=1))
+        dof += np.where(no, 0, b.m - 1)
+    gamma = np.broadcast_to((num3 / np.maximum(dof, 1))[:, None], idx.shape)
     floor = {}
     if known_var is not None:
         for b in design.blocks:
             floor[b.phase] = np.nansum(known_var[:, b.rows], axis=1) / b.m ** 2
     if check:
-        stat, pval, h = ljung_box_check(design, white, g_map)
-        # a column without spread at floating-point precision (constant within every phase):
-        # its residuals are rounding noise, which no check can judge -- it passes
-        dev = np.zeros(R)
-        for b in design.blocks:
-            yb = Y[:, b.rows]
-            dev = np.maximum(dev, np.abs(yb - yb.mean(axis=1, keepdims=True)).max(axis=1))
-        flat = dev <= 1e-12 * np.maximum(np.nanmax(np.abs(Y), axis=1), 1e-300)
-        if flat.any():
-            pval = np.where(flat, 1.0, pval)
-            stat = np.where(flat, np.nan, stat)
+        stat, pval, h = ljung_box_check(design, white, g_map, flat)
+        # a column without spread in any phase: its residuals are rounding noise, which no
+        # check can judge -- it passes ('the model check does not apply')
+        every = np.all([f for f in flat.values()], axis=0) if flat else np.zeros(R, bool)
+        if np.any(every):
+            pval = np.where(every, 1.0, pval)
+            stat = np.where(every, np.nan, stat)
     else:
         stat, pval, h = np.full(R, np.nan), np.ones(R), 0
     fallback = pval < CHECK_LEVEL
@@ -306,10 +319,11 @@ def fit_batch(Y: np.ndarray, design: Design, known_var: np.ndarray | None = None
                  spike, gls, spike_gls)
 
 
-def ljung_box_check(design: Design, white: dict, g_map: np.ndarray):
+def ljung_box_check(design: Design, white: dict, g_map: np.ndarray, flat: dict | None = None):
     """Ljung-Box Q of the whitened, standardized residuals (of the Huber-clipped data) at each
     replicate's most likely grid point; autocorrelations pooled over phases (lagged products
-    within phases only)."""
+    within phases only). A phase without spread (``flat``) contributes zero residuals, not
+    its rounding scaled up to unit variance."""
     from scipy.special import chdtrc
 
     R = len(g_map)
@@ -319,7 +333,10 @@ def ljung_box_check(design: Design, white: dict, g_map: np.ndarray):
             continue
         e = residuals_at(white[b.phase][1], b, g_map)          # (R, m), clipped data
         sd = np.sqrt(np.sum(e ** 2, axis=1) / (b.m - 1))
-        es.append(e / np.where(sd > 0, sd, 1.0)[:, None])
+        e = e / np.where(sd > 0, sd, 1.0)[:, None]
+        if flat is not None:
+            e = np.where(flat[b.phase][:, None], 0.0, e)
+        es.append(e)
     N = sum(e.shape[1] for e in es)
     if N < 8:
         return np.full(R, np.nan), np.ones(R), 0

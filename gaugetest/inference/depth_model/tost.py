@@ -76,7 +76,7 @@ def tost_mixture(batch: Batch, weights: Mapping[str, float], rule: str, skew: bo
         inside = batch.ll >= batch.ll.max(axis=1, keepdims=True) - REGION_DROP
         alt = point(full, np.where(inside, full.se, -np.inf).argmax(axis=1))
     else:
-        lv = 2 * np.log(full.se)
+        lv = 2 * np.log(np.where(full.se > 0, full.se, 1.0))   # a point mass has no spread
         mean = np.sum(full.w * lv, axis=1, keepdims=True)
         spread = np.sum(full.w * (lv - mean) ** 2, axis=1, keepdims=True)
         alt = compress(Mixture(full.est, full.w, full.se, 2 / (2 / full.df + spread),
