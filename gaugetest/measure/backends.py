@@ -79,7 +79,6 @@ class TorchBackend:
     """float32 products on a torch device, float64 Gram eigenvalues and sums (module docstring)."""
 
     name = "torch"
-    TALL = 4  # null draws with m >= TALL * k use a float32 Cholesky factor instead of a QR
 
     def __init__(self, device: str = "cpu", native: bool = False):
         import torch
@@ -104,14 +103,27 @@ class TorchBackend:
         return t.to(dtype=self.torch.float64).cpu().numpy()
 
     # -- float64 pieces
+    #: On the CPU, symmetric eigenvalue problems at least this large go to torch's LAPACK (MKL's
+    #: syevd): 1.3x faster than scipy's at k = 2560 and 1.9x at 5120 on the project machine,
+    #: slower below 2048 (tests/benchmarks/measure_scale.py --eig).
+    TORCH_EIG_MIN = 2048
+
+    def _eig_cpu(self, G: np.ndarray) -> np.ndarray:
+        """Eigenvalues (ascending) of a float64 numpy matrix on the CPU (see TORCH_EIG_MIN)."""
+        if G.shape[0] >= self.TORCH_EIG_MIN:
+            return self.torch.linalg.eigvalsh(self.torch.from_numpy(G)).numpy()
+        return kernels.eigvalsh(G)
+
     def _eigvalsh64(self, G64):
-        """Eigenvalues of a float64 symmetric tensor; on the CPU through scipy (LAPACK syevd
-        there was 1.6x faster than torch's), on a GPU with torch."""
+        """Eigenvalues of a float64 symmetric tensor: on the CPU by size (``_eig_cpu``), on a
+        GPU with torch."""
         if self.device == "cpu":
-            return kernels.eigvalsh(G64.numpy())
+            return self._eig_cpu(G64.numpy())
         return self.torch.linalg.eigvalsh(G64).cpu().numpy()
 
     def _nuclear(self, M32) -> float:
+        if self._numpy_f64:       # the float64 Gram through numpy's BLAS (faster on the CPU)
+            return kernels.nuclear_norm(M32.numpy().astype(np.float64), eig=self._eig_cpu)
         M = M32.to(self.torch.float64)
         G = M.T @ M if M.shape[1] <= M.shape[0] else M @ M.T
         s, bound = kernels.sqrt_sum_bound(self._eigvalsh64(G), G.shape[0])
@@ -155,7 +167,7 @@ class TorchBackend:
         slower than numpy's OpenBLAS on this AMD EPYC machine."""
         torch = self.torch
         if self._numpy_f64:
-            f = kernels.layer_factor(X.numpy(), axis)
+            f = kernels.layer_factor(X.numpy(), axis, eig=self._eig_cpu)
             root = None if f.root is None else torch.from_numpy(f.root.astype(np.float32))
             return kernels.LayerFactor(f.spectrum, f.sq_norm, root)
         kernels.STATS.layer_factors += 1
@@ -184,26 +196,30 @@ class TorchBackend:
             return self._nuclear(fa.root @ fb.root.T)
         return self._nuclear(A.T @ B if axis == 1 else A @ B.T)
 
-    def _tall_gram(self, rng, m: int, k: int, keep: int):
-        """The numpy draw of ``kernels.gaussian_rows`` (same numbers), its Gram matrix from
-        float32 block products summed in float64."""
+    def _haar_block(self, m: int, ka: int, kb: int, rng):
+        """``haar.haar_block`` on the device in float64, from the same numpy random numbers."""
+        from .haar import HaarDraw, draw_haar, householder_reflectors
         torch = self.torch
-        step = max(1, kernels.BLOCK_BYTES // (8 * k))
-        head = torch.empty((keep, k), dtype=torch.float32, device=self._dev)
-        W = torch.zeros((k, k), dtype=torch.float64, device=self._dev)
-        for i in range(0, m, step):
-            g = torch.from_numpy(rng.standard_normal((min(step, m - i), k)).astype(np.float32))
-            g = g.to(self._dev)
-            if i < keep:
-                head[i:min(keep, i + len(g))] = g[:keep - i]
-            W += (g.T @ g).to(torch.float64)
-        return head, W
+        d = draw_haar(m, ka, kb, rng)
+        if d.kind == "bartlett":
+            U = torch.from_numpy(np.ascontiguousarray(d.root)).to(self._dev)
+            G1 = torch.from_numpy(d.head).to(self._dev)
+            L, info = torch.linalg.cholesky_ex(U @ U.T + G1.T @ G1)     # W = L L^T, R = L^T
+            if int(info) == 0:
+                return torch.linalg.solve_triangular(L.T, G1, upper=True, left=False)
+            kernels.STATS.cholesky_fallbacks += 1    # as numpy: a Householder draw instead
+            V, tau, signs = householder_reflectors(m, kb, rng)
+            d = HaarDraw("householder", m, ka, kb, V, tau=tau, signs=signs)
+        V = torch.from_numpy(np.ascontiguousarray(d.head)).to(self._dev)
+        Q = torch.linalg.householder_product(V, torch.from_numpy(d.tau).to(self._dev))
+        return Q[:ka] * torch.from_numpy(d.signs).to(self._dev)[None, :]
 
     def null_draws(self, s_a, s_b, other_dim, draws, rng) -> np.ndarray:
         if self._numpy_f64:
-            # numpy's float64 kernel: on the CPU torch's float64 BLAS was slower (above), and
-            # float32 saved nothing measurable; the numbers are then numpy's exactly
-            return kernels.null_draws(s_a, s_b, other_dim, draws, rng)
+            # numpy's float64 kernel (on the CPU torch's float64 BLAS was slower), with the
+            # eigenvalues of large Gram matrices from torch (``_eig_cpu``): numpy's numbers to
+            # rounding
+            return kernels.null_draws(s_a, s_b, other_dim, draws, rng, eig=self._eig_cpu)
         torch = self.torch
         ka, kb = len(s_a), len(s_b)
         norm = np.linalg.norm(s_a) * np.linalg.norm(s_b)
@@ -211,26 +227,9 @@ class TorchBackend:
         sb = torch.from_numpy(np.ascontiguousarray(s_b, np.float64)).to(self._dev)
         out = np.empty(draws)
         for d in range(draws):
-            if other_dim >= self.TALL * kb:
-                # tall draw: its Gram matrix has condition <= 9, float32 products are exact
-                # enough (8e-9 measured); float64 Cholesky, float32 triangular solve
-                head, W = self._tall_gram(rng, other_dim, kb, ka)
-                L = torch.linalg.cholesky(W).to(torch.float32)
-                block = torch.linalg.solve_triangular(L, head.T, upper=False).T.to(torch.float64)
-            else:
-                # square-ish draw: a float32 Gram matrix of it cannot be factored (condition
-                # ~k^2); the numpy algorithm in float64 on the device (same numbers)
-                G = torch.from_numpy(rng.standard_normal((other_dim, kb))).to(self._dev)
-                L, info = torch.linalg.cholesky_ex(G.T @ G)
-                if int(info) == 0:
-                    block = torch.linalg.solve_triangular(L, G[:ka].T, upper=False).T
-                else:
-                    kernels.STATS.cholesky_fallbacks += 1       # QR of the same draw: same Q
-                    q, r = torch.linalg.qr(G)
-                    block = (q * torch.sign(torch.diagonal(r)))[:ka]
+            block = self._haar_block(other_dim, ka, kb, rng)
             out[d] = self._nuclear((sa[:, None] * block) * sb[None, :]) / norm
         return out
-
 
     def symmetry_ops(self):
         """The symmetry gauge's heavy steps on this backend: :class:`TorchSymmetryOps` on a

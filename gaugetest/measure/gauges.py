@@ -147,6 +147,17 @@ def _entry(raw: float, aligned: float, nulls: np.ndarray | None, bound: float | 
     return e
 
 
+#: The orthogonal gauge's null, as the files describe it (its sampler since gaugetest 0.3.0:
+#: haar.py).  It also keys resumed runs, so partial results of the old sampler are not mixed in.
+ORTHOGONAL_NULL = (
+    "spectrum-matched (Haar singular vectors on the non-aligned side): per draw, the k x k block "
+    "of a Haar frame that the nuclear norm needs, sampled exactly in O(k^3) -- the complement's "
+    "Gram matrix as a Bartlett-Wishart draw when the non-aligned side is at least 2k, Householder "
+    "reflectors otherwise (gaugetest 0.3.0; 0.1-0.2 drew a full Gaussian matrix: same "
+    "distribution, other random numbers); numpy random numbers from SeedSequence([seed, family "
+    "index, L])")
+
+
 @dataclass(frozen=True)
 class OrthogonalGauge(Gauge):
     """Full orthogonal Procrustes on the input (``side="cols"``) or output side, with the
@@ -224,8 +235,7 @@ class OrthogonalGauge(Gauge):
         else:
             convention = ("R = scipy.linalg.orthogonal_procrustes(W_L.T, W_{L+1}.T)[0]; aligned "
                           "= cos(R.T @ W_L, W_{L+1}) (output/row side rotated)")
-        return {"alignment_side": settings.side, "alignment": convention,
-                "null": "spectrum-matched (Haar singular vectors on the non-aligned side)"}
+        return {"alignment_side": settings.side, "alignment": convention, "null": ORTHOGONAL_NULL}
 
 
 ATTENTION_BLOCK = ("q_proj", "k_proj", "v_proj", "o_proj")

@@ -1,0 +1,187 @@
+"""The block of a Haar-random frame that the spectrum-matched null needs, in O(k^3).
+
+The null of the orthogonal gauge (``kernels.null_draws``, ``docs/measure.md``) needs, per draw,
+``Q11``: the first ``ka`` rows of an m x kb matrix with Haar-distributed orthonormal columns
+(m = size of the non-aligned side, ka = kb = k = the smaller side of the weights).  0.1.0 drew
+the whole m x kb Gaussian matrix G and used ``Q11 = G[:ka] L^-T`` with ``G^T G = L L^T``:
+``m kb^2 / 2`` multiply-adds and ``m kb`` random numbers per draw (25600 x 5120 at a Qwen3-32B
+gate_proj).  Two exact samplers avoid that; both give Q11 the same distribution as before, only
+from other random numbers:
+
+* **Bartlett** (``ka + kb <= m``).  Split G into its first ka rows G1 and the rest G2.  Q11 is
+  ``G1 R^-1`` with ``R^T R = G1^T G1 + G2^T G2``, so it depends on G2 only through
+  ``G2^T G2 ~ Wishart_kb(m - ka, I)``, independent of G1.  Bartlett's decomposition draws that
+  Wishart matrix as ``U U^T`` with U upper triangular, ``U_ii^2 ~ chi^2(m - ka - kb + i)``
+  (i = 1..kb) and N(0, 1) above the diagonal -- the reversed-index form of the usual lower
+  ``T T^T`` with ``T_ii^2 ~ chi^2(n - i + 1)``, so that LAPACK's ``lauum`` forms it.  Cost:
+  ``ka kb + kb^2 / 2`` random numbers and about ``(ka/2 + 5 kb/6) kb^2`` multiply-adds,
+  independent of m.
+* **Householder** (``ka + kb > m``: the complement's Wishart would be singular, and the frame
+  is at most twice as tall as wide).  The Q of a Householder QR of an m x kb Gaussian matrix,
+  with the signs of R's diagonal made positive, is a Haar frame (Mezzadri 2007); its j-th
+  reflector is built from column j of the partly reduced matrix, which is a fresh standard
+  normal vector of length ``m - j`` independent of the earlier reflectors (rotation
+  invariance; Stewart 1980).  So the reflectors are drawn directly and multiplied out with
+  LAPACK's ``orgqr``: about ``m kb^2 - kb^3 / 3`` multiply-adds (``2/3 k^3`` for a square
+  draw, against ``7/6 k^3`` for 0.1.0's Gram, Cholesky and triangular solve).
+
+:func:`draw_haar` draws the random numbers (numpy's generator, so every backend uses the same
+ones) and :func:`haar_block` multiplies them out in float64; the torch backend multiplies the
+same numbers out on its device.  Tests compare the distribution with 0.1.0's sampler and with
+``scipy.stats.ortho_group`` (tests/test_measure_kernels.py).
+
+Examples
+--------
+>>> import numpy as np
+>>> rng = np.random.default_rng(0)
+>>> Q = haar_block(9, 9, 9, rng)                 # square: a Haar rotation
+>>> bool(np.allclose(Q.T @ Q, np.eye(9)))
+True
+>>> d = draw_haar(50, 4, 4, rng)                 # tall: Bartlett
+>>> d.kind, haar_block_from(d).shape
+('bartlett', (4, 4))
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class HaarDraw:
+    """The random numbers of one draw of Q11 (the first ``ka`` rows of an m x kb Haar frame).
+
+    Attributes
+    ----------
+    kind : {"bartlett", "householder"}
+    m, ka, kb : int
+    head : ndarray
+        Bartlett: G1, the (ka x kb) Gaussian top rows.  Householder: the (m x kb) reflector
+        matrix in LAPACK's ``geqrf`` form (unit lower trapezoid, Fortran order).
+    root : ndarray or None
+        Bartlett: U (kb x kb, upper triangular, Fortran order), ``U U^T ~ Wishart_kb(m - ka)``.
+    tau : ndarray or None
+        Householder: the reflectors' scalar factors.
+    signs : ndarray or None
+        Householder: sign(R_jj), applied to the columns of Q for a positive-diagonal R.
+    """
+
+    kind: str
+    m: int
+    ka: int
+    kb: int
+    head: np.ndarray
+    root: np.ndarray | None = None
+    tau: np.ndarray | None = None
+    signs: np.ndarray | None = None
+
+
+def bartlett_root(n: int, p: int, rng: np.random.Generator) -> np.ndarray:
+    """Upper-triangular U (p x p, Fortran order) with ``U U^T ~ Wishart_p(n, I)``, n >= p.
+
+    Draws ``U_ii^2 ~ chi^2(n - p + i)`` for i = 1..p first, then the entries above the
+    diagonal column by column (p(p-1)/2 standard normals).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> U = bartlett_root(10, 3, np.random.default_rng(0))
+    >>> bool(np.all(np.tril(U, -1) == 0) and np.all(np.diag(U) > 0))
+    True
+    """
+    if n < p:
+        raise ValueError(f"Bartlett needs n >= p (a nonsingular Wishart), got n={n}, p={p}")
+    U = np.zeros((p, p), order="F")
+    U[np.diag_indices(p)] = np.sqrt(rng.chisquare(n - p + 1 + np.arange(p)))
+    above = rng.standard_normal(p * (p - 1) // 2)
+    at = 0
+    for j in range(1, p):                  # column j of a Fortran array is contiguous
+        U[:j, j] = above[at:at + j]
+        at += j
+    return U
+
+
+def householder_reflectors(m: int, kb: int, rng: np.random.Generator):
+    """Reflectors (LAPACK ``geqrf`` form), their tau and sign(R_jj) for an m x kb Haar frame.
+
+    Column j is a fresh N(0, I_{m-j}) vector x at rows j..m-1, turned into the reflector that
+    maps it to ``beta e_j`` as LAPACK's ``dlarfg`` does: ``beta = -sign(x_0) |x|``,
+    ``tau = (beta - x_0) / beta``, ``v = x / (x_0 - beta)`` with ``v_0 = 1``.
+    """
+    V = np.zeros((m, kb), order="F")
+    for j in range(kb):
+        V[j:, j] = rng.standard_normal(m - j)
+    diag = np.arange(kb)
+    x0 = V[diag, diag].copy()
+    norm = np.sqrt(np.einsum("ij,ij->j", V, V))
+    beta = -np.copysign(norm, x0)
+    tau = (beta - x0) / beta
+    V /= (x0 - beta)[None, :]
+    V[diag, diag] = 1.0
+    return V, tau, np.sign(beta)
+
+
+def draw_haar(m: int, ka: int, kb: int, rng: np.random.Generator) -> HaarDraw:
+    """The random numbers of one Q11 draw: Bartlett when ``ka + kb <= m``, else Householder."""
+    if not (1 <= ka <= m and 1 <= kb <= m):
+        raise ValueError(f"need 1 <= ka, kb <= m, got m={m}, ka={ka}, kb={kb}")
+    if ka + kb <= m:
+        head = rng.standard_normal((ka, kb))
+        return HaarDraw("bartlett", m, ka, kb, head, root=bartlett_root(m - ka, kb, rng))
+    V, tau, signs = householder_reflectors(m, kb, rng)
+    return HaarDraw("householder", m, ka, kb, V, tau=tau, signs=signs)
+
+
+def haar_block_from(d: HaarDraw) -> np.ndarray:
+    """Q11 (ka x kb, float64) from a draw: LAPACK in float64.
+
+    Bartlett: ``W = U U^T + G1^T G1`` (``lauum`` and ``syrk``), ``W = R^T R`` (``potrf``),
+    ``Q11 = G1 R^-1`` (``trsm``); W's condition number is at most about
+    ``((sqrt(m) + sqrt(kb)) / (sqrt(m) - sqrt(kb)))^2`` (34 at m = 2 kb), so the Cholesky
+    factor is accurate.  Should it fail anyway the caller draws again with Householder
+    (:class:`numpy.linalg.LinAlgError`).  Householder: ``orgqr``, then the column signs.
+    """
+    from scipy.linalg import blas, lapack
+
+    if d.kind == "bartlett":
+        W, info = lapack.dlauum(d.root, lower=0)                  # U U^T, upper triangle
+        if info != 0:
+            raise RuntimeError(f"dlauum failed (info {info})")
+        # G1 (C order) is the Fortran matrix G1^T: G1^T G1 = (G1^T)(G1^T)^T
+        W = blas.dsyrk(1.0, d.head.T, beta=1.0, c=W, trans=0, lower=0, overwrite_c=1)
+        R, info = lapack.dpotrf(W, lower=0, clean=1, overwrite_a=1)
+        if info != 0:
+            raise np.linalg.LinAlgError("Bartlett Gram matrix not positive definite")
+        # X R = G1  <=>  X = G1 R^-1  (side=1: right; upper, not transposed)
+        return blas.dtrsm(1.0, R, np.asfortranarray(d.head), side=1, lower=0)
+    Q, _, info = lapack.dorgqr(d.head, d.tau, lwork=max(1, 64 * d.kb))
+    if info != 0:
+        raise RuntimeError(f"dorgqr failed (info {info})")
+    Q = Q[:d.ka]
+    Q *= d.signs[None, :]
+    return Q
+
+
+def haar_block(m: int, ka: int, kb: int, rng: np.random.Generator) -> np.ndarray:
+    """The first ``ka`` rows of an m x kb Haar frame (float64), drawn in O((ka + kb) kb^2).
+
+    Parameters
+    ----------
+    m : int
+        Rows of the frame (the non-aligned side of the weights).
+    ka, kb : int
+        Rows kept and columns, each at most m.
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    ndarray, shape (ka, kb)
+    """
+    d = draw_haar(m, ka, kb, rng)
+    try:
+        return haar_block_from(d)
+    except np.linalg.LinAlgError:
+        # not seen in practice (W is well conditioned); a Householder draw is always valid
+        V, tau, signs = householder_reflectors(m, kb, rng)
+        return haar_block_from(HaarDraw("householder", m, ka, kb, V, tau=tau, signs=signs))
