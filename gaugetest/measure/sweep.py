@@ -158,6 +158,12 @@ def measure_checkpoint(path: str, *, side: str | None = None, null_draws: int = 
         else:
             run_serial(job, chains, on_result)
         finished = True
+    except InputError:
+        # a damaged checkpoint found while reading it (a non-finite weight, a zero matrix):
+        # refused, so nothing of the run stays behind, not even its partial results
+        if journal is not None:
+            journal.remove()
+        raise
     finally:
         if progress is not None:
             progress.close(finished)
