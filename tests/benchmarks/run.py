@@ -291,7 +291,8 @@ def main():
     ap.add_argument("--families", default=None,
                     help="measure only the shapes of these families (comma list), e.g. gate_proj")
     ap.add_argument("--skip-memory", action="store_true",
-                    help="leave out the 32B gate-pair peak-memory runs (they write ~500 MB to /tmp)")
+                    help="leave out the 32B peak-memory runs (one pair each of gate, down, q "
+                         "and o_proj; they write up to ~500 MB to /tmp)")
     ap.add_argument("--symmetry", action="store_true",
                     help="only the symmetry gauge's benchmarks (tests/benchmarks/symmetry.py)")
     ap.add_argument("--symmetry-shapes", default="4b,32b",
@@ -311,13 +312,13 @@ def main():
         from threadpoolctl import threadpool_limits
         import scipy.linalg  # noqa: F401  (load its BLAS before limiting it)
         sys.path.insert(0, HERE)
-        from measure_scale import bench_measure_scale, bench_memory_32b_gate
+        from measure_scale import bench_measure_scale, bench_memory_32b
         with threadpool_limits(limits=1):
             bench_measure_scale(args.models.split(","), reps=2 if args.quick else 3,
                                 report=report,
                                 families=args.families.split(",") if args.families else None)
-        if not args.skip_memory:
-            bench_memory_32b_gate(report=report)
+        if not args.skip_memory:   # issue 19: every large 32B family, both backends
+            bench_memory_32b(report=report)
         if args.measure_only:
             missed = [r[0] for r in ROWS if not r[3]]
             print(f"\n{len(ROWS) - len(missed)} of {len(ROWS)} targets met" +
