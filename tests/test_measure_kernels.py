@@ -312,3 +312,21 @@ def test_blockwise_products_equal_direct(monkeypatch, over):
     assert np.array_equal(got, got.T) and got.flags.c_contiguous
     assert K.sq_norm(A) == pytest.approx(np.vdot(A64, A64), rel=1e-14)
     assert K.inner(A, B) == pytest.approx(np.vdot(A64, B64), rel=1e-13)
+
+
+def test_two_stage_eigenvalues_equal_syevd(monkeypatch, tmp_path):
+    """LAPACK's two-stage eigensolver (eigen.py, used from k >= 3072) against scipy's syevd on
+    a graded Gram matrix; with the threshold lowered to 1 a whole run still equals 0.1.0's SVD
+    numbers (1e-12, as test_numbers_equal_0_1_0_within_1e_12)."""
+    from gaugetest.measure import eigen
+    if eigen.two_stage_routine() is None:
+        pytest.skip("this LAPACK does not export dsyevd_2stage (syevd is used)")
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((300, 200)) * np.logspace(0, -4, 200)
+    G = X.T @ X
+    ref = sl.eigh(G, eigvals_only=True)
+    for arr in (np.array(G, order="F"), np.ascontiguousarray(G)):
+        np.testing.assert_allclose(eigen.eigvalsh_two_stage(arr), ref, rtol=0,
+                                   atol=1e-13 * ref[-1])
+    monkeypatch.setattr(eigen, "TWO_STAGE_MIN", 1)
+    test_numbers_equal_0_1_0_within_1e_12(tmp_path, "cols")
