@@ -330,3 +330,19 @@ def test_two_stage_eigenvalues_equal_syevd(monkeypatch, tmp_path):
                                    atol=1e-13 * ref[-1])
     monkeypatch.setattr(eigen, "TWO_STAGE_MIN", 1)
     test_numbers_equal_0_1_0_within_1e_12(tmp_path, "cols")
+
+
+@pytest.mark.parametrize("m,k", [(90, 30), (30, 30), (45, 30)])
+def test_float32_haar_block_is_the_float64_one_to_rounding(m, k):
+    """The torch backend multiplies the same random numbers out in float32 on the CPU: the
+    block agrees with float64's to ~1e-6 and a null value to 1e-7 (tolerance of the backend:
+    1e-6 on every written number)."""
+    from gaugetest.measure.haar import draw_haar, haar_block_from
+    rng = np.random.default_rng(m)
+    s = np.sort(rng.gamma(1.5, size=k))[::-1] * np.logspace(0, -2, k)
+    for seed in range(3):
+        d = draw_haar(m, k, k, np.random.default_rng(seed))
+        q64, q32 = haar_block_from(d), haar_block_from(d, np.float32)
+        assert q32.dtype == np.float64 and np.abs(q64 - q32).max() < 2e-6
+        v64, v32 = (K.nuclear_norm((s[:, None] * q) * s[None, :]) / (s @ s) for q in (q64, q32))
+        assert abs(v64 - v32) < 1e-7

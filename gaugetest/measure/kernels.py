@@ -259,14 +259,16 @@ def aligned_nuclear(A: np.ndarray, B: np.ndarray, fa: LayerFactor, fb: LayerFact
 # ----------------------------------------------------------------------------- the null
 
 def null_draws(s_a: np.ndarray, s_b: np.ndarray, other_dim: int, draws: int,
-               rng: np.random.Generator, eig=None) -> np.ndarray:
+               rng: np.random.Generator, eig=None, haar_dtype=np.float64) -> np.ndarray:
     """Spectrum-matched null: aligned cosines of matrices with spectra s_a, s_b and independent
     Haar singular vectors on the non-aligned side (size ``other_dim``); ``draws`` values.
 
     Each draw is ``|S_A Q11 S_B|_* / (|s_a| |s_b|)`` with Q11 the first ``len(s_a)`` rows of an
     ``other_dim x len(s_b)`` Haar frame, drawn in O(k^3) by ``haar.haar_block`` (Bartlett or
     Householder; the distribution of ``procrustes.spectrum_null``, 0.1.0's sampler, from other
-    random numbers).
+    random numbers).  ``eig``: the eigenvalue routine; ``haar_dtype``: the precision of the Haar
+    block's linear algebra (float32 for the torch backend on the CPU; the nuclear norm is
+    float64 either way).
     """
     from .haar import haar_block
 
@@ -274,7 +276,7 @@ def null_draws(s_a: np.ndarray, s_b: np.ndarray, other_dim: int, draws: int,
     norm = np.linalg.norm(s_a) * np.linalg.norm(s_b)
     out = np.empty(draws)
     for d in range(draws):
-        block = haar_block(other_dim, ka, kb, rng)
+        block = haar_block(other_dim, ka, kb, rng, haar_dtype)
         block *= s_a[:, None]
         block *= s_b[None, :]
         out[d] = nuclear_norm(block, eig) / norm
