@@ -192,9 +192,19 @@ class TorchBackend:
         return kernels.LayerFactor(s, self._sq_norm(X), root)
 
     def aligned_nuclear(self, A, B, fa, fb, axis: int) -> float:
+        if self._numpy_f64:
+            # the float32 cross product through numpy's OpenBLAS sgemm: 1.3x faster than
+            # torch's on this machine (CPU tensors share their memory with numpy)
+            if fa.root is not None and fb.root is not None:
+                return self._nuclear_np(fa.root.numpy() @ fb.root.numpy().T)
+            a, b = A.numpy(), B.numpy()
+            return self._nuclear_np(a.T @ b if axis == 1 else a @ b.T)
         if fa.root is not None and fb.root is not None:
             return self._nuclear(fa.root @ fb.root.T)
         return self._nuclear(A.T @ B if axis == 1 else A @ B.T)
+
+    def _nuclear_np(self, M32: np.ndarray) -> float:
+        return kernels.nuclear_norm(M32.astype(np.float64), eig=self._eig_cpu)
 
     def _haar_block(self, m: int, ka: int, kb: int, rng):
         """``haar.haar_block`` on the device in float64, from the same numpy random numbers."""
