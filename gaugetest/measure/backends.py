@@ -213,7 +213,7 @@ class TorchBackend:
         d = draw_haar(m, ka, kb, rng)
         if d.kind == "bartlett":
             U = torch.from_numpy(np.ascontiguousarray(d.root)).to(self._dev)
-            G1 = torch.from_numpy(d.head).to(self._dev)
+            G1 = torch.from_numpy(np.ascontiguousarray(d.head)).to(self._dev)
             L, info = torch.linalg.cholesky_ex(U @ U.T + G1.T @ G1)     # W = L L^T, R = L^T
             if int(info) == 0:
                 return torch.linalg.solve_triangular(L.T, G1, upper=True, left=False)

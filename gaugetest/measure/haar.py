@@ -57,8 +57,9 @@ class HaarDraw:
     kind : {"bartlett", "householder"}
     m, ka, kb : int
     head : ndarray
-        Bartlett: G1, the (ka x kb) Gaussian top rows.  Householder: the (m x kb) reflector
-        matrix in LAPACK's ``geqrf`` form (unit lower trapezoid, Fortran order).
+        Bartlett: G1, the (ka x kb) Gaussian top rows (Fortran order).  Householder: the
+        (m x kb) reflector matrix in LAPACK's ``geqrf`` form (unit lower trapezoid, Fortran
+        order).
     root : ndarray or None
         Bartlett: U (kb x kb, upper triangular, Fortran order), ``U U^T ~ Wishart_kb(m - ka)``.
     tau : ndarray or None
@@ -127,13 +128,15 @@ def draw_haar(m: int, ka: int, kb: int, rng: np.random.Generator) -> HaarDraw:
     if not (1 <= ka <= m and 1 <= kb <= m):
         raise ValueError(f"need 1 <= ka, kb <= m, got m={m}, ka={ka}, kb={kb}")
     if ka + kb <= m:
-        head = rng.standard_normal((ka, kb))
+        # drawn as the C-ordered (kb x ka) matrix G1^T: G1 itself in Fortran order, which BLAS
+        # takes without a copy (the same distribution as any other filling order)
+        head = rng.standard_normal((kb, ka)).T
         return HaarDraw("bartlett", m, ka, kb, head, root=bartlett_root(m - ka, kb, rng))
     V, tau, signs = householder_reflectors(m, kb, rng)
     return HaarDraw("householder", m, ka, kb, V, tau=tau, signs=signs)
 
 
-def haar_block_from(d: HaarDraw, dtype=np.float64) -> np.ndarray:
+def haar_block_from(d: HaarDraw, dtype=np.float64, overwrite: bool = False) -> np.ndarray:
     """Q11 (ka x kb, float64) from a draw: LAPACK in ``dtype`` (float64, or float32 for the
     torch backend on the CPU).
 
@@ -144,30 +147,38 @@ def haar_block_from(d: HaarDraw, dtype=np.float64) -> np.ndarray:
     Householder (:class:`numpy.linalg.LinAlgError`).  Householder: ``orgqr`` (backward
     stable), then the column signs.  In float32 both put at most ~1e-7 into an entry of Q11 and
     ~3e-9 into a null value (measured at k = 1024, decaying spectra).
+
+    ``overwrite``: the draw's arrays may be overwritten (no k x k copies: at Qwen3-32B shapes
+    each is 210 MB); ``haar_block`` draws and consumes its own.
     """
     from scipy.linalg import blas, lapack
 
     x = "s" if np.dtype(dtype) == np.float32 else "d"
+
+    def fortran(a):     # the LAPACK operand: a itself only when the draw may be overwritten
+        f = np.asfortranarray(a, dtype=dtype)
+        return f.copy(order="F") if f is a and not overwrite else f
+
     if d.kind == "bartlett":
-        head = d.head.astype(dtype, copy=False)
-        root = np.asfortranarray(d.root, dtype=dtype)
-        W, info = getattr(lapack, x + "lauum")(root, lower=0)         # U U^T, upper triangle
+        head, root = fortran(d.head), fortran(d.root)
+        W, info = getattr(lapack, x + "lauum")(root, lower=0, overwrite_c=1)  # U U^T, upper
         if info != 0:
             raise RuntimeError(f"lauum failed (info {info})")
-        # G1 (C order) is the Fortran matrix G1^T: G1^T G1 = (G1^T)(G1^T)^T
-        W = getattr(blas, x + "syrk")(1.0, head.T, beta=1.0, c=W, trans=0, lower=0,
+        # head is G1 in Fortran order: G1^T G1 is syrk with trans=1
+        W = getattr(blas, x + "syrk")(1.0, head, beta=1.0, c=W, trans=1, lower=0,
                                       overwrite_c=1)
         R, info = getattr(lapack, x + "potrf")(W, lower=0, clean=1, overwrite_a=1)
         if info != 0:
             raise np.linalg.LinAlgError("Bartlett Gram matrix not positive definite")
-        # X R = G1  <=>  X = G1 R^-1  (side=1: right; upper, not transposed)
-        Q = getattr(blas, x + "trsm")(1.0, R, np.asfortranarray(head), side=1, lower=0)
+        # X R = G1  <=>  X = G1 R^-1  (side=1: right; upper, not transposed), in place
+        Q = getattr(blas, x + "trsm")(1.0, R, head, side=1, lower=0, overwrite_b=1)
         return np.asarray(Q, dtype=np.float64)
-    V = d.head if x == "d" else np.asfortranarray(d.head, dtype=dtype)
-    Q, _, info = getattr(lapack, x + "orgqr")(V, d.tau.astype(dtype), lwork=max(1, 64 * d.kb))
+    V = fortran(d.head)
+    Q, _, info = getattr(lapack, x + "orgqr")(V, d.tau.astype(dtype), lwork=max(1, 64 * d.kb),
+                                              overwrite_a=1)
     if info != 0:
         raise RuntimeError(f"orgqr failed (info {info})")
-    Q = np.array(Q[:d.ka], dtype=np.float64)
+    Q = np.asarray(Q[:d.ka], dtype=np.float64)
     Q *= d.signs[None, :]
     return Q
 
@@ -192,9 +203,9 @@ def haar_block(m: int, ka: int, kb: int, rng: np.random.Generator,
     """
     d = draw_haar(m, ka, kb, rng)
     try:
-        return haar_block_from(d, dtype)
+        return haar_block_from(d, dtype, overwrite=True)
     except np.linalg.LinAlgError:
         # not seen in practice (W is well conditioned); a Householder draw is always valid
         V, tau, signs = householder_reflectors(m, kb, rng)
         return haar_block_from(HaarDraw("householder", m, ka, kb, V, tau=tau, signs=signs),
-                               dtype)
+                               dtype, overwrite=True)
