@@ -147,10 +147,18 @@ def synthetic_layer(shape, rng):
     return bits.view(np.float32)
 
 
+#: The clock of the per-pair times: this process's CPU time (every computation here runs on
+#: one thread).  On the shared 2-core project machine, with load averages of 15-20 from other
+#: jobs, wall times of the same step varied 3x between interleaved repetitions; CPU time
+#: counts only the time the step ran (cache and memory contention still show).
+#: ``MEASURE_CLOCK=wall`` uses wall time instead.
+CLOCK = time.perf_counter if os.environ.get("MEASURE_CLOCK") == "wall" else time.process_time
+
+
 def _t(f):
-    t0 = time.perf_counter()
+    t0 = CLOCK()
     out = f()
-    return time.perf_counter() - t0, out
+    return CLOCK() - t0, out
 
 
 def distinct_shapes(model):
@@ -220,6 +228,8 @@ def bench_measure_scale(models, reps, draws=8, jobs=2, report=print, with_gpu=Tr
                     "numpy": NumpyBackend(), "torch": TorchBackend("cpu")}
         if with_gpu and torch.cuda.is_available():
             backends["cuda"] = TorchBackend("cuda")
+            global CLOCK
+            CLOCK = time.perf_counter      # a GPU's work is not this process's CPU time
         gpu_note = ("CUDA: " + torch.cuda.get_device_name(0)) if "cuda" in backends else \
             "no CUDA device: skipped"
     except ModuleNotFoundError:
@@ -227,7 +237,8 @@ def bench_measure_scale(models, reps, draws=8, jobs=2, report=print, with_gpu=Tr
     new = [n for n in backends if not n.startswith("0.")]
     rng = np.random.default_rng(0)
     rows = []
-    print(f"       per-pair seconds, single-threaded, {draws} null draws; {gpu_note}")
+    clock = "wall" if CLOCK is time.perf_counter else "CPU"
+    print(f"       per-pair {clock} seconds, single-threaded, {draws} null draws; {gpu_note}")
     for model in models:
         totals = {n: 0.0 for n in ["0.1.0", *backends]}
         worst = {n: np.inf for n in new}
