@@ -1,6 +1,6 @@
 """Attention geometry of a checkpoint: head counts, head size, RoPE pair layout, q/k norms.
 
-The symmetry gauge (``symmetry.py``) needs to know how the rows of q_proj/k_proj/v_proj
+The symmetry gauge (the ``symmetry`` package) needs to know how the rows of q_proj/k_proj/v_proj
 split into heads and how RoPE pairs the rows of a head. This module reads that from the
 checkpoint itself:
 

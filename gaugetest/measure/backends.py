@@ -71,7 +71,7 @@ class NumpyBackend:
 
     def symmetry_ops(self):
         """The symmetry gauge's heavy steps: numpy float64 (``symmetry.NumpyOps``)."""
-        from .symmetry import NumpyOps
+        from .symmetry.ops import NumpyOps
         return NumpyOps()
 
 
@@ -251,7 +251,7 @@ class TorchBackend:
         shapes on this machine, as the float64 steps go through numpy
         (tests/benchmarks/symmetry.py --backends)."""
         if self._numpy_f64:
-            from .symmetry import NumpyOps
+            from .symmetry.ops import NumpyOps
             return NumpyOps(np.float32)
         return TorchSymmetryOps(self)
 
@@ -287,7 +287,7 @@ class TorchSymmetryOps:
         return self.torch.from_numpy(np.ascontiguousarray(x, np.float64)).to(self.dev)
 
     def mlp_similarity(self, A: dict, B: dict) -> np.ndarray:
-        from .symmetry import _mlp_features
+        from .symmetry.mlp import _mlp_features
         S = None
         for a, b, w in _mlp_features(A, B):           # (n, d) views, w = 1 / (|A_f| |B_f|)
             part = (self._t32(a) * float(w)) @ self._t32(b).T
@@ -296,7 +296,8 @@ class TorchSymmetryOps:
         return S.cpu().numpy().astype(np.float64)
 
     def attention_cross_terms(self, A: dict, B: dict, arch):
-        from .symmetry import AttentionCross, _norm64
+        from .symmetry.attention import AttentionCross
+        from .symmetry.numerics import _norm64
         torch = self.torch
         nh, nkv, hd, npairs = arch.n_heads, arch.n_kv_heads, arch.head_dim, arch.n_pairs
         pairs = torch.from_numpy(arch.rope_pairs()).to(self.dev)
@@ -330,7 +331,7 @@ class TorchSymmetryOps:
         return AttentionCross(v, o, q, k)
 
     def similarity_rows(self, A: dict, B: dict):
-        from .symmetry import _mlp_features
+        from .symmetry.mlp import _mlp_features
         feats = [(a, self._t64(b).T, w) for a, b, w in _mlp_features(A, B)]
 
         def rows(i0, i1):
@@ -346,7 +347,7 @@ class TorchSymmetryOps:
         return q * self.torch.sign(self.torch.diagonal(r))   # Haar (Mezzadri 2007), on device
 
     def rotate_residual(self, layer: dict, H) -> dict:
-        from .symmetry import RESIDUAL_INPUT, RESIDUAL_OUTPUT
+        from .symmetry.group import RESIDUAL_INPUT, RESIDUAL_OUTPUT
         out = dict(layer)
         for f in RESIDUAL_INPUT:
             if f in layer:

@@ -12,7 +12,7 @@ per (family, pair); a chain is a run of consecutive pairs of one family, and eac
 spectrum (and triangular root) is computed once per chain.
 
 ``SymmetryGauge`` (``--gauge symmetry``) aligns under the transformer block's own symmetry group
-(``symmetry.py``): two tasks per pair, the attention block (q, k, v, o) and the MLP block
+(the ``symmetry`` package): two tasks per pair, the attention block (q, k, v, o) and the MLP block
 (gate, up, down), with the residual-rotation null; a chain is a run of consecutive pairs of one
 block, so each layer is read once per chain.
 
@@ -275,9 +275,9 @@ def null_rng(settings: Settings, pair: int, draw: int) -> np.random.Generator:
 
 @dataclass(frozen=True)
 class SymmetryGauge(Gauge):
-    """Alignment under the block's symmetry group (``symmetry.py``, ``docs/gauges.md``), with
-    the residual-rotation null: layer L+1's residual side rotated by one Haar rotation per
-    draw, shared by all its families, then the same alignment.
+    """Alignment under the block's symmetry group (the ``symmetry`` package,
+    ``docs/gauges.md``), with the residual-rotation null: layer L+1's residual side rotated by
+    one Haar rotation per draw, shared by all its families, then the same alignment.
 
     ``prepare`` reads the head geometry (``architecture.read_architecture``: config.json or
     GGUF metadata, ``--heads``, ``--rope-layout``) and checks the families; the gauge object
