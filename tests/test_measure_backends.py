@@ -89,11 +89,11 @@ def test_torch_kernels_on_hard_inputs(tb, name, A, B):
 
 
 @pytest.mark.parametrize("m,ka,kb", [(200, 30, 30), (120, 30, 30), (60, 20, 40), (40, 40, 40),
-                                     (50, 30, 30)])
-def test_torch_null_draws_equal_numpy_in_both_branches(tb, m, ka, kb):
-    """Both sampler branches (haar.py): Bartlett (ka + kb <= m, the first three) and
-    Householder (square, and tall under 2k); the device code multiplies the same numpy random
-    numbers out with torch."""
+                                     (40, 20, 40), (50, 30, 30), (45, 40, 40)])
+def test_torch_null_draws_equal_numpy_in_every_sampler(tb, m, ka, kb):
+    """Every sampler of haar.py: Bartlett (ka + kb <= m, the first three), Householder (m == kb,
+    the next two) and Gram (the last two); the device code multiplies the same numpy random
+    numbers out with torch, the CPU backend in float32 (Bartlett, Householder)."""
     rng = np.random.default_rng(m + ka)
     s_a = np.sort(rng.gamma(1.5, size=ka))[::-1]
     s_b = np.sort(rng.gamma(1.5, size=kb))[::-1] * np.logspace(0, -3, kb)

@@ -106,8 +106,9 @@ def test_fallbacks_are_taken_on_rank_deficient_inputs_only():
 
 
 # ----------------------------------------------------------------------------- the null sampler
-# (m, ka, kb): Bartlett (ka + kb <= m) and Householder (square, and tall but under 2 kb) draws
-SAMPLER_CASES = [(40, 6, 6), (25, 5, 8), (12, 12, 12), (18, 6, 14), (10, 7, 7)]
+# (m, ka, kb, sampler): Bartlett (ka + kb <= m), Householder (m == kb), Gram (in between)
+SAMPLER_CASES = [(40, 6, 6, "bartlett"), (25, 5, 8, "bartlett"), (12, 12, 12, "householder"),
+                 (14, 6, 14, "householder"), (18, 6, 14, "gram"), (10, 7, 7, "gram")]
 
 
 def _nuclear_values(sampler, m, ka, kb, n, seed, s_a, s_b):
@@ -123,8 +124,8 @@ def _ortho_group_values(m, ka, kb, n, seed, s_a, s_b):
     return np.linalg.svd((s_a[:, None] * H) * s_b[None, :], compute_uv=False).sum(axis=1)
 
 
-@pytest.mark.parametrize("m,ka,kb", SAMPLER_CASES)
-def test_haar_block_has_0_1_0s_distribution(m, ka, kb):
+@pytest.mark.parametrize("m,ka,kb,kind", SAMPLER_CASES)
+def test_haar_block_has_0_1_0s_distribution(m, ka, kb, kind):
     """The new sampler against 0.1.0's (procrustes.haar_block: Cholesky of a full Gaussian
     draw) and against brute force (a block of an ortho_group rotation), by simulation: the
     nuclear norm the null needs (two-sample KS tests and means within 4 standard errors),
@@ -133,8 +134,7 @@ def test_haar_block_has_0_1_0s_distribution(m, ka, kb):
     from scipy import stats
     from gaugetest.measure.haar import draw_haar, haar_block
 
-    assert draw_haar(m, ka, kb, np.random.default_rng(0)).kind == (
-        "bartlett" if ka + kb <= m else "householder")
+    assert draw_haar(m, ka, kb, np.random.default_rng(0)).kind == kind
     rng = np.random.default_rng(m * 100 + ka)
     s_a = np.sort(rng.gamma(2, size=ka))[::-1]
     s_b = np.sort(rng.gamma(2, size=kb))[::-1]
@@ -184,6 +184,24 @@ def test_haar_block_is_a_block_of_an_orthonormal_frame(m, k):
     Q = haar_block_from(HaarDraw("householder", m, m, k, V, tau=tau, signs=signs))
     np.testing.assert_allclose(Q.T @ Q, np.eye(k), atol=1e-13)
     assert np.linalg.svd(haar_block(m, k, k, rng), compute_uv=False).max() <= 1 + 1e-12
+
+
+def test_gram_draws_are_0_1_0s_draws():
+    """Between Bartlett and Householder (kb < m < ka + kb) the draw is 0.1.0's, with the same
+    random numbers: the same values as procrustes.spectrum_null (0.1.0's kernel) to 1e-12; the
+    blockwise draw is the same stream as one big draw."""
+    from gaugetest.measure.haar import gaussian_gram
+    rng = np.random.default_rng(0)
+    for m, ka, kb in [(50, 30, 30), (40, 25, 25), (13, 8, 8)]:
+        s_a = np.sort(rng.gamma(2, size=ka))[::-1]
+        s_b = np.sort(rng.gamma(2, size=kb))[::-1]
+        old = P.spectrum_null(s_a, s_b, m, 5, np.random.default_rng(7))
+        new = K.null_draws(s_a, s_b, m, 5, np.random.default_rng(7))
+        np.testing.assert_allclose(new, old, rtol=0, atol=1e-12)
+    head, W = gaussian_gram(37, 11, 6, np.random.default_rng(5), block_rows=4)
+    G = np.random.default_rng(5).standard_normal((37, 6))
+    np.testing.assert_array_equal(head, G[:11])
+    np.testing.assert_allclose(np.triu(W), np.triu(G.T @ G), rtol=1e-13)
 
 
 def test_null_draws_equal_an_svd_of_the_same_draws():

@@ -208,13 +208,27 @@ class TorchBackend:
 
     def _haar_block(self, m: int, ka: int, kb: int, rng):
         """``haar.haar_block`` on the device in float64, from the same numpy random numbers."""
-        from .haar import HaarDraw, draw_haar, householder_reflectors
+        from .haar import HaarDraw, draw_haar, gaussian_blocks, householder_reflectors, \
+            sampler_kind
         torch = self.torch
-        d = draw_haar(m, ka, kb, rng)
-        if d.kind == "bartlett":
-            U = torch.from_numpy(np.ascontiguousarray(d.root)).to(self._dev)
-            G1 = torch.from_numpy(np.ascontiguousarray(d.head)).to(self._dev)
-            L, info = torch.linalg.cholesky_ex(U @ U.T + G1.T @ G1)     # W = L L^T, R = L^T
+        kind = sampler_kind(m, ka, kb)
+        W = None
+        if kind == "gram":          # 0.1.0's draw, its Gram matrix accumulated on the device
+            G1 = torch.empty((ka, kb), dtype=torch.float64, device=self._dev)
+            W = torch.zeros((kb, kb), dtype=torch.float64, device=self._dev)
+            for i, g in gaussian_blocks(m, kb, rng):
+                g = torch.from_numpy(g).to(self._dev)
+                if i < ka:
+                    G1[i:min(ka, i + len(g))] = g[:ka - i]
+                W += g.T @ g
+        else:
+            d = draw_haar(m, ka, kb, rng)
+            if d.kind == "bartlett":
+                U = torch.from_numpy(np.ascontiguousarray(d.root)).to(self._dev)
+                G1 = torch.from_numpy(np.ascontiguousarray(d.head)).to(self._dev)
+                W = U @ U.T + G1.T @ G1
+        if W is not None:
+            L, info = torch.linalg.cholesky_ex(W)                      # W = L L^T, R = L^T
             if int(info) == 0:
                 return torch.linalg.solve_triangular(L.T, G1, upper=True, left=False)
             kernels.STATS.cholesky_fallbacks += 1    # as numpy: a Householder draw instead

@@ -151,11 +151,11 @@ def _entry(raw: float, aligned: float, nulls: np.ndarray | None, bound: float | 
 #: haar.py).  It also keys resumed runs, so partial results of the old sampler are not mixed in.
 ORTHOGONAL_NULL = (
     "spectrum-matched (Haar singular vectors on the non-aligned side): per draw, the k x k block "
-    "of a Haar frame that the nuclear norm needs, sampled exactly in O(k^3) -- the complement's "
-    "Gram matrix as a Bartlett-Wishart draw when the non-aligned side is at least 2k, Householder "
-    "reflectors otherwise (gaugetest 0.3.0; 0.1-0.2 drew a full Gaussian matrix: same "
-    "distribution, other random numbers); numpy random numbers from SeedSequence([seed, family "
-    "index, L])")
+    "of a Haar frame that the nuclear norm needs, sampled exactly -- in O(k^3) with the "
+    "complement's Gram matrix as a Bartlett-Wishart draw when the non-aligned side m is at least "
+    "2k, from Householder reflectors when m = k, else from a full m x k Gaussian draw as in "
+    "gaugetest 0.1-0.2 (0.3.0's samplers: the same distribution, other random numbers for m = k "
+    "and m >= 2k); numpy random numbers from SeedSequence([seed, family index, L])")
 
 
 @dataclass(frozen=True)

@@ -314,7 +314,8 @@ def main():
         sys.path.insert(0, HERE)
         from measure_scale import bench_measure_scale, bench_memory_32b
         with threadpool_limits(limits=1):
-            bench_measure_scale(args.models.split(","), reps=2 if args.quick else 3,
+            bench_measure_scale([m for m in args.models.split(",") if m],   # "" = memory only
+                                reps=2 if args.quick else 3,
                                 report=report,
                                 families=args.families.split(",") if args.families else None)
         if not args.skip_memory:   # issue 19: every large 32B family, both backends
