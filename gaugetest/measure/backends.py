@@ -104,8 +104,9 @@ class TorchBackend:
 
     # -- float64 pieces
     #: On the CPU, symmetric eigenvalue problems at least this large go to torch's LAPACK (MKL's
-    #: syevd): 1.3x faster than scipy's at k = 2560 and 1.9x at 5120 on the project machine,
-    #: slower below 2048 (tests/benchmarks/measure_scale.py --eig).
+    #: syevd): 1.06x faster than scipy's at k = 2048, 1.15x at 2560, 1.7x at 5120 on the project
+    #: machine (CPU time, single thread), 2x slower at 1024 (tests/benchmarks/measure_scale.py
+    #: --eig).
     TORCH_EIG_MIN = 2048
 
     def _eig_cpu(self, G: np.ndarray) -> np.ndarray:

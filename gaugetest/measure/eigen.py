@@ -7,8 +7,9 @@ matrix-vector products (memory-bound).  The two-stage reduction of LAPACK 3.7+
 (``syevd_2stage``: to a band matrix with matrix-matrix products, then bulge chasing) does the
 same job mostly in matrix-matrix products; eigenvalues only (``jobz = 'N'``) is the case it
 supports, which is the one needed here.  Measured single-threaded on the project machine
-(median of 3, seconds): k = 2560: 1.52 (syevd) vs 1.42 (two-stage); k = 4096: 7.2 vs 5.2;
-k = 5120: 16.7 vs 11.8; k = 2048 and below the one-stage routine is faster.
+(median of 3, CPU seconds): k = 2560: 1.72 (syevd) vs 1.60 (two-stage); k = 3072: 3.15 vs 2.57;
+k = 4096: 7.5 vs 5.6; k = 5120: 14.8 vs 10.3; k = 2048 and below the one-stage routine is
+faster (tests/benchmarks/measure_scale.py --eig).
 
 scipy does not wrap ``syevd_2stage``, but the OpenBLAS bundled with scipy's wheels exports
 LAPACKE's C interface to it (``scipy_LAPACKE_dsyevd_2stage``).  :func:`eigvalsh` calls it
