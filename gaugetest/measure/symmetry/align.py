@@ -35,6 +35,9 @@ class SymmetryAlignment:
         Largest number of alternation rounds any group pair needed (0 without attention).
     free_pairs : (head_dim/2,) bool array or None
         RoPE pairs that were free to rotate.
+    mlp_certificate : dict or None
+        The sparse MLP solver's optimality certificate (``sparse.MlpSolution``), None with the
+        dense solver.
     """
 
     cosines: dict
@@ -42,6 +45,7 @@ class SymmetryAlignment:
     element: GroupElement
     iterations: int = 0
     free_pairs: np.ndarray | None = field(default=None, repr=False)
+    mlp_certificate: dict | None = field(default=None, repr=False)
 
 
 def _check_layers(A: dict, B: dict, arch: Architecture | None) -> list[str]:
@@ -122,7 +126,7 @@ def align_pair(layer_a: dict, layer_b: dict, arch: Architecture | None, *, dtype
     fams = _check_layers(layer_a, layer_b, arch)
     attention = any(f in fams for f in ATTENTION_FAMILIES)
     free = free_rope_pairs(arch, layer_a, layer_b) if attention else None
-    kv_perm = head_perm = v_rot = angles = neuron_perm = None
+    kv_perm = head_perm = v_rot = angles = neuron_perm = certificate = None
     rounds = 0
     if attention:
         X = ops.attention_cross_terms(layer_a, layer_b, arch)
@@ -133,13 +137,13 @@ def align_pair(layer_a: dict, layer_b: dict, arch: Architecture | None, *, dtype
         kv_perm, head_perm, v_rot, angles = att.kv_perm, att.head_perm, att.v_rot, att.rope_angles
     if any(f in fams for f in MLP_FAMILIES):
         if mlp_solver == "sparse":
-            neuron_perm = solve_mlp_sparse(layer_a, layer_b, dtype=dtype,
-                                           rows=ops.similarity_rows(layer_a, layer_b))[0]
+            neuron_perm, certificate = solve_mlp_sparse(layer_a, layer_b, ops=ops)
         else:
             neuron_perm = _lsa_max(ops.mlp_similarity(layer_a, layer_b))
     g = GroupElement(kv_perm, head_perm, v_rot, angles, neuron_perm)
     moved = apply_group_element({f: layer_a[f] for f in fams}, g, arch)
     return SymmetryAlignment(cosines={f: _cos(moved[f], layer_b[f]) for f in fams},
                              raw={f: _cos(layer_a[f], layer_b[f]) for f in fams},
-                             element=g, iterations=rounds, free_pairs=free)
+                             element=g, iterations=rounds, free_pairs=free,
+                             mlp_certificate=certificate)
 
