@@ -7,9 +7,12 @@ The Python API mirrors the command line::
     res                      # a one-line summary: quantity, E-C difference, verdict
     res.verdict.label, res.to_dict()["permutation"]
 
-Submodules follow the data flow: ``io`` -> ``phases`` -> ``deltas`` -> ``quantity`` /
-``description`` -> ``inference`` (iid and robust, one interface) -> ``verdict`` -> ``render``;
-``measure`` produces the input files from a checkpoint.
+Submodules follow the data flow (docs/architecture.md): ``io`` -> ``phases`` -> ``deltas`` ->
+``quantity`` / ``description`` -> ``inference`` (every method: bootstrap, permutation, TOST,
+dependence, power, the depth model; iid and robust are two uses of one interface) ->
+``verdict`` -> ``analysis`` -> ``render``; ``measure`` produces the input files from a
+checkpoint; ``studies`` (scenario bank, calibration, verdict study, synthetic data) call the
+pipeline; ``cli`` is the thin layer on top.
 """
 from ._version import __version__
 
@@ -31,4 +34,5 @@ def __getattr__(name: str):
 
 
 def __dir__():
-    return sorted(set(__all__) | {"analysis", "cli", "io", "measure", "render", "inference"})
+    return sorted(set(__all__) | {"analysis", "cli", "io", "measure", "render", "inference",
+                                  "studies"})

@@ -16,7 +16,7 @@ import numpy as np
 
 from ._version import __version__
 from .deltas import DeltaTable, Issue, build_deltas
-from .dependence import Diagnostic, diagnose
+from .inference.diagnostics import Diagnostic, diagnose
 from .description import AnalysisDescription, caveat
 from .errors import UsageError
 from .inference import get as get_method
@@ -129,7 +129,7 @@ class AnalysisResult:
 
     def tidy_tables(self) -> dict[str, list[dict]]:
         """The tables of the CSV export as lists of rows (see ``render.tables``)."""
-        from .render.tables import tidy_tables  # the API's convenience, not the analysis
+        from .tidy import tidy_tables
 
         return tidy_tables(self.to_dict())
 
@@ -138,7 +138,7 @@ class AnalysisResult:
 
         Examples
         --------
-        >>> from gaugetest.synthetic import demo_sweeps
+        >>> from gaugetest.studies.synthetic import demo_sweeps
         >>> frames = analyze(*demo_sweeps(64), n_boot=200, n_perm=500).to_frames()
         >>> list(frames["permutation"].columns)[:5]
         ['method', 'family', 'statistic', 'ci_low', 'ci_high']
@@ -280,7 +280,7 @@ def analyze(null: Any, aligned: Any, **settings: Any) -> AnalysisResult:
 
     Examples
     --------
-    >>> from gaugetest.synthetic import demo_sweeps
+    >>> from gaugetest.studies.synthetic import demo_sweeps
     >>> null, aligned = demo_sweeps(64)
     >>> res = analyze(null, aligned, n_boot=1000, n_perm=2000)
     >>> res.description.quantity.symbol, res.verdict.label in LABELS

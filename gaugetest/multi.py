@@ -105,7 +105,7 @@ def combined_document(docs: list[tuple[str, dict]]) -> dict:
 
 def combined_tables(docs: list[tuple[str, dict]]) -> dict[str, list[dict]]:
     """Tidy tables of all models with a leading model column, plus the summary table."""
-    from .render.tables import tidy_tables
+    from .tidy import tidy_tables
 
     out: dict[str, list[dict]] = {"summary": summary_rows(docs)}
     for name, d in docs:
@@ -119,7 +119,7 @@ def analyze_many(models: list[tuple[str, Any, Any]], **settings) -> MultiResult:
 
     Examples
     --------
-    >>> from gaugetest.synthetic import demo_sweeps
+    >>> from gaugetest.studies.synthetic import demo_sweeps
     >>> m = analyze_many([("a", *demo_sweeps(64)), ("b", *demo_sweeps(36))],
     ...                  n_boot=200, n_perm=500)
     >>> [r["model"] for r in m.summary_rows()]

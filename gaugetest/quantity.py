@@ -218,7 +218,7 @@ def reference_levels(families, raw: np.ndarray, null_mean: np.ndarray | None, sh
                 out.append(ReferenceLevel(f, a, q, "matched null"))
         return tuple(out)
     if shapes:
-        from .measure.procrustes import gaussian_null
+        from .shapes import gaussian_null
 
         for j, f in enumerate(families):
             shp = shapes.get(f)

@@ -10,14 +10,14 @@ import numbers
 import os
 from dataclasses import dataclass
 
-from .bootstrap import CI_METHODS
+from .inference.bootstrap import CI_METHODS
 from .errors import UsageError
 
 from .inference import ROBUST_METHODS
 from .quantity import BASELINES, normalise_baseline
 
 DEPENDENCE_MODES = ("robust", "iid") + ROBUST_METHODS
-#: TOST rules of the depth model a user may choose (gaugetest.depth_model.TOST_RULES has the
+#: TOST rules of the depth model a user may choose (gaugetest.inference.depth_model.TOST_RULES has the
 #: others docs/tost-study.md compares): the mixture every other number uses (default), and the
 #: inflated-df rule, the one that kept TOST size <= 0.06 in all 63 bank cells.
 TOST_RULE_CHOICES = ("mixture", "inflated-df")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-import gaugetest.bootstrap as gb
-from gaugetest.bootstrap import _bca_levels, mean_ci
+import gaugetest.inference.bootstrap as gb
+from gaugetest.inference.bootstrap import _bca_levels, mean_ci
 
 
 def datasets():

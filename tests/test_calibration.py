@@ -1,4 +1,4 @@
-"""The scenario bank and the calibration study (gaugetest.scenarios, gaugetest.calibration).
+"""The scenario bank and the calibration study (gaugetest.studies.scenarios, gaugetest.studies.calibration).
 
 References: each scenario's stated covariance against the empirical covariance of 20000 of
 its draws (the generator and the oracle must agree); exact means (0 in every phase) by
@@ -11,9 +11,10 @@ import json
 import numpy as np
 import pytest
 
-from gaugetest.calibration import (TOST_POWER, TOST_SIZE, Cell, Counts, bank_cells, calibrate,
-                                   to_json, to_markdown)
-from gaugetest.scenarios import BANK, Layout, scenario
+from gaugetest.studies.calibration import (TOST_POWER, TOST_SIZE, Cell, Counts, bank_cells,
+                                           calibrate)
+from gaugetest.studies.calibration_report import to_json, to_markdown
+from gaugetest.studies.scenarios import BANK, Layout, scenario
 
 
 @pytest.mark.parametrize("name", [s.name for s in BANK])
@@ -44,7 +45,7 @@ def test_scenario_covariance_is_what_it_generates(name):
 
 
 def test_real_residuals_come_from_the_bundled_sweep():
-    from gaugetest.scenarios import _real_source, real_residuals
+    from gaugetest.studies.scenarios import _real_source, real_residuals
     res = real_residuals("excess")
     assert set(res) == {"A", "C", "D", "E"} and len(res["C"]) == 10
     for r in res.values():

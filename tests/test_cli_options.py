@@ -8,7 +8,7 @@ import pytest
 
 from conftest import write_json
 from gaugetest.cli import main
-from gaugetest.synthetic import synthetic_sweeps
+from gaugetest.studies.synthetic import synthetic_sweeps
 from helpers import assert_usage_error
 
 FAST = ["--n-boot", "300", "--n-perm", "2000"]

@@ -7,10 +7,12 @@ import pytest
 from scipy import stats
 
 from gaugetest import analyze
-from gaugetest.dependence import (ar1_variance_factor, common_lag1, ljung_box, newey_west_lag,
-                                  politis_white_block_length, series_moments, welch_greater)
-from gaugetest.power import minimum_detectable_difference, one_sided_power, tost_power
-from gaugetest.synthetic import ar1_noise
+from gaugetest.inference.dependence import (ar1_variance_factor, common_lag1, newey_west_lag,
+                                            politis_white_block_length, series_moments,
+                                            welch_greater)
+from gaugetest.inference.diagnostics import ljung_box
+from gaugetest.inference.power import minimum_detectable_difference, one_sided_power, tost_power
+from gaugetest.studies.synthetic import ar1_noise
 from helpers import phase_vector, sweeps_from_deltas
 
 
@@ -18,14 +20,25 @@ def series(seed, n=22, rho=0.5):
     return ar1_noise(n, 1, rho, 0.0, np.random.default_rng(seed))[:, 0]
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_ljung_box_matches_statsmodels(seed):
-    from statsmodels.stats.diagnostic import acorr_ljungbox
-    x = series(seed, n=12 + 10 * seed)
+def test_ljung_box_closed_form():
+    # x alternates +1, -1 (n = 10, mean 0): r1 = -9/10, r2 = 8/10; lags = min(10, n // 5) = 2;
+    # Q = n (n + 2) (r1^2 / (n - 1) + r2^2 / (n - 2)) = 120 (0.09 + 0.08) = 20.4, and the
+    # chi-square(2) tail is exp(-Q / 2)
+    x = np.array([1.0, -1.0] * 5)
     q, p, h = ljung_box(x)
-    ref = acorr_ljungbox(x, lags=[h])
-    assert q == pytest.approx(float(ref["lb_stat"].iloc[0]), rel=1e-12)
-    assert p == pytest.approx(float(ref["lb_pvalue"].iloc[0]), rel=1e-10)
+    assert h == 2
+    assert q == pytest.approx(20.4, rel=1e-12)
+    assert p == pytest.approx(np.exp(-10.2), rel=1e-10)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_hac_closed_form(seed):
+    # Newey-West (Bartlett weights 1 - k / (L + 1)) variance of a mean, written out
+    x = series(seed, n=22 + 20 * seed)
+    n, L = len(x), newey_west_lag(len(x))
+    e = x - x.mean()
+    s = e @ e / n + sum(2 * (1 - k / (L + 1)) * (e[k:] @ e[:-k]) / n for k in range(1, L + 1))
+    assert series_moments(x, "hac").se == pytest.approx(np.sqrt(s / n), rel=1e-12)
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -110,8 +123,8 @@ def test_mdd_has_the_requested_power():
 def test_tost_power_by_simulation():
     # 20 iid normal deltas, sd 0.02, true mean 0, margin +-0.015: the approximation
     # (known se) against 4000 simulated TOSTs (Monte Carlo SE ~0.008)
-    from gaugetest.dependence import Moments
-    from gaugetest.equivalence import tost_mean
+    from gaugetest.inference.dependence import Moments
+    from gaugetest.inference.equivalence import tost_mean
     n, sd = 20, 0.02
     approx = tost_power(Moments(n, 0.0, sd / np.sqrt(n), n - 1.0, "iid"), -0.015, 0.015, 0.05)
     x = np.random.default_rng(6).normal(0, sd, (4000, n))
@@ -207,7 +220,7 @@ def test_small_models_use_the_depth_not_a_phase():
 
 
 def test_hampel_clip_leaves_gaussian_data_almost_alone_and_clips_a_spike():
-    from gaugetest.dependence import hampel_clip
+    from gaugetest.inference.dependence import hampel_clip
     x = ar1_noise(2000, 1, 0.5, 0.0, np.random.default_rng(3))[:, 0]
     groups = np.repeat(np.arange(100), 20)
     z = hampel_clip(x, groups)

@@ -1,4 +1,4 @@
-"""gaugetest.depth_model: the robust default.
+"""gaugetest.inference.depth_model: the robust default.
 
 Reference values: R nlme::gls with corARMA + varIdent (REML log-likelihood, per-phase sd, GLS
 levels, correlation matrices; tests/reference/r_nlme_depth.R wrote r_nlme_depth.json),
@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from scipy import special
 
-from gaugetest import depth_model as dm
-from gaugetest.depth_model import fit_depth, profile_reml
-from gaugetest.scenarios import Layout, scenario
+from gaugetest.inference import depth_model as dm
+from gaugetest.inference.depth_model import fit_depth, profile_reml
+from gaugetest.studies.scenarios import Layout, scenario
 
 REF = Path(__file__).parent / "reference"
 PH64 = Layout.from_map(64, "E", "C").phases
@@ -26,14 +26,14 @@ PH64 = Layout.from_map(64, "E", "C").phases
 def _ref_acf(name, value, maxlag):
     v = np.asarray(value, dtype=float)
     if name == "ar1":
-        return dm._acf_ar1(v[None, :], maxlag)[0]
+        return dm.correlation._acf_ar1(v[None, :], maxlag)[0]
     if name == "ar2":
-        return dm._acf_ar2(v[None, :], maxlag)[0]
+        return dm.correlation._acf_ar2(v[None, :], maxlag)[0]
     if name == "ma1":
-        return dm._acf_ma1(np.array([[v[0] / (1 + v[0] ** 2)]]), maxlag)[0]
+        return dm.correlation._acf_ma1(np.array([[v[0] / (1 + v[0] ** 2)]]), maxlag)[0]
     phi, theta = v
     r1 = (1 + phi * theta) * (phi + theta) / (1 + 2 * phi * theta + theta ** 2)
-    return dm._acf_arma11(np.array([[phi, r1]]), maxlag)[0]
+    return dm.correlation._acf_arma11(np.array([[phi, r1]]), maxlag)[0]
 
 
 # --------------------------------------------------------------------------- references
@@ -78,7 +78,7 @@ def test_fractional_noise_acf_closed_form(d):
     k = np.arange(1, 40)
     ref = np.exp(special.gammaln(k + d) + special.gammaln(1 - d) - special.gammaln(k - d + 1)
                  - special.gammaln(d))
-    got = dm._acf_fd(np.array([[d]]), 39)[0]
+    got = dm.correlation._acf_fd(np.array([[d]]), 39)[0]
     assert got[0] == 1 and got[1:] == pytest.approx(ref, rel=1e-10)
 
 
@@ -88,9 +88,9 @@ def test_whitening_is_statsmodels_gls():
     rng = np.random.default_rng(1)
     layers = np.array([0, 1, 2, 4, 5, 6, 7, 9, 10, 11])
     y = rng.standard_normal(10)
-    grid = dm._grid(("ar2",), 11)
-    b = dm._build_block("X", np.arange(10), layers, grid)
-    wy, mu, q = dm._whiten(y[None, :], b)
+    grid = dm.correlation.correlation_grid(("ar2",), 11)
+    b = dm.fit.build_block("X", np.arange(10), layers, grid)
+    wy, mu, q = dm.fit.whiten(y[None, :], b)
     for g in (0, 37, 200, 255):
         R = grid.acf[g][np.abs(layers[:, None] - layers[None, :])]
         res = sm.GLS(y, np.ones(10), sigma=R).fit()
@@ -233,7 +233,7 @@ def test_skew_correction_widens_towards_the_long_tail():
 def test_hall_transformation_is_monotone():
     t = np.linspace(-50, 50, 10001)
     for a0, a2 in ((0.1, 0.3), (-0.2, -0.5), (0.0, 1.0)):
-        assert np.all(np.diff(dm._hall(t, a0, a2)) >= 0)
+        assert np.all(np.diff(dm.distributions.hall(t, a0, a2)) >= 0)
 
 
 # --------------------------------------------------------------------------- reduced simulation
@@ -245,7 +245,7 @@ def test_reduced_calibration(name, n_layers):
     """200 replicates of one bank cell (Monte Carlo SE 0.015 for a size of 0.05): size <= 0.10,
     coverage of the E - C interval >= 0.90 -- loose bounds, about 3 SE beyond the targets;
     the full study is `gaugetest calibrate` (docs/calibration.md)."""
-    from gaugetest.calibration import Cell, calibrate
+    from gaugetest.studies.calibration import Cell, calibrate
     late = "D" if n_layers == 36 else "E"
     cell = Cell(scenario(name), Layout.from_map(n_layers, late, "C"))
     c = calibrate([cell], ("reml-bma", "iid"), reps=200, seed=13)[cell.key]
@@ -320,13 +320,13 @@ def test_tost_rules_against_a_direct_computation(check):
             want = dict.fromkeys(want, p_point(region))
             want["level"] *= 2
         for rule, ref in want.items():
-            mix, factor = dm._tost_mixture(batch, {"E": 1.0}, rule, skew=False)
+            mix, factor = dm.tost_mixture(batch, {"E": 1.0}, rule, skew=False)
             got = float(mix.p_greater(np.array([x]))[0]) / factor
             # merged components (se within a few percent, _compress) for the mixtures
             tol = 2e-3 if rule in ("inflated-df", "level") and not check else 1e-10
             assert got == pytest.approx(ref, rel=tol, abs=1e-12), (rule, x, got, ref)
     with pytest.raises(ValueError, match="unknown TOST rule"):
-        dm._tost_mixture(batch, {"E": 1.0}, "nope")
+        dm.tost_mixture(batch, {"E": 1.0}, "nope")
 
 
 def test_tost_rule_through_fit_depth():

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import scipy.stats as st
 
-from gaugetest.bootstrap import difference_ci
-from gaugetest.dependence import series_moments, welch_greater
+from gaugetest.inference.bootstrap import difference_ci
+from gaugetest.inference.dependence import series_moments, welch_greater
 from gaugetest.inference.moments import difference_interval
 
 

@@ -11,7 +11,7 @@ from conftest import write_json
 from gaugetest import analyze
 from gaugetest.cli import main
 from gaugetest.formatting import fmt_interval, fmt_num, fmt_p, p_phrase
-from gaugetest.synthetic import synthetic_sweeps
+from gaugetest.studies.synthetic import synthetic_sweeps
 from helpers import assert_usage_error
 
 FAST = ["--n-boot", "300", "--n-perm", "3000"]

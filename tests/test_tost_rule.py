@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from gaugetest import analyze
-from gaugetest.depth_model import TOST_RULES
+from gaugetest.inference.depth_model import TOST_RULES
 from gaugetest.errors import UsageError
 from gaugetest.settings import TOST_RULE_CHOICES
 from helpers import assert_usage_error

@@ -24,7 +24,7 @@ from conftest import write_json
 from gaugetest import analyze
 from gaugetest.cli import main
 from gaugetest.render.text import headline_lines, render_text
-from gaugetest.synthetic import demo_sweeps
+from gaugetest.studies.synthetic import demo_sweeps
 
 DATA = Path(__file__).parent / "data"
 FAST = ["--n-boot", "400", "--n-perm", "3000"]

@@ -1,4 +1,11 @@
-"""Inference methods behind one interface (see ``base``): ``iid`` and the robust methods.
+"""Inference: every method, behind one interface (see ``base``).
+
+The building blocks -- ``bootstrap`` (intervals), ``permutation`` (the exact/Monte Carlo test),
+``equivalence`` (TOST from moments or a bootstrap), ``dependence`` (series standard errors:
+neff, HAC, GLSAR, block, sieve), ``diagnostics`` (lag-1 r, Ljung-Box), ``power`` and the depth
+model (``depth_model/``: correlation families, REML fit, t-mixture distributions, TOST rules,
+contrasts) -- are used by the methods: ``iid`` (bootstrap, permutation, t TOST), ``moments``
+(the moment-based robust methods) and ``depth`` (the robust default, reml-bma).
 
 ``get(name)`` returns a method object with ``run(data, rng, phase_names_in_map)`` returning an
 :class:`~gaugetest.inference.base.InferenceResult`. Adding a method is one module here and one

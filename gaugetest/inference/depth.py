@@ -1,7 +1,7 @@
 """The robust default: every robust number from one model of the dependence along depth.
 
 Each column (a family, or the pooled family mean) is fitted once with
-:func:`gaugetest.depth_model.fit_depth` — arithmetic phase means, a noise scale per phase, one
+:func:`gaugetest.inference.depth_model.fit_depth` — arithmetic phase means, a noise scale per phase, one
 correlation function for the whole depth averaged over AR(1), MA(1), AR(2), ARMA(1,1) and
 long-memory families by REML, the known variance of an estimated baseline (the matched null's
 mean) as a floor — and the phase intervals, the LATE − EARLY test and its interval, the
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..depth_model import METHOD, fit_depth
+from .depth_model import METHOD, fit_depth
 from .base import (POOLED, DifferenceRow, DifferenceTest, EquivalenceRow, InferenceInput,
                    InferenceResult, PhaseEstimate, PowerSummary, column_note, holm_adjust,
                    not_testable_reason)
@@ -22,7 +22,7 @@ TEST_NAME = "t test on the depth model"
 
 
 class DepthModelMethod:
-    """``reml-bma``: see :mod:`gaugetest.depth_model` and docs/depth-model.md."""
+    """``reml-bma``: see :mod:`gaugetest.inference.depth_model` and docs/depth-model.md."""
 
     key = METHOD
 

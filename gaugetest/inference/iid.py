@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..bootstrap import MeanCI, difference_ci, mean_ci
-from ..dependence import series_moments, welch_greater
-from ..equivalence import tost_mean, tost_robust
-from ..permutation import n_splits, permutation_pvalue
+from .bootstrap import MeanCI, difference_ci, mean_ci
+from .dependence import series_moments, welch_greater
+from .equivalence import tost_mean, tost_robust
+from .permutation import n_splits, permutation_pvalue
 from .base import (DifferenceRow, DifferenceTest, EquivalenceRow, InferenceInput, InferenceResult,
                    PhaseEstimate, column_note, holm_adjust, not_testable_reason)
 from .moments import power_from_moments

@@ -1,6 +1,6 @@
 """Robust methods that summarise each phase series by (mean, standard error, df).
 
-``neff``, ``hac``, ``glsar``, ``block`` and ``sieve`` (see ``gaugetest.dependence``) each give a
+``neff``, ``hac``, ``glsar``, ``block`` and ``sieve`` (see ``gaugetest.inference.dependence``) each give a
 phase mean's standard error and degrees of freedom under their dependence model; from these
 follow a t interval per phase, a Welch-type one-sided test of LATE > EARLY with a two-sided
 interval for the difference, a TOST on the same standard error, and the power summary.
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..dependence import Moments, common_lag1, series_moments, t_interval, welch_greater
-from ..equivalence import tost_from_moments
-from ..power import minimum_detectable_difference, tost_power
+from .dependence import Moments, common_lag1, series_moments, t_interval, welch_greater
+from .equivalence import tost_from_moments
+from .power import minimum_detectable_difference, tost_power
 from .base import (POOLED, DifferenceRow, DifferenceTest, EquivalenceRow, InferenceInput,
                    InferenceResult, PhaseEstimate, PowerSummary, column_note, holm_adjust,
                    not_testable_reason)
@@ -155,7 +155,7 @@ class MomentsMethod:
             m = mom.get((phase, POOLED))
             if m is not None and m.se > 0:
                 # n_eff = n / factor with factor the AR(1) variance inflation
-                from ..dependence import ar1_variance_factor
+                from .dependence import ar1_variance_factor
                 r = rho if rho is not None else None
                 if r is not None:
                     n_eff[phase] = m.n / ar1_variance_factor(r, m.n)

@@ -106,27 +106,3 @@ def von_neumann_bound(s_a: np.ndarray, s_b: np.ndarray) -> float:
                  / (np.linalg.norm(s_a) * np.linalg.norm(s_b)))
 
 
-# Aligned cosine of independent Gaussian matrices in the large-size limit when the
-# *smaller* side is rotated, by aspect ratio c = smaller/larger (SCIENCE.md numerics).
-_SMALL_SIDE_C = np.array([0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.625, 0.8, 1.0])
-_SMALL_SIDE_V = np.array([0.0, 0.19, 0.27, 0.37, 0.45, 0.51, 0.57, 0.63, 0.69, 0.75])
-
-
-def gaussian_null(out: int, inn: int, side: str = "cols") -> float:
-    """Large-size-limit aligned cosine of independent Gaussian (out x in) matrices.
-
-    Rotating the larger side: ~ 1 - c/4; rotating the smaller side: interpolated from
-    the tabulated values (-> (8 / 3 pi) sqrt(c) as c -> 0); square: 3/4.
-
-    Examples
-    --------
-    >>> round(gaussian_null(1024, 5120), 2), round(gaussian_null(25600, 5120), 2)
-    (0.95, 0.37)
-    """
-    rotated, other = (inn, out) if side == "cols" else (out, inn)
-    c = min(out, inn) / max(out, inn)
-    if rotated >= other:
-        return 1 - c / 4
-    if c < 0.05:
-        return float(8 / (3 * np.pi) * np.sqrt(c))
-    return float(np.interp(c, _SMALL_SIDE_C, _SMALL_SIDE_V))

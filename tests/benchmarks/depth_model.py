@@ -1,4 +1,4 @@
-"""Benchmark of the robust default (gaugetest.depth_model) on a 64-layer sweep.
+"""Benchmark of the robust default (gaugetest.inference.depth_model) on a 64-layer sweep.
 
 Run alone:  python tests/benchmarks/depth_model.py   (also part of tests/benchmarks/run.py)
 
@@ -21,8 +21,8 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", ".."))
 
-from gaugetest import depth_model as dm  # noqa: E402
-from gaugetest.scenarios import Layout, scenario  # noqa: E402
+from gaugetest.inference import depth_model as dm  # noqa: E402
+from gaugetest.studies.scenarios import Layout, scenario  # noqa: E402
 
 
 def _columns(seed=1):
@@ -46,12 +46,12 @@ def sweep_fits(lay, Y):
 
 
 def loglik_vectorised(lay, y):
-    d = dm._design_cached(tuple(int(v) for v in lay.layers), lay.phases, dm.FAMILIES)
+    d = dm.design_for(tuple(int(v) for v in lay.layers), lay.phases, dm.FAMILIES)
     ll = np.zeros(len(d.grid.log_prior))
     for b in d.blocks:
         if b.W is None:
             continue
-        _, _, q = dm._whiten(y[None, b.rows], b)
+        _, _, q = dm.fit.whiten(y[None, b.rows], b)
         ll -= 0.5 * ((b.m - 1) * np.log(q[0]) + b.const)
     return ll
 
@@ -59,7 +59,7 @@ def loglik_vectorised(lay, y):
 def loglik_loop(lay, y):
     """The plain way: one Cholesky factorisation per grid point and phase (scipy)."""
     from scipy.linalg import cho_factor, cho_solve
-    d = dm._design_cached(tuple(int(v) for v in lay.layers), lay.phases, dm.FAMILIES)
+    d = dm.design_for(tuple(int(v) for v in lay.layers), lay.phases, dm.FAMILIES)
     ph = np.asarray(lay.phases)
     out = np.zeros(len(d.grid.log_prior))
     for g, acf in enumerate(d.grid.acf):
@@ -85,8 +85,8 @@ def run(reps: int = 5, report=None) -> None:
     import scipy.optimize  # noqa: F401  (imported by any analysis already; not the fits' cost)
     import scipy.special  # noqa: F401
     lay, Y = _columns()
-    dm._design_cached.cache_clear()
-    dm._grid.cache_clear()
+    dm.design_for.cache_clear()
+    dm.correlation.correlation_grid.cache_clear()
     t0 = time.perf_counter()
     sweep_fits(lay, Y)                       # first call: builds the grid and the design
     first = time.perf_counter() - t0
@@ -112,7 +112,7 @@ def run(reps: int = 5, report=None) -> None:
     msg = f"{b / a:.0f}x"
     if report:
         report("depth-model likelihood over the grid: scipy loop / vectorised", msg, "> 1x", b > a)
-    print(f"likelihood over {len(dm._design_cached(tuple(int(v) for v in lay.layers), lay.phases, dm.FAMILIES).grid.log_prior)} "
+    print(f"likelihood over {len(dm.design_for(tuple(int(v) for v in lay.layers), lay.phases, dm.FAMILIES).grid.log_prior)} "
           f"grid points: vectorised {a * 1e3:.1f} ms, scipy cho_solve loop {b * 1e3:.0f} ms ({msg})")
 
 

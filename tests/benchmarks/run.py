@@ -31,9 +31,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", ".."))
 
 from gaugetest.analysis import analyze  # noqa: E402
-from gaugetest.bootstrap import mean_ci  # noqa: E402
-from gaugetest.permutation import permutation_pvalue  # noqa: E402
-from gaugetest.synthetic import synthetic_sweeps  # noqa: E402
+from gaugetest.inference.bootstrap import mean_ci  # noqa: E402
+from gaugetest.inference.permutation import permutation_pvalue  # noqa: E402
+from gaugetest.studies.synthetic import synthetic_sweeps  # noqa: E402
 
 ROWS = []
 

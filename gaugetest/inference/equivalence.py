@@ -9,7 +9,7 @@ many columns at once and without statsmodels' ~0.2 s import.
 
 Assumption: observations are independent and roughly normal; adjacent layer
 pairs are serially correlated, which inflates the effective precision (see
-``gaugetest.dependence``).
+``gaugetest.inference.dependence``).
 
 Skewed deltas (delta >= 0 by construction is naturally right-skewed) make the t test of
 H0: mean >= high too liberal: with skewness 2 and n = 12 the TOST declares equivalence

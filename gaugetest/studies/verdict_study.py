@@ -22,10 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .io import STANDARD_FAMILIES
-from .parallel import map_tasks
-from .phases import resolve_phase_map
-from .verdict import LABELS
+from ..io import STANDARD_FAMILIES
+from ..parallel import map_tasks
+from ..phases import resolve_phase_map
+from ..verdict import LABELS
 
 SCENARIOS = ("zero", "zero-ma1", "inside", "artifact")
 CHUNK = 25
@@ -85,7 +85,7 @@ def _truth(scenario: str, phases, s: StudySettings) -> np.ndarray:
 
 
 def run_chunk(task) -> tuple[str, int, dict, dict]:
-    from .analysis import analyze
+    from ..analysis import analyze
 
     scenario, chunk, reps, seed, s = task
     rng = np.random.default_rng(np.random.SeedSequence([seed, SCENARIOS.index(scenario), chunk]))

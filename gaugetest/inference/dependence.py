@@ -1,12 +1,10 @@
-"""Serial dependence along depth: diagnostics and dependence-robust inference for a mean.
+"""Serial dependence along depth: dependence-robust standard errors for a mean.
 
-Adjacent layer pairs share a layer, so deltas form a serially correlated series
-along depth.  This module gives
-
-* diagnostics: the lag-1 autocorrelation and the Ljung–Box portmanteau test;
-* for one phase's series, a (mean, standard error, degrees of freedom) triple
-  under one of several dependence models, from which a t interval, a Welch-type
-  LATE > EARLY test and a TOST all follow (``gaugetest.equivalence.tost_from_moments``).
+Adjacent layer pairs share a layer, so deltas form a serially correlated series along depth.
+For one phase's series this module gives a (mean, standard error, degrees of freedom) triple
+under one of several dependence models, from which a t interval, a Welch-type LATE > EARLY test
+and a TOST all follow (``gaugetest.inference.equivalence.tost_from_moments``). The diagnostics
+(lag-1 r, Ljung–Box) are in :mod:`gaugetest.inference.diagnostics`.
 
 Methods (``--dependence``):
 
@@ -27,7 +25,7 @@ Methods (``--dependence``):
             n - 1 df (Bühlmann 1997).
 
 These are the expert choices of ``--dependence``; the robust default is the depth model
-of :mod:`gaugetest.depth_model`, chosen on the scenario bank of docs/calibration.md.
+of :mod:`gaugetest.inference.depth_model`, chosen on the scenario bank of docs/calibration.md.
 
 References
 ----------
@@ -35,8 +33,6 @@ Hampel, F. R. (1974). The influence curve and its role in robust estimation. JAS
 383-393.
 Pearson, R. K. (2002). Outliers in process modeling and identification. IEEE Transactions on
 Control Systems Technology 10, 55-63.
-Ljung, G. M. & Box, G. E. P. (1978). On a measure of lack of fit in time series
-models. Biometrika 65, 297-303.
 Marriott, F. H. C. & Pope, J. A. (1954). Bias in the estimation of
 autocorrelations. Biometrika 41, 390-402.
 Newey, W. K. & West, K. D. (1987). A simple, positive semi-definite,
@@ -67,68 +63,6 @@ class Moments:
     df: float
     method: str
     detail: str = ""
-
-
-# --------------------------------------------------------------------------- diagnostics
-
-
-def autocorrelation(x: np.ndarray, nlags: int) -> np.ndarray:
-    """Sample autocorrelations r_1..r_nlags (denominator n, as statsmodels' ``acf``)."""
-    x = np.asarray(x, dtype=float)
-    e = x - x.mean()
-    d = e @ e
-    if d == 0:
-        return np.zeros(nlags)
-    return np.array([e[k:] @ e[:-k] / d for k in range(1, nlags + 1)])
-
-
-def ljung_box(x: np.ndarray, lags: int | None = None) -> tuple[float, float, int]:
-    """Ljung–Box Q and its chi-square p-value; ``lags`` defaults to min(10, n // 5) (>= 1).
-
-    Same numbers as ``statsmodels.stats.diagnostic.acorr_ljungbox(x, lags=[h])``.
-    """
-    from scipy.special import chdtrc
-
-    n = len(x)
-    h = lags if lags is not None else max(1, min(10, n // 5))
-    r = autocorrelation(x, h)
-    q = n * (n + 2) * np.sum(r ** 2 / (n - np.arange(1, h + 1)))
-    return float(q), float(chdtrc(h, q)), h
-
-
-@dataclass(frozen=True)
-class Diagnostic:
-    phase: str
-    family: str
-    n: int
-    lag1: float | None
-    ljung_box_q: float | None
-    ljung_box_p: float | None
-    lags: int | None
-    material: bool
-
-    def to_dict(self) -> dict:
-        from ._util import json_number as num
-
-        return {"phase": self.phase, "family": self.family, "n": self.n, "lag1": num(self.lag1),
-                "ljung_box_q": num(self.ljung_box_q), "ljung_box_p": num(self.ljung_box_p),
-                "lags": self.lags, "material": self.material}
-
-
-#: A lag-1 autocorrelation above this, or a Ljung–Box p below alpha, is flagged.
-MATERIAL_LAG1 = 0.2
-
-
-def diagnose(x: np.ndarray, phase: str, family: str, alpha: float) -> Diagnostic:
-    """Lag-1 autocorrelation and Ljung–Box test of one series (needs n >= 5)."""
-    x = np.asarray(x, dtype=float)
-    x = x[~np.isnan(x)]
-    n = len(x)
-    if n < 5 or np.ptp(x) == 0:
-        return Diagnostic(phase, family, n, None, None, None, None, False)
-    r1 = float(autocorrelation(x, 1)[0])
-    q, p, h = ljung_box(x)
-    return Diagnostic(phase, family, n, r1, q, p, h, bool(r1 > MATERIAL_LAG1 or p < alpha))
 
 
 # --------------------------------------------------------------------------- methods
@@ -272,13 +206,15 @@ def newey_west_lag(n: int) -> int:
 
 
 def _hac(x: np.ndarray) -> Moments:
+    """Newey-West standard error of the mean: ``statsmodels.stats.sandwich_covariance.cov_hac``
+    of the intercept-only OLS fit (Bartlett kernel, no small-sample correction)."""
+    from statsmodels.regression.linear_model import OLS
+    from statsmodels.stats.sandwich_covariance import cov_hac
+
     n = len(x)
-    e = x - x.mean()
     L = newey_west_lag(n)
-    s = e @ e / n
-    for k in range(1, L + 1):
-        s += 2 * (1 - k / (L + 1)) * (e[k:] @ e[:-k]) / n
-    return Moments(n, float(x.mean()), float(np.sqrt(max(s, 0.0) / n)), n - 1.0, "hac",
+    var = float(cov_hac(OLS(x, np.ones((n, 1))).fit(), nlags=L, use_correction=False)[0, 0])
+    return Moments(n, float(x.mean()), float(np.sqrt(max(var, 0.0))), n - 1.0, "hac",
                    f"lag={L}")
 
 
@@ -347,14 +283,14 @@ def _block(x: np.ndarray, rng: np.random.Generator) -> Moments:
 
 
 def _yule_walker(e: np.ndarray, p: int) -> tuple[np.ndarray, float]:
-    from scipy.linalg import solve_toeplitz
-
-    n = len(e)
-    acov = np.array([e[k:] @ e[: n - k] / n for k in range(p + 1)])
+    """AR(p) coefficients and innovation variance of a demeaned series by Yule–Walker
+    (``statsmodels.regression.linear_model.yule_walker``, autocovariances with denominator n)."""
     if p == 0:
-        return np.zeros(0), float(acov[0])
-    phi = solve_toeplitz(acov[:p], acov[1:p + 1])
-    return phi, float(acov[0] - phi @ acov[1:p + 1])
+        return np.zeros(0), float(e @ e / len(e))
+    from statsmodels.regression.linear_model import yule_walker
+
+    res = yule_walker(e, order=p, method="mle", demean=False, result_object=True)
+    return np.asarray(res.rho, dtype=float), float(res.sigma ** 2)
 
 
 def _sieve(x: np.ndarray, rng: np.random.Generator) -> Moments:

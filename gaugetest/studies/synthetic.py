@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .io import STANDARD_FAMILIES
-from .phases import resolve_phase_map
+from ..io import STANDARD_FAMILIES
+from ..phases import resolve_phase_map
 
 #: Illustrative aligned-cosine baseline of unrelated matrices per family.
 NULL_LEVEL = {"q_proj": 0.55, "k_proj": 0.80, "v_proj": 0.78, "o_proj": 0.70,

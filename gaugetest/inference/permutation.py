@@ -11,7 +11,7 @@ observed statistic and the data's magnitude), so results agree with
 
 Assumption: under H0 the pairs are exchangeable between the two phases.
 Deltas of adjacent pairs are serially correlated (they share a layer), which
-this test does not model; see ``gaugetest.dependence``.
+this test does not model; see ``gaugetest.inference.dependence``.
 
 References
 ----------
@@ -176,25 +176,3 @@ def permutation_pvalue(late: np.ndarray, early: np.ndarray, *, n_perm: int = 100
     # statistic, which would otherwise read as the most extreme result (the smallest p)
     pvalue = np.where(np.isnan(obs), np.nan, np.minimum(pvalue, 1.0))
     return PermutationResult(obs, pvalue, exact, m, n_late, N - n_late, null_last)
-
-
-def holm(pvalues) -> np.ndarray:
-    """Holm (1979) step-down adjusted p-values (as statsmodels' ``multipletests(method='holm')``).
-
-    Hand-written (6 lines) because importing ``statsmodels.stats.multitest``
-    costs ~0.2 s per run; the tests check it against statsmodels.
-
-    Examples
-    --------
-    >>> holm([0.01, 0.04, 0.03]).tolist()
-    [0.03, 0.06, 0.06]
-    """
-    p = np.asarray(pvalues, dtype=float)
-    m = p.size
-    if m == 0:
-        return p.copy()
-    order = np.argsort(p, kind="stable")
-    adj = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
-    out = np.empty(m)
-    out[order] = adj
-    return out

@@ -46,7 +46,7 @@ from importlib import resources
 
 import numpy as np
 
-from .phases import resolve_phase_map
+from ..phases import resolve_phase_map
 
 OUTLIER_SD = 10.0
 HETERO_SD = 2.5
@@ -322,7 +322,7 @@ def real_residuals(quantity: str) -> dict:
     mean is removed and the residuals are scaled by sqrt(n / (n - 1)) so their mean square
     estimates the phase variance; phases of one pair carry no residual and are left out.
     """
-    from .io import parse_aligned, parse_null
+    from ..io import parse_aligned, parse_null
 
     docs = []
     for name in REAL_FILES:
