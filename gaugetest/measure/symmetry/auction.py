@@ -116,7 +116,7 @@ def auction_matching(n: int, rows: np.ndarray, cols: np.ndarray, vals: np.ndarra
     signature: :func:`sparse.max_matching` needs it for positive costs)."""
     import torch
 
-    from .sparse import max_matching
+    from .matching import max_matching
 
     PV, PC, W = _padded(n, rows, cols, np.asarray(vals, np.float64), torch, device)
     spread = float(np.ptp(vals)) or 1.0

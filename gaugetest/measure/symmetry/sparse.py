@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .matching import dual_potentials, max_matching
 from .stream import Stream, stream_candidates
 
 #: bytes of the float64 gathers of one pricing chunk
@@ -89,47 +90,6 @@ class EdgePricer:
                 b = np.asarray(y[j[s:s + step]], np.float64)
                 parts[f, s:s + step] = w * np.add.reduce(a * b, axis=1)
         return parts.sum(axis=0), parts
-
-
-def max_matching(n: int, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray,
-                 shift: float) -> np.ndarray:
-    """The column of each row in a maximum-weight perfect matching of the listed edges (scipy's
-    LAPJVsp on cost ``shift - vals``, positive so that no edge weighs 0)."""
-    from scipy.sparse import csr_matrix
-    from scipy.sparse.csgraph import min_weight_full_bipartite_matching
-
-    g = csr_matrix((shift - vals, (rows, cols)), shape=(n, n))
-    r, c = min_weight_full_bipartite_matching(g)
-    match = np.empty(n, np.int64)
-    match[r] = c
-    return match
-
-
-def dual_potentials(n, rows, cols, vals, match, tol):
-    """``(a, b)`` with ``vals_ij <= a_i + b_j + tol`` on every listed edge and equality on the
-    matching: Bellman-Ford on the alternating graph (a column j reached from row i's matched
-    column at cost ``V[i, m(i)] - V[i, j]``), vectorised over edges. A decrease still possible
-    after n sweeps would be a negative cycle: the matching was not optimal."""
-    on = cols == match[rows]
-    v_match = np.empty(n)
-    v_match[rows[on]] = vals[on]
-    src, wt = match[rows], v_match[rows] - vals
-    order = np.argsort(cols, kind="stable")
-    src, wt, dst = src[order], wt[order], cols[order]
-    starts = np.flatnonzero(np.r_[True, dst[1:] != dst[:-1]])
-    heads = dst[starts]
-    dist = np.zeros(n)
-    for sweep in range(n + 1):
-        best = np.minimum.reduceat(dist[src] + wt, starts)
-        better = best < dist[heads] - tol
-        if not better.any():
-            break
-        dist[heads[better]] = best[better]
-    else:
-        raise RuntimeError("negative cycle: the matching is not optimal on its edges")
-    b = -dist                       # column potentials
-    a = v_match - b[match]          # row potentials, tight on the matching
-    return a, b, sweep
 
 
 def find_suspects(a, b, t_row, s_col, cand_keys, tol, budget=1 << 24):
