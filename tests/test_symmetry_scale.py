@@ -124,3 +124,18 @@ def test_measure_records_the_certificate(tmp_path):
             assert c["certified"] and c["null_certified"] and c["gap_bound"] < 1e-9
             assert c["pruned_pairs"] > 0.5 * n * n and c["value"] <= c["dual"] + c["gap_bound"]
             assert set(c) >= {"candidate_edges", "exact_edges", "priced", "k", "product"}
+
+
+def test_device_rotation_equals_numpys():
+    """The null's rotation on a torch device (run on the CPU: what --device cuda runs) against
+    numpy's: both the float64 product rounded to float32, so equal to one float32 rounding."""
+    pytest.importorskip("torch")
+    from gaugetest.measure.backends import TorchBackend
+    from gaugetest.measure.symmetry.mlpblock import rotate_rows
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((200, 48)).astype(ml_dtypes.bfloat16)
+    H = _haar_orthogonal(48, rng)
+    ops = TorchBackend("cpu", native=True).symmetry_ops()
+    a, b = rotate_rows(x, H), ops.rotate_rows(x, H)
+    assert a.dtype == b.dtype == np.float32
+    np.testing.assert_allclose(b, a, rtol=2.0 ** -23, atol=0)

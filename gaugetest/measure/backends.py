@@ -354,14 +354,14 @@ class TorchSymmetryOps:
         return torch_stream(xs, ys, weights, k, device=str(self.dev),
                             product=stream_product(xs, ys, self.product))
 
-    def rotate_rows(self, x: np.ndarray, H) -> np.ndarray:
+    def rotate_rows(self, x: np.ndarray, H, out=None) -> np.ndarray:
         """``x @ H^T`` (the null's rotation of neuron features) in float64 on the device, stored
-        in float32 (``mlpblock.rotate_rows``, ``mlpblock.rotated_dtype``)."""
+        in float32 (``mlpblock.rotate_rows``, ``mlpblock.rotated_dtype``; ``out`` may be ``x``)."""
         from .symmetry.mlpblock import rotated_dtype
         from .symmetry.stream_torch import to_device
         torch = self.torch
         Ht = (H if isinstance(H, torch.Tensor) else self._t64(H)).to(torch.float64).T
-        out = np.empty(x.shape, rotated_dtype(x))
+        out = np.empty(x.shape, rotated_dtype(x)) if out is None else out
         step = max(1, (64 << 20) // (8 * x.shape[1]))
         for i in range(0, x.shape[0], step):
             r = to_device(x[i:i + step], torch.float64, self.dev) @ Ht

@@ -134,20 +134,22 @@ def rotate_rows(x: np.ndarray, H: np.ndarray, block_bytes: int = 64 << 20,
     return out
 
 
-def rotated_features_from(load, families: tuple, norms: tuple, H) -> MlpFeatures:
+def rotated_features_from(load, families: tuple, norms: tuple, H, ops=None) -> MlpFeatures:
     """:func:`rotate_features` of a layer read afresh, one matrix at a time (``load(f)`` returns
     family f's (out, in) matrix as a new float32 array): gate/up rows are rotated in place and
     down is rotated into its neuron-major copy, read first, so that the rotated layer and one
     matrix are all that exists of it (``gaugetest measure``'s null draws at Qwen3-32B shapes)."""
+    rotate = ops.rotate_rows if ops is not None and hasattr(ops, "rotate_rows") else \
+        (lambda x, H, out=None: rotate_rows(x, np.asarray(H), out=out))
     rot = {}
     for f in sorted(families, key=lambda f: f != "down_proj"):
         W = load(f)
         if f == "down_proj":
-            rot[f] = rotate_rows(W.T, H)              # (H W)^T = W^T H^T, neuron-major
+            rot[f] = rotate(W.T, H)                   # (H W)^T = W^T H^T, neuron-major
         elif W.dtype == np.float32 and W.flags.writeable and W.flags.c_contiguous:
-            rot[f] = rotate_rows(W, H, out=W)
+            rot[f] = rotate(W, H, out=W)
         else:
-            rot[f] = rotate_rows(W, H)
+            rot[f] = rotate(W, H)
         del W
     return MlpFeatures(tuple(families), tuple(rot[f] for f in families), tuple(norms))
 
@@ -209,8 +211,7 @@ def align_mlp_with_null(fa: MlpFeatures, fb: MlpFeatures, draws: int, rng_of_dra
         if reload is None:
             rotated = rotate_features(fa, H, ops)
         else:
-            rotated = rotated_features_from(reload, families, norms,
-                                            H.cpu().numpy() if hasattr(H, "cpu") else H)
+            rotated = rotated_features_from(reload, families, norms, H, ops)
         r = align_mlp(rotated, fb, ops=ops, k=k, engine=engine)
         del rotated, H
         for f in families:

@@ -54,7 +54,7 @@ class NumpyOps:
         products whatever ``dtype`` (the solver is exact either way; its bounds cover them)."""
         return stream_candidates(xs, ys, weights, k, dtype=np.float32)
 
-    def rotate_rows(self, x: np.ndarray, H) -> np.ndarray:
-        """``x @ H^T`` (the null's rotation of neuron features), float32 products."""
-        return rotate_rows(x, np.asarray(H))
+    def rotate_rows(self, x: np.ndarray, H, out=None) -> np.ndarray:
+        """``x @ H^T`` (the null's rotation of neuron features; ``mlpblock.rotate_rows``)."""
+        return rotate_rows(x, np.asarray(H), out=out)
 

@@ -88,7 +88,7 @@ class EdgePricer:
             for s in range(0, m, step):
                 a = np.asarray(x[i[s:s + step]], np.float64)
                 b = np.asarray(y[j[s:s + step]], np.float64)
-                parts[f, s:s + step] = w * np.add.reduce(a * b, axis=1)
+                parts[f, s:s + step] = w * np.einsum("ij,ij->i", a, b)
         return parts.sum(axis=0), parts
 
 

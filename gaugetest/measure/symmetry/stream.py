@@ -115,6 +115,10 @@ def rounding_residual_norms(x, product: str, split: bool = False) -> np.ndarray:
         return np.zeros(n)
     if product == "bfloat16" and x.dtype.name == "bfloat16":
         return np.zeros(n)
+    if split:
+        # |x - hi| <= 2^-8 |x| and |(x - hi) - lo| <= 2^-8 |x - hi| elementwise (round to
+        # nearest, 8 significant bits), plus bfloat16's smallest normal for flushed subnormals
+        return row_norms64(x) * 2.0 ** -16 + np.sqrt(d) * 2.0 ** -126
     step = max(1, (32 << 20) // (8 * max(1, d)))
     out = np.empty(n)
     for i in range(0, n, step):
@@ -174,8 +178,9 @@ def row_topk(U: np.ndarray, k: int) -> np.ndarray:
     """Column indices of each row's k largest entries (any order within the k).
 
     ``np.argpartition`` costs ~50 ns an entry; instead a threshold from a strided sample keeps
-    about 3k entries a row (one comparison each), and the k largest are sorted out of those.
-    Rows where the sample's threshold kept fewer than k fall back to ``argpartition``."""
+    about 3k entries a row (one comparison each), and the k largest are selected among those
+    (a padded (rows, hits) array). Rows where the sample's threshold kept fewer than k, or far
+    more than expected, fall back to ``argpartition``."""
     b, n = U.shape
     if n <= 8 * k:
         return np.argpartition(U, -k, axis=1)[:, -k:]
@@ -184,17 +189,26 @@ def row_topk(U: np.ndarray, k: int) -> np.ndarray:
     m = sample.shape[1]
     r = min(m, int(np.ceil(3 * k * m / n)) + 2)
     tau = np.partition(sample, m - r, axis=1)[:, m - r]
-    hit_r, hit_c = np.nonzero(U >= tau[:, None])
+    hit_r, hit_c = np.nonzero(U >= tau[:, None])        # row-major: rows ascending
     counts = np.bincount(hit_r, minlength=b)
-    few = counts < k
-    if few.any():                       # rare: exact selection for those rows
-        keep = ~few[hit_r]
+    odd = (counts < k) | (counts > 32 * k)
+    if odd.any():
+        keep = ~odd[hit_r]
         hit_r, hit_c = hit_r[keep], hit_c[keep]
-    sel = _first_k_per_group(hit_r, U[hit_r, hit_c], k)   # k per row, rows in order
+        counts = np.where(odd, 0, counts)
     out = np.empty((b, k), np.int64)
-    out[~few] = hit_c[sel].reshape(-1, k)
-    if few.any():
-        out[few] = np.argpartition(U[few], -k, axis=1)[:, -k:]
+    if len(hit_r):
+        width = int(counts.max())
+        start = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        pos = np.arange(len(hit_r)) - start[hit_r]
+        vals = np.full((b, width), -np.inf, U.dtype)
+        cols = np.zeros((b, width), np.int64)
+        vals[hit_r, pos] = U[hit_r, hit_c]
+        cols[hit_r, pos] = hit_c
+        sel = np.argpartition(vals, width - k, axis=1)[:, -k:]
+        out[:] = np.take_along_axis(cols, sel, axis=1)
+    if odd.any():
+        out[odd] = np.argpartition(U[odd], -k, axis=1)[:, -k:]
     return out
 
 
@@ -212,7 +226,9 @@ class ColumnTopK:
     def add(self, U: np.ndarray, S: np.ndarray, i0: int):
         k = self.k
         if U.shape[0] >= k and np.isneginf(self.ub[0, 0]) and np.isneginf(self.ub).all():
-            top = np.argpartition(U, -k, axis=0)[-k:]      # the first block: plain selection
+            # the first block: a row selection on its transpose (argpartition along axis 0
+            # of a C-ordered block is several times slower)
+            top = row_topk(np.ascontiguousarray(U.T), k).T
             self.ub = np.take_along_axis(U, top, axis=0)
             self.val = np.take_along_axis(S, top, axis=0)
             self.idx = top + i0

@@ -82,6 +82,43 @@ def to_device(x: np.ndarray, dtype, device):
     return t.to(device=device, dtype=dtype)
 
 
+def _merge_columns(col_ub, col_val, col_idx, U, S, i0, k):
+    """Each column's k largest upper bounds over the running ones and a new block. Only a
+    block's entries above their column's current k-th largest can enter: after the first
+    blocks they are few, so they are merged by one sort instead of a column-wise top-k over
+    the block (slow along dim 0 on a CPU)."""
+    import torch
+    if bool(torch.isinf(col_ub[0]).all()) or U.shape[0] < k:
+        kb = min(k, U.shape[0])
+        bub, btop = torch.topk(U, kb, dim=0)
+        both_ub = torch.cat([col_ub, bub])
+        both_val = torch.cat([col_val, S.gather(0, btop)])
+        both_idx = torch.cat([col_idx, btop + i0])
+        ub, sel = torch.topk(both_ub, k, dim=0)
+        return ub, both_val.gather(0, sel), both_idx.gather(0, sel)
+    hr, hc = torch.nonzero(U > col_ub.min(dim=0).values, as_tuple=True)
+    if len(hr) == 0:
+        return col_ub, col_val, col_idx
+    cols = torch.unique(hc)
+    rr = torch.arange(k, device=U.device).repeat_interleave(len(cols))
+    rc = cols.repeat(k)
+    grp = torch.cat([rc, hc])
+    ub = torch.cat([col_ub[rr, rc], U[hr, hc]])
+    val = torch.cat([col_val[rr, rc], S[hr, hc]])
+    idx = torch.cat([col_idx[rr, rc], hr + i0])
+    order = torch.argsort(ub, descending=True, stable=True)
+    order = order[torch.argsort(grp[order], stable=True)]     # by column, largest first
+    g = grp[order]
+    start = torch.searchsorted(g, g, right=False)
+    rank = torch.arange(len(g), device=U.device) - start
+    keep = order[rank < k]
+    slot = rank[rank < k]
+    gk = grp[keep]
+    col_ub, col_val, col_idx = col_ub.clone(), col_val.clone(), col_idx.clone()
+    col_ub[slot, gk], col_val[slot, gk], col_idx[slot, gk] = ub[keep], val[keep], idx[keep]
+    return col_ub, col_val, col_idx
+
+
 def torch_stream(xs: list, ys: list, weights: list, k: int = 32, *, device: str = "cpu",
                  product: str = "bfloat16", block: int | None = None) -> Stream:
     """:func:`stream.stream_candidates` with torch products in ``product`` precision."""
@@ -121,8 +158,8 @@ def torch_stream(xs: list, ys: list, weights: list, k: int = 32, *, device: str 
                 else:
                     parts = (to_device(x[i0:i1], pdt, device),)
                 for xp in parts:
-                    P = (xp @ y.T).float()
-                    S.add_(P, alpha=w)
+                    P = xp @ y.T                    # bfloat16 or float32 output
+                    S.add_(P, alpha=w)              # promoted to float32 on the fly
                     if E is not None:
                         E.add_(P.abs_(), alpha=w)
                     del P
@@ -139,14 +176,7 @@ def torch_stream(xs: list, ys: list, weights: list, k: int = 32, *, device: str 
             row_val[i0:i1] = S.gather(1, top)
             r = torch.arange(i1 - i0, device=device)
             diag_val[i0:i1], diag_ub[i0:i1] = S[r, r + i0], U[r, r + i0]
-            # columns: merge this block's k largest (or all its rows) into the running ones
-            kb = min(k, i1 - i0)
-            bub, btop = torch.topk(U, kb, dim=0)
-            both_ub = torch.cat([col_ub, bub])
-            both_val = torch.cat([col_val, S.gather(0, btop)])
-            both_idx = torch.cat([col_idx, btop + i0])
-            col_ub, sel = torch.topk(both_ub, k, dim=0)
-            col_val, col_idx = both_val.gather(0, sel), both_idx.gather(0, sel)
+            col_ub, col_val, col_idx = _merge_columns(col_ub, col_val, col_idx, U, S, i0, k)
             del S, U, delta
         host = {name: t.cpu().numpy() for name, t in (
             ("row_idx", row_idx), ("row_val", row_val), ("row_ub", row_ub),
