@@ -312,7 +312,7 @@ class TorchSymmetryOps:
             S[i0:i0 + step] = blk.cpu().numpy()
         return S
 
-    def attention_cross_terms(self, A: dict, B: dict, arch):
+    def attention_cross_terms(self, A: dict, B: dict, arch, weights: dict | None = None):
         from .symmetry.attention import AttentionCross
         from .symmetry.numerics import _norm64
         torch = self.torch
@@ -320,7 +320,7 @@ class TorchSymmetryOps:
         pairs = torch.from_numpy(arch.rope_pairs()).to(self.dev)
 
         def w(f):
-            return 1.0 / (_norm64(A[f]) * _norm64(B[f]))
+            return weights[f] if weights is not None else 1.0 / (_norm64(A[f]) * _norm64(B[f]))
 
         def pair_rows(W, n):     # (pairs, n*2, d), as symmetry._pair_rows
             d = W.shape[1]

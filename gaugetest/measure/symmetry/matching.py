@@ -32,11 +32,16 @@ def max_matching(n: int, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray,
     return match
 
 
-def dual_potentials(n, rows, cols, vals, match, tol):
+def dual_potentials(n, rows, cols, vals, match, tol, max_sweeps: int | None = None,
+                    start=None):
     """``(a, b)`` with ``vals_ij <= a_i + b_j + tol`` on every listed edge and equality on the
     matching: Bellman-Ford on the alternating graph (a column j reached from row i's matched
     column at cost ``V[i, m(i)] - V[i, j]``), vectorised over edges. A decrease still possible
-    after n sweeps would be a negative cycle: the matching was not optimal."""
+    after n sweeps would be a negative cycle: the matching was not optimal. With
+    ``max_sweeps``, ``None`` is returned after that many sweeps instead (the caller then solves
+    again: a matching found on part of the edges need not be optimal on all of them).
+    ``start`` (column potentials of a nearby problem) starts the sweeps there instead of at 0:
+    any fixed point is feasible and tight, and one near the start is reached in a few sweeps."""
     on = cols == match[rows]
     v_match = np.empty(n)
     v_match[rows[on]] = vals[on]
@@ -45,14 +50,17 @@ def dual_potentials(n, rows, cols, vals, match, tol):
     src, wt, dst = src[order], wt[order], cols[order]
     starts = np.flatnonzero(np.r_[True, dst[1:] != dst[:-1]])
     heads = dst[starts]
-    dist = np.zeros(n)
-    for sweep in range(n + 1):
+    dist = np.zeros(n) if start is None else -np.asarray(start, np.float64)
+    limit = n + 1 if max_sweeps is None else min(n + 1, max_sweeps)
+    for sweep in range(limit):
         best = np.minimum.reduceat(dist[src] + wt, starts)
         better = best < dist[heads] - tol
         if not better.any():
             break
         dist[heads[better]] = best[better]
     else:
+        if max_sweeps is not None:
+            return None
         raise RuntimeError("negative cycle: the matching is not optimal on its edges")
     b = -dist                       # column potentials
     a = v_match - b[match]          # row potentials, tight on the matching

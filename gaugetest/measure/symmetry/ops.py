@@ -40,8 +40,9 @@ class NumpyOps:
     def mlp_similarity(self, A: dict, B: dict) -> np.ndarray:
         return mlp_similarity(A, B, self.dtype)
 
-    def attention_cross_terms(self, A: dict, B: dict, arch: Architecture) -> "AttentionCross":
-        return attention_cross_terms(A, B, arch, self.dtype)
+    def attention_cross_terms(self, A: dict, B: dict, arch: Architecture,
+                              weights: dict | None = None) -> "AttentionCross":
+        return attention_cross_terms(A, B, arch, self.dtype, weights)
 
     def haar(self, n: int, rng: np.random.Generator):
         return _haar_orthogonal(n, rng)
