@@ -98,19 +98,51 @@ def test_rereading_layer_l_per_draw_gives_the_same_bytes():
     assert all(np.array_equal(a, b) for a, b in zip(x1, x2))
 
 
+def _mlp_checkpoint(tmp_path, n=300, d=48, layers=3):
+    from test_measure import write_checkpoint
+    rng = np.random.default_rng(4)
+    w = {}
+    for L in range(layers):
+        for f, shape in (("gate_proj", (n, d)), ("up_proj", (n, d)), ("down_proj", (d, n))):
+            x = rng.standard_normal(shape).astype(ml_dtypes.bfloat16).astype(np.float32)
+            w[f"model.layers.{L}.mlp.{f}.weight"] = np.ascontiguousarray(x)
+    return write_checkpoint(tmp_path / "c", w)
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_torch_sparse_path_agrees_with_numpy(tmp_path, monkeypatch, native):
+    """--backend torch with the sparse solver (bfloat16 stream, split float32 layer in the null;
+    ``native``: the device code, what --device cuda runs, on the CPU) against --backend numpy
+    (float32 stream): the same certified optimum, so aligned cosines to 1e-12 and null numbers
+    to 1e-7 (the device rotates in float64 too; float32 storage rounding)."""
+    pytest.importorskip("torch")
+    from gaugetest.measure import backends
+    from gaugetest.measure.sweep import measure_checkpoint
+    ckpt = _mlp_checkpoint(tmp_path)
+    kw = dict(gauge="symmetry", null_draws=2, seed=5, mlp_solver="sparse")
+    ref, _ = measure_checkpoint(str(ckpt), **kw)
+    if native:
+        monkeypatch.setattr(backends.BackendSpec, "create",
+                            lambda self: backends.TorchBackend("cpu", native=True))
+    got, _ = measure_checkpoint(str(ckpt), backend="torch", **kw)
+    for p, q in zip(got["pair_results"], ref["pair_results"]):
+        for f in MLP_FAMILIES:
+            a, b = p["families"][f], q["families"][f]
+            assert a["mlp_assignment"]["certified"] and a["mlp_assignment"]["null_certified"]
+            assert a["mlp_assignment"]["product"] == "bfloat16"
+            assert b["mlp_assignment"]["product"] == "float32"
+            for k in ("cos", "aligned_cos"):
+                assert a[k] == pytest.approx(b[k], abs=1e-12)
+            for k in ("aligned_null_mean", "aligned_null_sd"):
+                assert a[k] == pytest.approx(b[k], abs=1e-7)
+
+
 def test_measure_records_the_certificate(tmp_path):
     """Through the CLI with --mlp-solver sparse on a bf16 checkpoint: every MLP family entry
     carries the assignment's certificate (certified, gap bound, pruned pairs) for the pair and
     its null draws, and the files say how the null was drawn."""
-    from test_measure import write_checkpoint
-    rng = np.random.default_rng(4)
-    n, d = 300, 48
-    w = {}
-    for L in range(3):
-        for f, shape in (("gate_proj", (n, d)), ("up_proj", (n, d)), ("down_proj", (d, n))):
-            x = rng.standard_normal(shape).astype(ml_dtypes.bfloat16).astype(np.float32)
-            w[f"model.layers.{L}.mlp.{f}.weight"] = np.ascontiguousarray(x)
-    ckpt = write_checkpoint(tmp_path / "c", w)
+    n = 300
+    ckpt = _mlp_checkpoint(tmp_path, n=n)
     prefix = str(tmp_path / "o")
     assert main(["measure", str(ckpt), "-o", prefix, "--gauge", "symmetry", "--mlp-solver",
                  "sparse", "--null-draws", "2"]) == 0

@@ -212,8 +212,9 @@ def align_mlp_with_null(fa: MlpFeatures, fb: MlpFeatures, draws: int, rng_of_dra
             rotated = rotate_features(fa, H, ops)
         else:
             rotated = rotated_features_from(reload, families, norms, H, ops)
+        del H                          # d x d float64 (200 MiB at 32B): not needed any more
         r = align_mlp(rotated, fb, ops=ops, k=k, engine=engine)
-        del rotated, H
+        del rotated
         for f in families:
             nulls[f][d] = r.cosines[f]
         c = r.certificate
