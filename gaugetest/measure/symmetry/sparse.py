@@ -40,7 +40,7 @@ from .matching import dual_potentials, max_matching
 from .stream import Stream, stream_candidates
 
 #: bytes of the float64 gathers of one pricing chunk
-PRICE_CHUNK_BYTES = 64 << 20
+PRICE_CHUNK_BYTES = 32 << 20
 #: dual tolerance relative to the spread of the values (as 0.2.0's sparse solver)
 DUAL_TOL = 1e-10
 #: Bellman-Ford sweeps before a matching found on the near-tight edges is declared not optimal
@@ -95,7 +95,7 @@ class EdgePricer:
         return parts.sum(axis=0), parts
 
 
-def find_suspects(a, b, t_row, s_col, cand_keys, tol, budget=1 << 24):
+def find_suspects(a, b, t_row, s_col, cand_keys, tol, budget=1 << 21):
     """Pairs (i, j) outside the candidates whose bound ``min(t_i, s_j)`` exceeds
     ``a_i + b_j + tol``: only these can violate a dual constraint. With the columns sorted by
     ``b``, row i's suspects lie in the prefix ``b_j < t_i - a_i - tol``; each prefix is then

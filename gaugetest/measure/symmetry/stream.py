@@ -43,8 +43,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: bytes of one (block x n) float32 working array of the stream
-STREAM_BLOCK_BYTES = 48 << 20
+#: bytes of one (block x n) float32 working array of the stream (four live at once in torch)
+STREAM_BLOCK_BYTES = 32 << 20
 #: relative inflation of every error bound (covers the bound's own float32 arithmetic)
 BOUND_SAFETY = 1.0 + 1e-3
 
@@ -266,7 +266,7 @@ def stream_candidates(xs: list, ys: list, weights: list, k: int = 32, *, dtype=n
     dtype : numpy dtype
         Precision of the products (float32: numpy's sgemm; the bound covers its rounding).
     block : int, optional
-        Rows per block (default: a 48 MB float32 working array).
+        Rows per block (default: a 32 MB float32 working array).
     """
     product = np.dtype(dtype).name
     n = xs[0].shape[0]
