@@ -360,8 +360,11 @@ class SymmetryGauge(Gauge):
                 f = fams[0]
                 n = ckpt.shapes[f][1] if f == "down_proj" else ckpt.shapes[f][0]
                 rows = n * len(fams)
-                align = len(fams) * n * n * d + n ** 3 / 50
-            draw = align + rows * d * d + 2 * d ** 3
+                align = len(fams) * n * n * d + (n ** 3 / 50 if self.mlp_solver != "sparse"
+                                                 else 0)
+            # a sparse MLP draw streams its float32 rotated layer as two bfloat16 terms
+            twice = 2 if fams[0] in MLP_BLOCK and self.mlp_solver == "sparse" else 1
+            draw = twice * align + rows * d * d + 2 * d ** 3
             cost = align + settings.null_draws * draw
             out += [Task(L, fams, float(cost)) for L in range(ckpt.pairs)]
         return out
