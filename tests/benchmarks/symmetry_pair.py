@@ -69,6 +69,28 @@ def synthetic_layer(name: str, rng) -> dict:
             for f, s in shapes.items()}
 
 
+def synthetic_lean(name: str, rng):
+    """The same layer with its MLP built directly as bfloat16 neuron features (no float32 MLP
+    matrices: 32B shapes without 0.2.0 fit in a few GiB)."""
+    import ml_dtypes
+    from gaugetest.measure.symmetry.mlpblock import MlpFeatures
+    hidden, nh, nkv, hd, ff, _ = SHAPES[name]
+    att = {f: bf16_round(rng.standard_normal(s, dtype=np.float32) * 0.02) for f, s in (
+        ("q_proj", (nh * hd, hidden)), ("k_proj", (nkv * hd, hidden)),
+        ("v_proj", (nkv * hd, hidden)), ("o_proj", (hidden, nh * hd)))}
+    xs, norms = [], []
+    for _ in MLP:                     # gate rows, up rows, down columns: (ff, hidden) each
+        x = np.empty((ff, hidden), ml_dtypes.bfloat16)
+        sq = 0.0
+        for i in range(0, ff, 2048):
+            blk = (rng.standard_normal((min(2048, ff - i), hidden), dtype=np.float32) * 0.02)
+            x[i:i + 2048] = blk.astype(ml_dtypes.bfloat16)
+            sq += float(np.square(x[i:i + 2048].astype(np.float64)).sum())
+        xs.append(x)
+        norms.append(np.sqrt(sq))
+    return att, MlpFeatures(MLP, tuple(xs), tuple(norms))
+
+
 def null_rng(draw: int):
     return np.random.default_rng(np.random.SeedSequence([0, SYMMETRY_NULL_STREAM, 0, draw]))
 
@@ -153,7 +175,11 @@ def bench_pair(name: str, draws: int, backends: list, device: str, with_020: boo
     rng = np.random.default_rng(7)
     print(f"\n== Qwen3-{name.upper()} pair: hidden {hidden}, {nh}/{nkv} heads of {hd}, {ff} "
           f"neurons, {draws} null draws, weights bfloat16-exact ({device})", flush=True)
-    A, B = synthetic_layer(name, rng), synthetic_layer(name, rng)
+    if with_020:
+        A, B = synthetic_layer(name, rng), synthetic_layer(name, rng)
+        fa = fb = None
+    else:
+        (A, fa), (B, fb) = synthetic_lean(name, rng), synthetic_lean(name, rng)
     old, now = {}, {}
     order = []
     for backend in backends:
@@ -167,7 +193,7 @@ def bench_pair(name: str, draws: int, backends: list, device: str, with_020: boo
             old[backend] = run_020(A, B, arch, draws, backend)
             print(_line(f"0.2.0 {backend}", old[backend], name), flush=True)
         else:
-            now[backend] = run_now(A, B, arch, draws, backend, device)
+            now[backend] = run_now(A, B, arch, draws, backend, device, fa, fb)
             print(_line(f"now {backend}", now[backend], name)
                   + f"; peak RSS so far {peak_gib():.1f} GiB", flush=True)
             if now[backend]["certificate"] is not None:
