@@ -16,10 +16,11 @@ pipeline; ``cli`` is the thin layer on top.
 """
 from ._version import __version__
 
-__all__ = ["__version__", "analyze", "analyze_many", "AnalysisResult", "MultiResult", "LABELS",
-           "InputError", "UsageError"]
+__all__ = ["__version__", "analyze", "analyze_many", "analyze_models", "AnalysisResult",
+           "MultiResult", "LABELS", "InputError", "UsageError"]
 
 _LAZY = {"analyze": "analysis", "AnalysisResult": "analysis", "analyze_many": "multi",
+         "analyze_models": "multi",
          "MultiResult": "multi", "LABELS": "verdict", "InputError": "errors",
          "UsageError": "errors"}
 

@@ -178,6 +178,7 @@ class AnalysisResult:
             "phase_summary": iid["phase_summary"],
             "permutation_test": iid["difference_test"],
             "permutation": iid["late_vs_early"],
+            "noninferiority": iid["noninferiority"],
             "equivalence": iid["equivalence"],
             "iid": {k: iid[k] for k in ("method", "name", "description", "interval_method",
                                         "power")},
@@ -255,39 +256,32 @@ def _diagnostics(data: InferenceInput) -> Diagnostics:
     return Diagnostics(tuple(rows), depth_rho(data))
 
 
-def analyze(null: Any, aligned: Any, **settings: Any) -> AnalysisResult:
-    """Run the full analysis of a raw sweep and an aligned sweep.
+@dataclass(frozen=True)
+class Prepared:
+    """Everything an analysis knows before its inference runs: the loaded and validated inputs,
+    the phase map, the analysed quantity and the data the inference methods see. A multi-model
+    run prepares every model first, fits the dependence model they share, then finishes each
+    (:func:`finish`)."""
 
-    Parameters
-    ----------
-    null, aligned : path, dict or Sweep
-        The raw file (``*-null.json``: ``pair_results`` with raw cosines, and the matched null
-        when ``gaugetest measure`` wrote it) and the aligned file (``aligned_cos``), as paths or
-        already-loaded dicts.
-    **settings
-        ``alpha`` (0.05), ``margin`` (0.02 or ``(low, high)``), ``n_boot`` (10000), ``n_perm``
-        (100000), ``seed`` (0), ``ci`` ('bca' | 'percentile' | 'basic'), ``phases`` (preset
-        name, TOML path or ``{phase: last_L}``), ``compare`` (('E', 'C')),
-        ``equivalence_phases`` ('compared' | 'all' | 'E,C,...'), ``dependence`` ('robust' |
-        'iid' | 'neff' | 'hac' | 'glsar' | 'block' | 'sieve'), ``baseline`` ('auto' | 'raw' |
-        'matched'), ``shapes`` (a Qwen3 preset or None), ``tost_rule`` ('mixture' |
-        'inflated-df': the distribution the robust depth model's TOST uses; docs/tost-study.md),
-        ``model`` (a name for the outputs).
+    settings: Settings
+    model: str
+    null_s: Sweep
+    ali_s: Sweep
+    pmap: PhaseMap
+    table: DeltaTable
+    issues: tuple[Issue, ...]
+    quantity: Any
+    eq_phases: tuple
+    eq_rule: str
+    data: InferenceInput
 
-    Returns
-    -------
-    AnalysisResult
 
-    Examples
-    --------
-    >>> from gaugetest.studies.synthetic import demo_sweeps
-    >>> null, aligned = demo_sweeps(64)
-    >>> res = analyze(null, aligned, n_boot=1000, n_perm=2000)
-    >>> res.description.quantity.symbol, res.verdict.label in LABELS
-    ('excess', True)
-    """
+def prepare(null: Any, aligned: Any, **settings: Any) -> Prepared:
+    """Load, validate and describe one model's sweeps (the part of :func:`analyze` before any
+    inference); the settings are those of :func:`analyze`."""
     allowed = {"alpha", "margin", "n_boot", "n_perm", "seed", "ci", "phases", "compare",
-               "dependence", "baseline", "shapes", "equivalence_phases", "tost_rule", "model"}
+               "dependence", "baseline", "shapes", "equivalence_phases", "tost_rule",
+               "difference_margin", "model"}
     unknown = sorted(set(settings) - allowed)
     if unknown:
         raise UsageError(unknown[0], f"one of the settings {', '.join(sorted(allowed))}")
@@ -310,7 +304,24 @@ def analyze(null: Any, aligned: Any, **settings: Any) -> AnalysisResult:
     data = InferenceInput(table.with_pooled(), tuple(table.families) + (POOLED,), table.layers,
                           table.phases, table.present_phases, table.known_var_with_pooled(),
                           late, early, s.alpha, s.margin, s.n_boot, s.n_perm, s.ci,
-                          s.tost_rule)
+                          s.tost_rule, s.difference_margin)
+    return Prepared(s, _model_name(model, null_s, ali_s), null_s, ali_s, pmap, table,
+                    tuple(issues), quantity, eq_phases, eq_rule, data)
+
+
+def finish(p: Prepared, shared: dict | None = None) -> AnalysisResult:
+    """Run the inference and the verdict of a prepared model. ``shared``: column name -> the
+    dependence model shared with the other models of a multi-model run
+    (:func:`gaugetest.inference.depth_model.shared.shared_dependence`), used by the depth
+    model instead of each column's own; None: this model alone."""
+    import dataclasses
+
+    s, pmap, table = p.settings, p.pmap, p.table
+    null_s, ali_s = p.null_s, p.ali_s
+    late, early = s.compare
+    issues = list(p.issues)
+    quantity, eq_phases, eq_rule = p.quantity, p.eq_phases, p.eq_rule
+    data = p.data if shared is None else dataclasses.replace(p.data, shared=shared)
     boot_ss, dep_ss = np.random.SeedSequence(s.seed).spawn(2)
     iid = get_method("iid").run(data, np.random.default_rng(boot_ss), pmap.phases)
     robust_key = "robust" if s.dependence in ("robust", "iid") else s.dependence
@@ -324,9 +335,9 @@ def analyze(null: Any, aligned: Any, **settings: Any) -> AnalysisResult:
                             "columns use the most conservative variance the data allow"))
 
     desc = AnalysisDescription(
-        _model_name(model, null_s, ali_s), quantity, late, early, s.alpha, s.margin, eq_phases,
+        p.model, quantity, late, early, s.alpha, s.margin, eq_phases,
         eq_rule, driving.method, driving.name, other.name, pmap.name, pmap.describe(),
-        int(len(table.layers)), table.num_layers, tuple(table.families))
+        int(len(table.layers)), table.num_layers, tuple(table.families), s.difference_margin)
     null_se = None
     if table.null_var is not None:
         null_se = float(np.sqrt(np.nanmean(table.null_var)))
@@ -347,3 +358,37 @@ def analyze(null: Any, aligned: Any, **settings: Any) -> AnalysisResult:
     return AnalysisResult(s, pmap, table, inputs, desc, iid, robust, verdict, tuple(issues),
                           _diagnostics(data), gnull)
 
+
+def analyze(null: Any, aligned: Any, **settings: Any) -> AnalysisResult:
+    """Run the full analysis of a raw sweep and an aligned sweep.
+
+    Parameters
+    ----------
+    null, aligned : path, dict or Sweep
+        The raw file (``*-null.json``: ``pair_results`` with raw cosines, and the matched null
+        when ``gaugetest measure`` wrote it) and the aligned file (``aligned_cos``), as paths or
+        already-loaded dicts.
+    **settings
+        ``alpha`` (0.05), ``margin`` (0.02 or ``(low, high)``), ``n_boot`` (10000), ``n_perm``
+        (100000), ``seed`` (0), ``ci`` ('bca' | 'percentile' | 'basic'), ``phases`` (preset
+        name, TOML path or ``{phase: last_L}``), ``compare`` (('E', 'C')),
+        ``equivalence_phases`` ('compared' | 'all' | 'E,C,...'), ``dependence`` ('robust' |
+        'iid' | 'neff' | 'hac' | 'glsar' | 'block' | 'sieve'), ``baseline`` ('auto' | 'raw' |
+        'matched'), ``shapes`` (a Qwen3 preset or None), ``tost_rule`` ('mixture' |
+        'inflated-df': the distribution the robust depth model's TOST uses; docs/tost-study.md),
+        ``difference_margin`` (m_diff of the non-superiority test H0: LATE − EARLY ≥ m_diff;
+        default the margin's upper bound), ``model`` (a name for the outputs).
+
+    Returns
+    -------
+    AnalysisResult
+
+    Examples
+    --------
+    >>> from gaugetest.studies.synthetic import demo_sweeps
+    >>> null, aligned = demo_sweeps(64)
+    >>> res = analyze(null, aligned, n_boot=1000, n_perm=2000)
+    >>> res.description.quantity.symbol, res.verdict.label in LABELS
+    ('excess', True)
+    """
+    return finish(prepare(null, aligned, **settings))

@@ -32,6 +32,17 @@ class AnalysisDescription:
     n_pairs: int
     num_layers: int
     families: tuple[str, ...]
+    difference_margin: float | None = None  # m_diff of H0: LATE − EARLY >= m_diff
+
+    @property
+    def m_diff(self) -> float:
+        """The non-superiority margin of the difference (default: the margin's upper bound)."""
+        return self.margin[1] if self.difference_margin is None else self.difference_margin
+
+    @property
+    def noninferiority_hypothesis(self) -> str:
+        """H0 of the non-superiority test, e.g. 'E − C ≥ 0.02'."""
+        return f"{self.late} − {self.early} ≥ {self.m_diff:g}"
 
     @property
     def ci_level(self) -> float:
@@ -66,6 +77,10 @@ class AnalysisDescription:
                             "contrast": self.contrast},
                 "alpha": self.alpha, "ci_level": self.ci_level, "tost_level": self.tost_level,
                 "margin": list(self.margin),
+                "difference_margin": self.m_diff,
+                "noninferiority": {"null": f"{self.contrast} ≥ {self.m_diff:g}",
+                                   "alternative": f"{self.contrast} < {self.m_diff:g}",
+                                   "level": self.tost_level},
                 "equivalence_phases": list(self.equivalence_phases),
                 "equivalence_rule": self.equivalence_rule,
                 "driving": {"method": self.driving, "name": self.driving_name},

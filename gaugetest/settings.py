@@ -40,6 +40,9 @@ class Settings:
     shapes: str | None = None
     equivalence_phases: str = "compared"
     tost_rule: str = "mixture"
+    #: m_diff of the non-superiority test H0: LATE − EARLY >= m_diff (resolved: the margin's
+    #: upper bound unless set)
+    difference_margin: float = 0.02
 
     def to_dict(self) -> dict:
         return {"alpha": self.alpha, "margin": list(self.margin), "n_boot": self.n_boot,
@@ -47,7 +50,8 @@ class Settings:
                 "phases": self.phases, "compare": list(self.compare),
                 "equivalence_phases": self.equivalence_phases,
                 "dependence": self.dependence, "baseline": self.baseline,
-                "shapes": self.shapes, "tost_rule": self.tost_rule}
+                "shapes": self.shapes, "tost_rule": self.tost_rule,
+                "difference_margin": self.difference_margin}
 
 
 def parse_margin(value) -> tuple[float, float]:
@@ -80,6 +84,31 @@ def parse_margin(value) -> tuple[float, float]:
     raise UsageError("--margin", "a number M > 0 or LOW,HIGH", value)
 
 
+def parse_difference_margin(value, margin: tuple[float, float]) -> float:
+    """m_diff of the non-superiority test: a number > 0; None means the margin's upper bound.
+
+    Examples
+    --------
+    >>> parse_difference_margin(None, (-0.02, 0.02)), parse_difference_margin("0.05", (-0.02, 0.02))
+    (0.02, 0.05)
+    """
+    if value is None:
+        if not margin[1] > 0:
+            raise UsageError("--difference-margin", "a number > 0: its default, the upper bound "
+                             f"of --margin, is {margin[1]:g} here; give it")
+        return float(margin[1])
+    given = value
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise UsageError("--difference-margin", "a number > 0", given) from None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or \
+            not math.isfinite(float(value)) or not float(value) > 0:
+        raise UsageError("--difference-margin", "a number > 0", given)
+    return float(value)
+
+
 def _int_at_least(name: str, value, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         if isinstance(value, float) and value.is_integer():
@@ -94,11 +123,12 @@ def _int_at_least(name: str, value, low: int) -> int:
 def validate_settings(*, alpha=0.05, margin=0.02, n_boot=10_000, n_perm=100_000, seed=0,
                       ci="t-union", phases="auto", compare=("E", "C"), dependence="robust",
                       baseline="auto", shapes=None, equivalence_phases="compared",
-                      tost_rule="mixture") -> Settings:
+                      tost_rule="mixture", difference_margin=None) -> Settings:
     """Check every setting; return a frozen :class:`Settings`."""
     if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not (0 < alpha < 0.5):
         raise UsageError("--alpha", "a number in (0, 0.5)", alpha)
     lo, hi = parse_margin(margin)
+    m_diff = parse_difference_margin(difference_margin, (lo, hi))
     n_boot = _int_at_least("--n-boot", n_boot, 100)
     n_perm = _int_at_least("--n-perm", n_perm, 100)
     seed = _int_at_least("--seed", seed, 0)
@@ -135,4 +165,4 @@ def validate_settings(*, alpha=0.05, margin=0.02, n_boot=10_000, n_perm=100_000,
         os.fspath(phases) if isinstance(phases, os.PathLike) else "custom")
     return Settings(float(alpha), (lo, hi), n_boot, n_perm, seed, ci, phases_s,
                     (compare[0], compare[1]), dependence, baseline, shapes,
-                    equivalence_phases.strip(), tost_rule)
+                    equivalence_phases.strip(), tost_rule, m_diff)

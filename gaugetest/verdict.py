@@ -1,12 +1,17 @@
 """The verdict rule: which hypothesis the evidence supports, with its reasons.
 
-The rule reads two pieces of evidence from the inference method that drives the verdict:
+The rule reads three pieces of evidence from the inference method that drives the verdict:
 
 * the **difference test**: the one-sided test of LATE > EARLY on the pooled quantity. It counts
   only when it can run *and* can reach alpha (an exact permutation test over few pairs may have
   a smallest possible p above alpha: its "not significant" then says nothing). When it is
   significant, its (1 − 2 alpha) interval decides whether the difference is **negligible**
   (inside the equivalence margin).
+* the **non-superiority test** of the same difference: H0: LATE − EARLY ≥ m_diff against
+  H1: LATE − EARLY < m_diff (``--difference-margin``, default the margin's upper bound), from
+  the same inference result (``gaugetest.inference.noninferiority``): rejected exactly when
+  the upper end of the (1 − 2 alpha) interval of the difference lies below m_diff. It answers
+  "is there a relevant late excess?", which "not significant" alone cannot.
 * **equivalence**: the TOST of the pooled quantity against the margin in the *deciding phases*
   (by default the two compared phases, which the hypotheses name; the other phases are
   reported, not deciding). It counts only when the quantity can be equivalent to 0 at all
@@ -15,18 +20,28 @@ The rule reads two pieces of evidence from the inference method that drives the 
 =======================  =====================================================================
 label                    rule
 =======================  =====================================================================
-training-artifact        difference significant, not negligible, and equivalence not shown
-negligible-difference    difference significant but inside the margin (or the phases are each
-                         equivalent to 0): real but smaller than what the margin calls relevant
+training-artifact        difference significant, not negligible, E − C ≥ m_diff not rejected,
+                         and equivalence not shown
+negligible-difference    difference significant, and inside the margin, or shown below m_diff
+                         (non-superiority rejected), or the phases are each equivalent to 0:
+                         real but smaller than what the margins call relevant
 real-specialization      difference not significant and equivalence shown in the deciding phases
-inconclusive             difference not significant and equivalence not shown
-equivalence-untestable   difference not significant and equivalence cannot be tested
+no-late-excess           difference not significant, non-superiority rejected (LATE − EARLY <
+                         m_diff), equivalence not shown or untestable: no relevant late excess,
+                         though the levels are not shown to be 0
+inconclusive             difference not significant, non-superiority not rejected, equivalence
+                         not shown
+equivalence-untestable   difference not significant, non-superiority not rejected, and
+                         equivalence cannot be tested
 difference-untestable    the difference test cannot run or cannot reach alpha
 not-testable             neither can be tested
 =======================  =====================================================================
 
-A failed equivalence test ("not shown equivalent") is never evidence for either hypothesis: it
-only keeps real-specialization from being claimed.
+docs/methodology.md has the same rule as a table over every combination of the evidence
+(tests/test_verdict.py checks :func:`decide` against it). A failed equivalence test ("not shown
+equivalent") is never evidence for either hypothesis: it only keeps real-specialization from
+being claimed. :func:`decide` is a plain function of :class:`Evidence`, so an analysis of
+several models can apply the same rule to evidence it gathers for a family.
 """
 from __future__ import annotations
 
@@ -34,8 +49,14 @@ from dataclasses import dataclass, field
 
 from .formatting import fmt_interval, fmt_level, fmt_num, p_phrase
 
-LABELS = ("training-artifact", "negligible-difference", "real-specialization", "inconclusive",
-          "equivalence-untestable", "difference-untestable", "not-testable")
+LABELS = ("training-artifact", "negligible-difference", "real-specialization", "no-late-excess",
+          "inconclusive", "equivalence-untestable", "difference-untestable", "not-testable")
+
+#: The values each piece of evidence can take (``negligible`` is None unless the difference
+#: is significant).
+DIFFERENCE = ("significant", "not-significant", "not-testable", "cannot-reach-alpha")
+EQUIVALENCE = ("shown", "not-shown", "untestable-quantity", "untestable-phases")
+NONINFERIORITY = ("rejected", "not-rejected", "not-testable")
 
 
 @dataclass(frozen=True)
@@ -45,10 +66,13 @@ class Evidence:
     difference: str        # "significant" | "not-significant" | "not-testable" | "cannot-reach-alpha"
     negligible: bool | None
     equivalence: str       # "shown" | "not-shown" | "untestable-quantity" | "untestable-phases"
+    # the non-superiority test H0: LATE − EARLY >= m_diff: "rejected" | "not-rejected" |
+    # "not-testable" (the default: evidence gathered without it decides as before)
+    noninferiority: str = "not-testable"
 
     def to_dict(self) -> dict:
         return {"difference": self.difference, "negligible": self.negligible,
-                "equivalence": self.equivalence}
+                "equivalence": self.equivalence, "noninferiority": self.noninferiority}
 
 
 def decide(e: Evidence) -> str:
@@ -62,6 +86,10 @@ def decide(e: Evidence) -> str:
     'negligible-difference'
     >>> decide(Evidence("not-significant", None, "shown"))
     'real-specialization'
+    >>> decide(Evidence("not-significant", None, "not-shown", "rejected"))
+    'no-late-excess'
+    >>> decide(Evidence("not-significant", None, "not-shown", "not-rejected"))
+    'inconclusive'
     >>> decide(Evidence("not-significant", None, "untestable-quantity"))
     'equivalence-untestable'
     >>> decide(Evidence("cannot-reach-alpha", None, "shown"))
@@ -73,12 +101,15 @@ def decide(e: Evidence) -> str:
         return "not-testable"
     if not diff_ok:
         return "difference-untestable"
+    below = e.noninferiority == "rejected"        # LATE − EARLY < m_diff shown
     if e.difference == "significant":
-        if e.negligible or e.equivalence == "shown":
+        if e.negligible or e.equivalence == "shown" or below:
             return "negligible-difference"
         return "training-artifact"
     if e.equivalence == "shown":
         return "real-specialization"
+    if below:
+        return "no-late-excess"
     if not eq_ok:
         return "equivalence-untestable"
     return "inconclusive"
@@ -156,12 +187,70 @@ def weigh(result, desc) -> tuple[Evidence, list[str], str]:
                     + f" the margin {_margin_text(desc.margin)}: the difference is "
                     + ("real but negligible." if negligible else "not shown negligible."))
 
+    nonsup, ni_reasons, head_ni = _noninferiority(result, desc)
+    reasons += ni_reasons
     eq, eq_reasons, head_eq = _equivalence(result, desc)
     reasons += eq_reasons
-    evidence = Evidence(diff, negligible, eq)
-    label = decide(evidence)
-    headline = f"{head_diff}; {head_eq}."
+    evidence = Evidence(diff, negligible, eq, nonsup)
+    if decide(evidence) == "no-late-excess":
+        reasons.append(_no_late_excess(result, desc))
+    # the non-superiority result joins the one-line reason when it is evidence for the label
+    # (rejected); "not shown" is in the reasons
+    parts = (head_diff, head_ni if nonsup == "rejected" else "", head_eq)
+    headline = "; ".join(x for x in parts if x) + "."
     return evidence, reasons, headline
+
+
+def _noninferiority(result, desc) -> tuple[str, list[str], str]:
+    """The non-superiority evidence: H0: LATE − EARLY >= m_diff on the pooled quantity."""
+    row = result.noninferiority_pooled
+    contrast, m = desc.contrast, desc.m_diff
+    if not result.difference.testable:
+        return "not-testable", [], ""           # the difference test's reason says why
+    if row is None or row.p_value is None:
+        why = row.note if row is not None and row.note else "no pooled statistic"
+        return "not-testable", [f"The non-superiority test of H0: {contrast} ≥ {m:g} "
+                                f"({result.name}) cannot run: {why}."], ""
+    rejected = row.p_value < desc.alpha
+    level = fmt_level(row.level)
+    reason = (f"Non-superiority of the pooled {contrast} against m_diff = {m:g} (H0: "
+              f"{contrast} ≥ {m:g}; {row.test}, {result.name} analysis): its {level} upper "
+              f"bound {fmt_num(row.ci_high)} is {'below' if rejected else 'not below'} {m:g}, "
+              f"{p_phrase(row.p_value)}: "
+              + (f"rejected at alpha = {desc.alpha:g}, a late excess of {m:g} or more is ruled "
+                 "out." if rejected else
+                 f"not rejected, a late excess of {m:g} or more is not ruled out."))
+    head = (f"{desc.late} − {desc.early} < {m:g} {'shown' if rejected else 'not shown'} "
+            f"({level} upper bound {fmt_num(row.ci_high)})")
+    return ("rejected" if rejected else "not-rejected"), [reason], head
+
+
+def _no_late_excess(result, desc) -> str:
+    """The reason of a no-late-excess verdict: the difference with its interval, and the
+    level of the quantity in the deciding phases with theirs."""
+    q = desc.quantity
+    row = result.noninferiority_pooled
+    rows = {r.phase: r for r in result.equivalence if r.family == "pooled"}
+    parts, above = [], True
+    for p in desc.equivalence_phases:
+        r = rows.get(p)
+        if r is None or r.mean is None:
+            parts.append(f"{q.symbol} — in {p}")
+            above = False
+            continue
+        parts.append(f"{q.symbol} {fmt_num(r.mean)} {fmt_interval(r.ci_low, r.ci_high)} in {p}")
+        above = above and r.ci_low is not None and r.ci_low > 0
+    level = fmt_level(next((r.level for r in rows.values()), 1 - 2 * desc.alpha))
+    if not q.equivalence_testable:
+        where = f"equivalence of the pooled {q.symbol} to 0 is not part of this verdict"
+    else:
+        where = f"the pooled {q.symbol} is " + ("above 0 in every deciding phase" if above else
+                                                 "not shown equivalent to 0 in all deciding "
+                                                 "phases")
+    return (f"No late excess: {desc.contrast} = {fmt_num(row.statistic)}, {fmt_level(row.level)} "
+            f"CI {fmt_interval(row.ci_low, row.ci_high)}, below m_diff = {desc.m_diff:g}, "
+            f"while {where}: " + ", ".join(parts)
+            + f" ({level} intervals, {result.tost_name}).")
 
 
 def _tost_interval_of_difference(row, alpha):

@@ -62,8 +62,12 @@ def parity_inputs(name: str, num_layers: int, drop) -> tuple[dict, dict]:
 
 
 def run_original(null_path, aligned_path) -> str:
-    return subprocess.run([sys.executable, str(ORIGINAL), str(null_path), str(aligned_path)],
-                          capture_output=True, text=True, check=True).stdout
+    """The script's printed output for two files of one folder, run from that folder with bare
+    file names (it prints the path it was given, which must not depend on the clone's place)."""
+    null_path, aligned_path = Path(null_path), Path(aligned_path)
+    return subprocess.run([sys.executable, str(ORIGINAL), null_path.name, aligned_path.name],
+                          cwd=aligned_path.parent, capture_output=True, text=True,
+                          check=True).stdout
 
 
 def update() -> None:

@@ -4,8 +4,8 @@ Every import in the package -- at module level or inside a function (a lazy impo
 dependency) -- must point to a module of the same layer or a lower one, in this order:
 
     base utilities -> io -> phases -> deltas -> shapes -> quantity -> description
-      -> inference/ -> settings -> verdict -> tidy -> analysis -> multi
-      -> render/ -> measure/ -> studies/ -> cli/
+      -> inference/ -> settings -> verdict -> tidy -> analysis -> multi (and across, the
+      family analysis of a multi-model run) -> render/ -> measure/ -> studies/ -> cli/
 
 (measure/ produces the inputs and needs none of the analysis; studies/ call the pipeline; the
 CLI is the thin layer on top). Modules of one layer may import each other, without cycles.
@@ -33,7 +33,7 @@ LAYERS = (
     ("gaugetest.verdict",),
     ("gaugetest.tidy",),
     ("gaugetest.analysis",),
-    ("gaugetest.multi",),
+    ("gaugetest.multi", "gaugetest.across"),
     ("gaugetest.render",),
     ("gaugetest.measure",),
     ("gaugetest.studies",),

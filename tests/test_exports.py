@@ -155,7 +155,15 @@ def test_several_models_in_one_run(tmp_path, capsys):
     assert [m["model"] for m in doc["models"]] == ["m1", "m2"]
     assert [r["model"] for r in doc["summary"]] == ["m1", "m2"]
     single = analyze(str(paths["m2"][0]), str(paths["m2"][1]), n_boot=300, n_perm=3000).to_dict()
-    assert doc["models"][1]["verdict"] == single["verdict"]
+    # the iid analysis is the model's own; the robust one uses the dependence model the two
+    # models share (issue 18), and says so
+    assert doc["models"][1]["permutation"] == single["permutation"]
+    assert doc["models"][1]["robust"]["detail"]["shared"]["models"] == ["m1", "m2"]
+    assert "across_models" in doc
+    from gaugetest import analyze_models
+    alone = analyze_models({k: tuple(map(str, v)) for k, v in paths.items()}, n_boot=300,
+                           n_perm=3000, share_dependence=False).to_dict()
+    assert alone["models"][1]["verdict"] == single["verdict"]
     rows = read_csv(tmp_path / "csv" / "permutation.csv")
     assert {r["model"] for r in rows} == {"m1", "m2"}
     # the same models from a manifest give the same combined file
@@ -177,7 +185,8 @@ def test_bad_model_option(capsys, argv, expect):
 
 
 def test_demo_writes_every_export(tmp_path, capsys):
-    argv = ["demo", "--n-boot", "200", "--n-perm", "500", "--json", str(tmp_path / "d.json"),
+    argv = ["demo", "--layers", "all", "--n-boot", "200", "--n-perm", "500",
+            "--json", str(tmp_path / "d.json"),
             "--csv", str(tmp_path / "csv"), "--report", str(tmp_path / "rep.md"),
             "--markdown", str(tmp_path / "d.md"), "--latex", str(tmp_path / "d.tex"),
             "--plot", str(tmp_path / "plots")]

@@ -22,8 +22,10 @@ def test_demo_runs_and_labels_synthetic():
     r = run("demo", "--n-boot", "500", "--n-perm", "2000", "--brief")
     assert r.returncode == 0, r.stderr
     assert "SYNTHETIC DATA" in r.stdout
-    # --brief: a headline per model (with its verdict) and one table
-    assert r.stdout.count("  verdict   ") == 2
+    # --brief: the family's headline, then a headline per model (each with its verdict) and
+    # one table; the demo is a family of three models
+    assert r.stdout.count("  verdict   ") == 4
+    assert r.stdout.startswith("gaugetest") and "family of 3 models" in r.stdout.splitlines()[0]
     assert "Summary: one verdict per model" in r.stdout
 
 

@@ -3,11 +3,15 @@ that the label follows from the rule by construction, and the regressions of iss
 defects 1 and 2 (each of these failed before the rule was rewritten)."""
 from __future__ import annotations
 
+import itertools
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from gaugetest import analyze
-from gaugetest.verdict import Evidence, decide
+from gaugetest.verdict import (DIFFERENCE, EQUIVALENCE, LABELS, NONINFERIORITY, Evidence,
+                               decide)
 from helpers import phase_vector, sweeps_from_deltas
 
 FAST = dict(n_boot=300, n_perm=2000)
@@ -61,21 +65,71 @@ def test_negligible_difference_inside_the_margin_without_equivalence():
 
 
 def test_inconclusive():
-    res = analyze(*excess_sweeps(values({"E": 0.29}, 0.30, 0.01, 5)), **FAST)
+    # E − C = +0.01 with noise sd 0.03 per family: neither E > C nor E − C < 0.02 is shown
+    res = analyze(*excess_sweeps(values({"E": 0.31}, 0.30, 0.03, 5)), **FAST)
     assert res.driving.difference.pooled.p_value >= 0.05
     assert res.verdict.evidence.equivalence == "not-shown"
+    assert res.verdict.evidence.noninferiority == "not-rejected"
+    assert res.driving.noninferiority_pooled.ci_high >= 0.02
     assert res.verdict.label == "inconclusive"
 
 
+def test_no_late_excess():
+    """Every phase at +0.30, E at +0.29, noise sd 0.01: E − C is not significant, its 90%
+    interval lies below m_diff = 0.02 (the margin's upper bound), and the levels are far from
+    0: the training-artifact prediction is rejected, and the reasons give the difference with
+    its interval and the level of each deciding phase with its interval."""
+    res = analyze(*excess_sweeps(values({"E": 0.29}, 0.30, 0.01, 5)), **FAST)
+    ev = res.verdict.evidence
+    assert res.driving.difference.pooled.p_value >= 0.05
+    assert ev.equivalence == "not-shown" and ev.noninferiority == "rejected"
+    assert res.verdict.label == "no-late-excess"
+    ni = res.driving.noninferiority_pooled
+    assert ni.margin == 0.02 and ni.ci_high < 0.02 and ni.p_value < 0.05
+    last = res.verdict.reasons[-1]
+    assert last.startswith("No late excess")
+    assert f"[{ni.ci_low:+.4f}, {ni.ci_high:+.4f}]" in last
+    for p in ("C", "E"):
+        eq = res.driving.equivalence_row(p)
+        assert f"excess {eq.mean:+.4f} [{eq.ci_low:+.4f}, {eq.ci_high:+.4f}] in {p}" in last
+    assert "above 0 in every deciding phase" in last
+    assert "E − C < 0.02 shown" in res.verdict.headline
+    # the same excess of 0.30 at every depth (E − C = 0 in truth): bounded below the default
+    # m_diff, but not below a --difference-margin under the interval's upper end
+    flat = analyze(*excess_sweeps(values({}, 0.30, 0.01, 5)), **FAST)
+    strict = analyze(*excess_sweeps(values({}, 0.30, 0.01, 5)), difference_margin=0.002, **FAST)
+    assert flat.verdict.label == "no-late-excess"
+    row = strict.driving.noninferiority_pooled
+    assert strict.description.m_diff == row.margin == 0.002
+    assert row.ci_high == flat.driving.noninferiority_pooled.ci_high >= 0.002
+    assert strict.verdict.evidence.noninferiority == "not-rejected"
+    assert strict.verdict.label == "inconclusive"
+
+
+def test_real_specialization_is_kept_over_no_late_excess():
+    """All levels equivalent to 0 and the difference bounded: the stronger label stays."""
+    res = analyze(*excess_sweeps(values({"E": 0.0005}, 0.001, 0.0002, 2)), **FAST)
+    assert res.verdict.evidence.noninferiority == "rejected"
+    assert res.verdict.evidence.equivalence == "shown"
+    assert res.verdict.label == "real-specialization"
+
+
 def test_delta_under_orthogonal_alignment_cannot_be_equivalent():
-    # same data as a delta sweep without metadata: FORMATS.md's orthogonal Procrustes is
-    # assumed, so a failed TOST is not counted as evidence; the label says what is missing
-    res = analyze(*sweeps_from_deltas(values({"E": 0.29}, 0.30, 0.01, 5), 64), **FAST)
+    # a delta sweep without metadata: FORMATS.md's orthogonal Procrustes is assumed, so a
+    # failed TOST is not counted as evidence; the label says what is missing
+    res = analyze(*sweeps_from_deltas(values({"E": 0.31}, 0.30, 0.03, 5), 64), **FAST)
     q = res.description.quantity
     assert q.key == "delta" and not q.equivalence_testable
     assert res.verdict.evidence.equivalence == "untestable-quantity"
+    assert res.verdict.evidence.noninferiority == "not-rejected"
     assert res.verdict.label == "equivalence-untestable"
     assert any("untestable" in r for r in res.verdict.reasons)
+    # a bounded difference of delta is no late excess; equivalence stays out of the verdict
+    bounded = analyze(*sweeps_from_deltas(values({"E": 0.29}, 0.30, 0.01, 5), 64), **FAST)
+    assert bounded.verdict.evidence.equivalence == "untestable-quantity"
+    assert bounded.verdict.label == "no-late-excess"
+    assert any("not part of this verdict" in r for r in bounded.verdict.reasons)
+    assert "not part of this verdict: delta +0.3" in bounded.verdict.reasons[-1]
 
 
 def test_small_late_phase_cannot_reach_alpha():
@@ -148,7 +202,11 @@ def test_edge_phases_report_but_do_not_decide():
     assert res.verdict.label == "real-specialization"
     assert any("reported but not deciding" in r for r in res.verdict.reasons)
     every = analyze(*excess_sweeps(x), equivalence_phases="all", **FAST)
-    assert every.verdict.label == "inconclusive"
+    # with every phase deciding, the edge phases (0.08) fail equivalence: real specialization is
+    # not claimed, and the bounded E − C makes it no late excess (inconclusive before issue 21)
+    assert every.verdict.evidence.equivalence == "not-shown"
+    assert every.verdict.evidence.noninferiority == "rejected"
+    assert every.verdict.label == "no-late-excess"
 
 
 @pytest.mark.parametrize("diff,negl,eq,label", [
@@ -164,8 +222,54 @@ def test_edge_phases_report_but_do_not_decide():
     ("not-testable", None, "not-shown", "difference-untestable"),
     ("not-testable", None, "untestable-phases", "not-testable"),
 ])
-def test_decide_table(diff, negl, eq, label):
+def test_decide_without_the_noninferiority_evidence_is_the_old_rule(diff, negl, eq, label):
+    """Evidence gathered without the non-superiority test (its default 'not-testable') decides
+    as the rule did before it existed (0.2.0's table, kept literally)."""
     assert decide(Evidence(diff, negl, eq)) == label
+
+
+def documented_table() -> list[tuple[tuple[set, set, set, set], str]]:
+    """The evidence -> label table of docs/methodology.md, each cell expanded to its values."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "methodology.md").read_text()
+    head = "| difference | negligible | equivalence | non-superiority | label |"
+    lines = text[text.index(head):].splitlines()[2:]
+    values = {"yes": True, "no": False, "—": None}
+    rows = []
+    for line in lines:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        diff, negl, eq, ni = ({v.strip() for v in c.split(",")} for c in cells[:4])
+        expand = {0: DIFFERENCE, 2: EQUIVALENCE, 3: NONINFERIORITY}
+        sets = []
+        for i, cell in enumerate((diff, negl, eq, ni)):
+            if i == 1:
+                sets.append({values[v] for v in cell} if cell != {"any"} else {True, False, None})
+            else:
+                sets.append(set(expand[i]) if cell == {"any"} else cell)
+        rows.append((tuple(sets), cells[4].strip("`")))
+    return rows
+
+
+def test_decide_equals_the_documented_table_for_every_combination():
+    """The label is a function of the evidence: every combination the rule can meet (negligible
+    exists only for a significant difference) matches exactly one row of the documented table,
+    and decide() gives that row's label."""
+    table = documented_table()
+    assert len(table) == 10
+    for row, label in table:
+        assert label in LABELS
+        for cell, allowed in zip(row, (DIFFERENCE, None, EQUIVALENCE, NONINFERIORITY)):
+            assert allowed is None or cell <= set(allowed), (row, cell)
+    seen = set()
+    for diff, eq, ni in itertools.product(DIFFERENCE, EQUIVALENCE, NONINFERIORITY):
+        for negl in ((True, False, None) if diff == "significant" else (None,)):
+            hits = [label for (d, n, e, i), label in table
+                    if diff in d and negl in n and eq in e and ni in i]
+            assert len(hits) == 1, (diff, negl, eq, ni, hits)
+            assert decide(Evidence(diff, negl, eq, ni)) == hits[0], (diff, negl, eq, ni)
+            seen.add(hits[0])
+    assert seen == set(LABELS)        # every label is reachable
 
 
 def test_reasons_carry_numbers_and_the_caveat_comes_from_the_input():

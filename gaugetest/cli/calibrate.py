@@ -21,9 +21,26 @@ def add_parser(sub) -> None:
                    help="scenarios of the bank to run (default: all; see --list)")
     c.add_argument("--verdict", action="store_true",
                    help="instead of the bank, simulate whole analyses with a known truth (excess "
-                        "0 everywhere, a difference inside the margin, a training artifact) and "
-                        "count how often each verdict label comes out (uses --reps, --seed, "
-                        "--jobs, --output)")
+                        "0 everywhere, a difference inside the margin, a training artifact, the "
+                        "same excess at every depth, E - C exactly on the non-superiority "
+                        "margin) and count how often each verdict label comes out and how often "
+                        "the non-superiority test rejects (uses --reps, --seed, --jobs, "
+                        "--output)")
+    c.add_argument("--boundary", action="store_true",
+                   help="instead of the bank's metrics, the size of the non-superiority test of "
+                        "LATE - EARLY at its boundary (LATE - EARLY = m_diff, --margin-se true "
+                        "standard errors) for every scenario and layout: the robust default, its "
+                        "inflated-df rule and the iid test (uses --scenarios, --layers, --reps, "
+                        "--seed, --alpha, --margin-se, --jobs, --output)")
+    c.add_argument("--across", action="store_true",
+                   help="instead of the bank, the across-models bank: families of K = 2, 3, 4, "
+                        "6 models (depths from 28, 36, 40, 64 layers, per-model noise scales, "
+                        "common and heterogeneous effects) and every rule of the family test "
+                        "against an oracle that knows every model's covariance (uses "
+                        "--scenarios (and 'mixed'), --ks, --methods, --reps, --seed, --jobs, "
+                        "--checkpoint, --output, --json; docs/across-models.md)")
+    c.add_argument("--ks", type=int, nargs="+", metavar="K",
+                   help="with --across: family sizes (default 2 3 4 6)")
     c.add_argument("--list", action="store_true",
                    help="print the scenario bank and the methods, then exit")
     c.add_argument("--layers", type=int, nargs="+", metavar="N",
@@ -106,6 +123,94 @@ def _verdict_study(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _boundary_study(args: argparse.Namespace, cells) -> int:
+    import shlex
+
+    from ..render.files import write_text
+    from ..studies.boundary import boundary_study, to_markdown
+
+    bar, advance = progress_bar("simulating the boundary", args.reps * len(cells))
+    with bar:
+        results = boundary_study(cells, reps=args.reps, seed=args.seed, alpha=args.alpha,
+                                 margin_se=args.margin_se, jobs=args.jobs, progress=advance)
+    argv = ["gaugetest", "calibrate", "--boundary"] + _calibrate_options(args)
+    md = to_markdown(cells, results, reps=args.reps, alpha=args.alpha, margin_se=args.margin_se,
+                     command=shlex.join(argv))
+    if args.output:
+        write_text(args.output, md, "--output")
+    if args.json:
+        import json
+        doc = {"settings": {"reps": args.reps, "seed": args.seed, "alpha": args.alpha,
+                            "margin_se": args.margin_se, "command": shlex.join(argv)},
+               "cells": results}
+        write_text(args.json, json.dumps(doc, indent=1, sort_keys=True) + "\n", "--json")
+    print(md)
+    return EXIT_OK
+
+
+def _across(args: argparse.Namespace) -> int:
+    import json
+    import shlex
+
+    from ..render.files import write_text
+    from ..studies.across import DEFAULT_ACROSS_METHODS, KS, MIXED, across_cells, calibrate_across
+    from ..studies.across_report import to_json, to_markdown
+    from ..studies.scenarios import BANK
+
+    at_least("--reps", args.reps, 10)
+    at_least("--jobs", args.jobs, 1)
+    known = {s.name for s in BANK} | {"mixed"}
+    for name in args.scenarios or []:
+        if name not in known:
+            raise UsageError("--scenarios", f"names from the bank or mixed "
+                             f"({', '.join(sorted(known))})", name)
+    for k in args.ks or []:
+        if k < 2:
+            raise UsageError("--ks", "family sizes >= 2", k)
+    methods = tuple(args.methods or DEFAULT_ACROSS_METHODS)
+    valid = set(DEFAULT_ACROSS_METHODS)
+    for m in methods:
+        if m not in valid:
+            raise UsageError("--methods", f"one of {', '.join(DEFAULT_ACROSS_METHODS)}", m)
+    for path, opt in ((args.output, "--output"), (args.json, "--json")):
+        if path and os.path.isdir(path):
+            raise UsageError(opt, "a file path", path)
+    cells = across_cells(args.scenarios, tuple(args.ks or KS))
+    bar, advance = progress_bar("calibrating families", args.reps * len(cells))
+    with bar:
+        totals = calibrate_across(cells, methods, reps=args.reps, seed=args.seed,
+                                  alpha=args.alpha, power=args.power,
+                                  margin_se=args.margin_se, jobs=args.jobs, progress=advance,
+                                  checkpoint=args.checkpoint)
+    argv = ["gaugetest", "calibrate", "--across"]
+    if args.scenarios:
+        argv += ["--scenarios", *args.scenarios]
+    if args.ks:
+        argv += ["--ks", *map(str, args.ks)]
+    if args.methods:
+        argv += ["--methods", *args.methods]
+    for key in ("reps", "seed", "alpha", "power", "margin_se"):
+        value = getattr(args, key)
+        if value != _CALIBRATE_DEFAULTS[key]:
+            argv += ["--" + key.replace("_", "-"), f"{value:g}" if isinstance(value, float)
+                     else str(value)]
+    for key in ("output", "json"):
+        if getattr(args, key):
+            argv += ["--" + key, getattr(args, key)]
+    md = to_markdown(cells, totals, methods, reps=args.reps, seed=args.seed, alpha=args.alpha,
+                     power=args.power, margin_se=args.margin_se, command=shlex.join(argv))
+    if args.json:
+        settings = {"methods": list(methods), "reps": args.reps, "seed": args.seed,
+                    "alpha": args.alpha, "power": args.power, "margin_se": args.margin_se,
+                    "mixed": list(MIXED), "command": shlex.join(argv)}
+        write_text(args.json, json.dumps(to_json(cells, totals, settings), indent=1,
+                                         sort_keys=True) + "\n", "--json")
+    if args.output:
+        write_text(args.output, md, "--output")
+    print(md)
+    return EXIT_OK
+
+
 def run(args: argparse.Namespace) -> int:
     import shlex
 
@@ -118,6 +223,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.verdict:
         return _verdict_study(args)
+    if args.across:
+        return _across(args)
     if args.list:
         print("Scenarios (--scenarios):")
         for sc in BANK:
@@ -163,6 +270,8 @@ def run(args: argparse.Namespace) -> int:
     for path, opt in ((args.output, "--output"), (args.json, "--json")):
         if path and os.path.isdir(path):
             raise UsageError(opt, "a file path", path)
+    if args.boundary:
+        return _boundary_study(args, cells)
     bar, advance = progress_bar("calibrating replicates", args.reps * len(cells))
     with bar:
         totals = calibrate(cells, methods, reps=args.reps, seed=args.seed, alpha=args.alpha,

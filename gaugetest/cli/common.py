@@ -18,6 +18,10 @@ def add_analysis_options(p: argparse.ArgumentParser, outputs: str = "all") -> No
     g.add_argument("--margin", default="0.02", metavar="M|LOW,HIGH",
                    help="equivalence margin for TOST: M means (-M, M); LOW,HIGH gives uneven "
                         "bounds (default 0.02)")
+    g.add_argument("--difference-margin", default=None, metavar="M",
+                   help="m_diff of the non-superiority test of the compared difference, H0: "
+                        "LATE - EARLY >= M against LATE - EARLY < M (the smallest late excess "
+                        "called relevant), a number > 0 (default: the margin's upper bound)")
     g.add_argument("--n-boot", type=int, default=10_000, metavar="B",
                    help="bootstrap resamples, >= 100 (default 10000)")
     g.add_argument("--n-perm", type=int, default=100_000, metavar="M",
@@ -91,7 +95,8 @@ def analysis_settings(args: argparse.Namespace) -> dict:
     return dict(alpha=args.alpha, margin=args.margin, n_boot=args.n_boot, n_perm=args.n_perm,
                 seed=args.seed, ci=args.ci, phases=args.phases, compare=tuple(args.compare),
                 dependence=args.dependence, baseline=args.baseline, shapes=args.shapes,
-                equivalence_phases=args.equivalence_phases, tost_rule=args.tost_rule)
+                equivalence_phases=args.equivalence_phases, tost_rule=args.tost_rule,
+                difference_margin=args.difference_margin)
 
 
 def check_outputs(args) -> None:

@@ -9,12 +9,18 @@ from .emit import emit, emit_many
 
 
 def add_parser(sub) -> None:
-    d = sub.add_parser("demo", help="run the full test on bundled synthetic sweeps (64 and 36 layers)",
+    d = sub.add_parser("demo", help="run the full test on bundled synthetic sweeps (a family "
+                                    "of 28, 40 and 64 layers)",
                        description="Run 'gaugetest test' on synthetic sweeps made by a documented, "
-                                   "seeded generator (gaugetest.studies.synthetic): a 64-layer model with a "
-                                   "planted E > C effect and a 36-layer model (no phase E).")
-    d.add_argument("--layers", choices=("64", "36", "all"), default="all",
-                   help="which demo model to run (default all: both, as a two-model run)")
+                                   "seeded generator (gaugetest.studies.synthetic): by default a "
+                                   "family of three models (28, 40 and 64 layers) with a planted "
+                                   "E > C effect and a matched null, analysed as one family and "
+                                   "model by model.")
+    d.add_argument("--layers", choices=("family", "all", "64", "36"), default="family",
+                   help="which demo models to run: family (default: 28, 40 and 64 layers, one "
+                        "cross-model test), all (the 64-layer model and a 36-layer one without a "
+                        "null and without phase E: the family is refused, each model analysed "
+                        "alone), 64 or 36 (one model)")
     d.add_argument("--write-inputs", metavar="DIR",
                    help="also write the demo input files (synthetic-N-null.json, "
                         "synthetic-N-aligned.json) to DIR")
@@ -26,16 +32,17 @@ def run(args: argparse.Namespace) -> int:
 
     from ..analysis import analyze
     from ..render.files import write_text
-    from ..studies.synthetic import demo_sweeps
+    from ..studies.synthetic import FAMILY_DEPTHS, demo_sweeps, family_sweeps
 
     check_outputs(args)
-    layers = (64, 36) if args.layers == "all" else (int(args.layers),)
+    layers = {"all": (64, 36), "family": FAMILY_DEPTHS}.get(args.layers) or (int(args.layers),)
+    make = family_sweeps if args.layers == "family" else demo_sweeps
     if args.write_inputs:
         from ..render.files import make_dir
         make_dir(args.write_inputs, "--write-inputs")
     models = []
     for n in layers:
-        null, aligned = demo_sweeps(n)
+        null, aligned = make(n)
         if args.write_inputs:
             base = os.path.join(args.write_inputs, f"synthetic-{n}")
             write_text(base + "-null.json", json.dumps(null, indent=1) + "\n", "--write-inputs")
@@ -45,6 +52,6 @@ def run(args: argparse.Namespace) -> int:
     if len(models) == 1:
         emit(analyze(models[0][1], models[0][2], **analysis_settings(args)), args)
     else:
-        from ..multi import analyze_many
-        emit_many(analyze_many(models, **analysis_settings(args)), args)
+        from ..multi import analyze_models
+        emit_many(analyze_models(models, **analysis_settings(args)), args)
     return EXIT_OK

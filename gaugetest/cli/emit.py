@@ -34,6 +34,8 @@ def emit(res, args) -> None:
 
 
 def emit_many(multi, args) -> None:
+    """Write and print a several-model run: the family's outputs first when the run analysed
+    the family (``analyze_models``), then every model's."""
     import os
 
     from ..multi import combined_document, combined_tables, summary_rows
@@ -44,26 +46,42 @@ def emit_many(multi, args) -> None:
     from ..render.text import render_summary, render_text, rule_line
 
     docs = multi.documents()
+    fam = multi.across.to_dict() if multi.across is not None else None
     make_dirs(args)
     if args.json:
-        write_text(args.json, to_json(combined_document(docs)), "--json")
+        write_text(args.json, to_json(combined_document(docs, multi.across)), "--json")
     if args.csv:
-        write_csv_dir(args.csv, combined_tables(docs))
+        write_csv_dir(args.csv, combined_tables(docs, multi.across))
+    if fam is not None:
+        from ..render.across import family_latex, family_markdown, family_report
     if args.markdown:
-        write_text(args.markdown, "\n".join(markdown_document(d, model=n) for n, d in docs),
-                   "--markdown")
+        first = [family_markdown(fam)] if fam is not None else []
+        write_text(args.markdown, "\n".join(first + [markdown_document(d, model=n)
+                                                     for n, d in docs]), "--markdown")
     if args.latex:
-        write_text(args.latex, "\n".join(latex_document(d, model=n) for n, d in docs),
+        first = [family_latex(fam)] if fam is not None else []
+        write_text(args.latex, "\n".join(first + [latex_document(d, model=n) for n, d in docs]),
                    "--latex")
     if args.report:
-        write_text(args.report, "\n".join(report_markdown(d, model=n) for n, d in docs),
-                   "--report")
+        first = [family_report(fam)] if fam is not None else []
+        write_text(args.report, "\n".join(first + [report_markdown(d, model=n)
+                                                   for n, d in docs]), "--report")
     if args.plot:
         from ..render.plots import write_plots
+        if fam is not None:
+            from ..render.across import family_forest
+            family_forest(fam, args.plot)
         for (name, res), (_, doc) in zip(multi.models, docs):
             write_plots(res, os.path.join(args.plot, name), doc)
     if args.json != "-":
+        if fam is not None:
+            from ..render.across import render_family, render_family_reasons
+            render_family(fam)
+            print()
         render_summary(summary_rows(docs))
+        if fam is not None and not args.brief:
+            print()
+            render_family_reasons(fam)
         for name, res in multi.models:
             print()
             rule_line()

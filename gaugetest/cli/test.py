@@ -20,8 +20,9 @@ def add_parser(sub) -> None:
                    help="the aligned file (*-aligned.json: aligned cosines)")
     m = t.add_argument_group("several models")
     m.add_argument("--model", action="append", metavar="NAME=NULL.json,ALIGNED.json",
-                   help="analyse a named model; repeat for several models (one combined table, "
-                        "a verdict per model, a model column in JSON/CSV)")
+                   help="analyse a named model; repeat for several models: one cross-model test "
+                        "of the family first (a shared dependence model, a family verdict), "
+                        "then a verdict per model; a model column in JSON/CSV")
     m.add_argument("--manifest", metavar="FILE.toml",
                    help="models from a TOML file: [models.NAME] null = ..., aligned = ...")
     add_analysis_options(t)
@@ -43,8 +44,8 @@ def run(args: argparse.Namespace) -> int:
     elif not (args.null_json and args.aligned_json):
         raise UsageError("NULL_JSON ALIGNED_JSON", "two input files (or --model / --manifest)")
     if models:
-        from ..multi import analyze_many
-        emit_many(analyze_many(models, **analysis_settings(args)), args)
+        from ..multi import analyze_models
+        emit_many(analyze_models(models, **analysis_settings(args)), args)
         return EXIT_OK
     res = analyze(args.null_json, args.aligned_json, **analysis_settings(args))
     emit(res, args)

@@ -50,6 +50,13 @@ class InferenceInput:
     tost_rule : str
         The distribution the depth model's TOST uses (``gaugetest.inference.depth_model.TOST_RULES``);
         other methods ignore it.
+    difference_margin : float or None
+        m_diff of the non-superiority test H0: LATE − EARLY ≥ m_diff; None means the upper
+        bound of ``margin`` (:attr:`m_diff`).
+    shared : dict or None
+        Column name -> the dependence model shared with the other models of a multi-model run
+        (``gaugetest.inference.depth_model.shared.SharedDependence``); the depth model uses it
+        instead of the column's own. None (a single-model run): every column alone.
     """
 
     x: np.ndarray
@@ -66,6 +73,13 @@ class InferenceInput:
     n_perm: int = 100_000
     ci: str = "t-union"
     tost_rule: str = "mixture"
+    difference_margin: float | None = None
+
+    @property
+    def m_diff(self) -> float:
+        """The non-superiority margin of LATE − EARLY (default: the margin's upper bound)."""
+        return self.margin[1] if self.difference_margin is None else self.difference_margin
+    shared: dict | None = None
 
     def rows_of(self, phase: str) -> np.ndarray:
         return np.flatnonzero(np.asarray(self.phases, dtype=object) == phase)
@@ -166,6 +180,41 @@ class DifferenceTest:
 
 
 @dataclass(frozen=True)
+class NoninferiorityRow:
+    """The one-sided non-superiority test of LATE − EARLY for one family (or pooled):
+    H0: LATE − EARLY ≥ ``margin`` (m_diff) against H1: LATE − EARLY < m_diff.
+
+    It is read from the same result as the LATE > EARLY test, and ``p_value`` < alpha exactly
+    when ``ci_high``, the upper end of the (1 − 2 alpha) interval ``[ci_low, ci_high]`` of the
+    difference (``level``), lies below m_diff. ``p_holm`` adjusts the family rows across
+    families (Holm); ``rejected`` is ``p_value`` < alpha for the pooled row and ``p_holm`` <
+    alpha for a family row. (Called ``noninferiority`` in the JSON: a non-inferiority test in
+    the direction of smaller differences.)"""
+
+    late: str
+    early: str
+    family: str
+    statistic: float | None
+    margin: float
+    p_value: float | None
+    ci_low: float | None
+    ci_high: float | None
+    level: float
+    test: str
+    p_holm: float | None = None
+    rejected: bool | None = None
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        return {"late": self.late, "early": self.early, "family": self.family,
+                "statistic": _num(self.statistic), "margin": self.margin,
+                "p_value": _num(self.p_value), "p_holm": _num(self.p_holm),
+                "ci_low": _num(self.ci_low), "ci_high": _num(self.ci_high),
+                "level": self.level, "rejected": self.rejected, "test": self.test,
+                "note": self.note}
+
+
+@dataclass(frozen=True)
 class EquivalenceRow:
     """TOST of one phase x family mean against (margin_low, margin_high); the interval is the
     (1 − 2 alpha) one whose inclusion in the margin is the test, and ``min_margin`` =
@@ -248,6 +297,7 @@ class InferenceResult:
     references: tuple[str, ...] = ()   # keys of render.documents.REFERENCES
     null_distribution: np.ndarray | None = field(default=None, repr=False, compare=False)
     tost_rule: str = ""                # the depth model's TOST rule; '' for other methods
+    noninferiority: tuple[NoninferiorityRow, ...] = ()   # H0: LATE − EARLY >= m_diff
 
     @property
     def tost_name(self) -> str:
@@ -264,6 +314,10 @@ class InferenceResult:
         return next((r for r in self.equivalence if r.phase == phase and r.family == family),
                     None)
 
+    @property
+    def noninferiority_pooled(self) -> NoninferiorityRow | None:
+        return next((r for r in self.noninferiority if r.family == POOLED), None)
+
     def to_dict(self) -> dict:
         return {"method": self.method, "name": self.name, "description": self.description,
                 "interval_method": self.interval_method, "summary": self.summary,
@@ -272,6 +326,7 @@ class InferenceResult:
                 "phase_summary": [r.to_dict() for r in self.phase_summary],
                 "difference_test": self.difference.to_dict(),
                 "late_vs_early": [r.to_dict() for r in self.difference.rows],
+                "noninferiority": [r.to_dict() for r in self.noninferiority],
                 "equivalence": [r.to_dict() for r in self.equivalence],
                 "power": self.power.to_dict() if self.power else None,
                 "tost_rule": self.tost_rule or None, "tost_name": self.tost_name}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import noninferiority as ni
 from .depth_model import METHOD, fit_depth
 from .base import (POOLED, DifferenceRow, DifferenceTest, EquivalenceRow, InferenceInput,
                    InferenceResult, PhaseEstimate, PowerSummary, column_note, holm_adjust,
@@ -31,10 +32,11 @@ class DepthModelMethod:
         alpha, (lo, hi) = data.alpha, data.margin
         level, tlevel = 1 - alpha, 1 - 2 * alpha
         kv = data.known_var
+        shared = data.shared or {}
         fits = [fit_depth(data.x[:, j], data.phases, data.layers,
                           known_var=None if kv is None else kv[:, j],
-                          tost_rule=data.tost_rule)
-                for j in range(len(data.columns))]
+                          tost_rule=data.tost_rule, shared=shared.get(name))
+                for j, name in enumerate(data.columns)]
         summary, eq_rows = [], []
         tost_power = {}
         for phase in data.phase_order:
@@ -64,6 +66,9 @@ class DepthModelMethod:
         names = phase_names_in_map if phase_names_in_map is not None else data.phase_order
         why = not_testable_reason(data, names)
         rows: list[DifferenceRow] = []
+        ni_rows = []
+        ni_test = f"one-sided {TEST_NAME}" + (f" ({data.tost_rule} rule)"
+                                              if data.tost_rule != "mixture" else "")
         mdd = {}
         if why is None:
             for j, name in enumerate(data.columns):
@@ -72,6 +77,8 @@ class DepthModelMethod:
                 if d is None:
                     rows.append(DifferenceRow(name, None, None, None, level, None,
                                               note=short or "not estimable: not testable"))
+                    ni_rows.append(ni.untestable(data, name, ni_test, tlevel,
+                                                 short or "not estimable: not testable"))
                     mdd[name] = None
                     continue
                 ci = d.interval(level)
@@ -81,6 +88,7 @@ class DepthModelMethod:
                                           d.p_greater(0.0),
                                           detail={"se": d.se, "df": d.df, "tost_ci_low": tl,
                                                   "tost_ci_high": th}))
+                ni_rows.append(ni.from_contrast(data, name, d, td, ni_test))
                 mdd[name] = d.mdd(alpha, 0.8)
             adj = holm_adjust([r.p_value for r in rows[:-1]])
             rows = [DifferenceRow(r.family, r.statistic, r.ci_low, r.ci_high, r.level, r.p_value,
@@ -100,4 +108,5 @@ class DepthModelMethod:
                                "depth-model t mixture", test, tuple(summary), tuple(eq_rows),
                                power, detail, pooled_fit.summary, check,
                                ("patterson", "hoeting", "hampel", "hall", "schuirmann", "ljung"),
-                               tost_rule=data.tost_rule)
+                               tost_rule=data.tost_rule,
+                               noninferiority=ni.finish(ni_rows, alpha) if why is None else ())

@@ -15,6 +15,7 @@ from .permutation import n_splits, permutation_pvalue
 from .base import (DifferenceRow, DifferenceTest, EquivalenceRow, InferenceInput, InferenceResult,
                    PhaseEstimate, column_note, holm_adjust, not_testable_reason)
 from .moments import power_from_moments
+from .noninferiority import iid_rows
 
 _CI_NAME = {"bca": "BCa bootstrap", "percentile": "percentile bootstrap",
             "basic": "basic bootstrap", "bootstrap-t": "studentized bootstrap",
@@ -122,6 +123,8 @@ class IIDMethod:
         summary = _phase_summary(data, rng)
         diff, null = _difference(data, rng, names)
         eq = _equivalence(data, rng)
+        # after every other draw, so the numbers above do not depend on it
+        ni = iid_rows(data, rng) if diff.testable else ()
         mom = {(p, name): series_moments(data.x[data.rows_of(p), j], "iid")
                for p in data.phase_order for j, name in enumerate(data.columns)}
         power = power_from_moments(mom, data, "iid", diff.testable)
@@ -131,4 +134,5 @@ class IIDMethod:
                 f"whose one-sided p-values are the larger of the t and the studentized-bootstrap "
                 f"p-value, all treating pairs as independent")
         return InferenceResult("iid", "iid", desc, ci_name, diff, tuple(summary), tuple(eq), power,
-                               {}, "", None, ("efron", "hall88", "phipson", "schuirmann"), null)
+                               {}, "", None, ("efron", "hall88", "phipson", "schuirmann"), null,
+                               noninferiority=ni)

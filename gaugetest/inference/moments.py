@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import noninferiority as ni
 from .dependence import Moments, common_lag1, series_moments, t_interval, welch_greater
 from .equivalence import tost_from_moments
 from .power import minimum_detectable_difference, tost_power
@@ -117,19 +118,21 @@ class MomentsMethod:
         names = phase_names_in_map if phase_names_in_map is not None else data.phase_order
         why = not_testable_reason(data, names)
         rows: list[DifferenceRow] = []
+        ni_rows = []
         if why is None:
             for j, name in enumerate(data.columns):
                 ml, me = mom.get((data.late, name)), mom.get((data.early, name))
                 if ml is None or me is None:
-                    rows.append(DifferenceRow(name, None, None, None, level, None,
-                                              note=column_note(data, j, 3)
-                                              or "fewer than 3 values: not testable"))
+                    note = column_note(data, j, 3) or "fewer than 3 values: not testable"
+                    rows.append(DifferenceRow(name, None, None, None, level, None, note=note))
+                    ni_rows.append(ni.untestable(data, name, ni.MOMENTS_TEST, tlevel, note))
                     continue
                 d, t, df, p = welch_greater(ml, me)
                 se = float(np.hypot(ml.se, me.se))
                 ci = difference_interval(d, se, df, level)
                 rows.append(DifferenceRow(name, d, ci[0], ci[1], level, p,
                                           detail={"t": t, "df": df, "se": se}))
+                ni_rows.append(ni.from_t(data, name, d, se, df))
             adj = holm_adjust([r.p_value for r in rows[:-1]])
             rows = [DifferenceRow(r.family, r.statistic, r.ci_low, r.ci_high, r.level, r.p_value,
                                   adj[i] if i < len(adj) else None, r.detail, r.note)
@@ -144,7 +147,8 @@ class MomentsMethod:
         power = power_from_moments(mom, data, self.key, why is None)
         return InferenceResult(self.key, f"robust ({self.key})" if self.key != "iid" else "iid t",
                                desc, "t", test, tuple(summary), tuple(eq_rows), power, detail,
-                               summary_line, None, refs)
+                               summary_line, None, refs,
+                               noninferiority=ni.finish(ni_rows, alpha) if why is None else ())
 
     def _detail(self, rhos: dict, mom: dict, data: InferenceInput) -> tuple[dict, str]:
         if self.key != "neff":

@@ -63,7 +63,7 @@ def _other(doc: dict) -> dict:
 def _iid_block(doc: dict) -> dict:
     return {**doc["iid"], "phase_summary": doc["phase_summary"],
             "difference_test": doc["permutation_test"], "late_vs_early": doc["permutation"],
-            "equivalence": doc["equivalence"]}
+            "noninferiority": doc.get("noninferiority", []), "equivalence": doc["equivalence"]}
 
 
 def _pooled(rows, phase=None):
@@ -123,7 +123,23 @@ def _tables(doc: dict) -> list[dict]:
                               "" if r["p_holm"] is None else fmt_p(r["p_holm"])]
                              for r in block["late_vs_early"]],
                     "align": "lrrrr"})
-    # 3. equivalence, pooled, driving analysis
+    # 3. non-superiority of the difference, driving analysis
+    ni = drv.get("noninferiority") or []
+    if ni:
+        m, nl = a["difference_margin"], fmt_level(ni[0]["level"])
+        out.append({"key": "noninferiority",
+                    "caption": f"{model}: non-superiority of {a['compare']['contrast']}: H0: "
+                               f"{late} − {early} ≥ {m:g} (m_diff) against H1: {late} − "
+                               f"{early} < {m:g}, {ni[0]['test']} ({drv['name']} analysis), "
+                               f"rejected when the upper end of the {nl} interval lies below "
+                               f"m_diff; per-family p-values Holm-adjusted across families.",
+                    "header": ["Family", "Difference", f"{nl} CI", "p", "p (Holm)", "Rejected"],
+                    "rows": [[r["family"], fmt_num(r["statistic"]),
+                              fmt_interval(r["ci_low"], r["ci_high"]), fmt_p(r["p_value"]),
+                              "" if r["p_holm"] is None else fmt_p(r["p_holm"]),
+                              _yes(r["rejected"])] for r in ni],
+                    "align": "lrrrrl"})
+    # 4. equivalence, pooled, driving analysis
     lo, hi = a["margin"]
     margin = f"±{hi:g}" if lo == -hi else f"({lo:g}, {hi:g})"
     note = "" if q["equivalence_testable"] else f" Not part of the verdict: {q['equivalence_note']}."
@@ -140,7 +156,7 @@ def _tables(doc: dict) -> list[dict]:
                           _yes(r["equivalent"]), fmt_num(r["min_margin"], signed=False)]
                          for r in _pooled(drv["equivalence"])],
                 "align": "lrrrrlr"})
-    # 4. per family (iid bootstrap)
+    # 5. per family (iid bootstrap)
     iid = _iid_block(doc)
     out.append({"key": "per-family",
                 "caption": f"{model}: mean {sym} by phase and family with {ci} "
@@ -307,6 +323,16 @@ def report_markdown(doc: dict, model: str | None = None) -> str:
         f"analysis: {_method_sentence(drv, doc)}. Per-family tests were Holm-adjusted "
         "(Holm 1979).",
     ]
+    ni_rows = drv.get("noninferiority") or []
+    if ni_rows:
+        m = a["difference_margin"]
+        methods.append(
+            f"Because a non-significant difference does not by itself show that there is no "
+            f"relevant late excess, we also tested non-superiority of the same difference, H0: "
+            f"{late} − {early} ≥ {m:g} against H1: {late} − {early} < {m:g}, with a "
+            f"{ni_rows[0]['test']} at level {a['alpha']:g} from the same analysis "
+            f"({fmt_level(ni_rows[0]['level'])} intervals: rejected exactly when the interval's "
+            f"upper end lies below {m:g}).")
     if q["equivalence_testable"]:
         methods.append(
             f"Equivalence of the pooled mean {sym} to zero within {margin} was tested in the "
@@ -340,6 +366,15 @@ def report_markdown(doc: dict, model: str | None = None) -> str:
     else:
         results.append(f"The test of a larger {sym} in phase {late} than in phase {early} could "
                        f"not be run: {t['reason']}.")
+    ni = [r for r in drv.get("noninferiority") or [] if r["family"] == "pooled"]
+    if ni and ni[0]["p_value"] is not None:
+        r = ni[0]
+        results.append(
+            f"The {fmt_level(r['level'])} upper bound of that difference was "
+            f"{fmt_num(r['ci_high'])}, {'below' if r['rejected'] else 'not below'} "
+            f"{r['margin']:g} (non-superiority, {r['test']}: {p_phrase(r['p_value'])}), so a "
+            f"late excess of {r['margin']:g} or more was "
+            + ("ruled out." if r["rejected"] else "not ruled out."))
     est = {r["phase"]: r for r in _pooled(drv["phase_summary"])}
     parts = [f"{fmt_num(est[p]['mean'])} in {p} ({ci} CI "
              f"{fmt_interval(est[p]['ci_low'], est[p]['ci_high'])})"

@@ -19,7 +19,8 @@ if TYPE_CHECKING:  # pragma: no cover
 ATTENTION = ("q_proj", "k_proj", "v_proj", "o_proj")
 
 VERDICT_STYLE = {"training-artifact": "bold red", "real-specialization": "bold green",
-                 "negligible-difference": "bold yellow", "inconclusive": "bold yellow",
+                 "negligible-difference": "bold yellow", "no-late-excess": "bold cyan",
+                 "inconclusive": "bold yellow",
                  "equivalence-untestable": "bold yellow", "difference-untestable": "bold magenta",
                  "not-testable": "bold magenta"}
 
@@ -63,11 +64,16 @@ def headline_lines(res: "AnalysisResult") -> list[tuple[str, str, str | None]]:
                             "auto" else "") + f"; gauge {q.gauge})", None)]
     test = drv.difference
     row = test.pooled
+    ni = drv.noninferiority_pooled
     if row is not None and row.statistic is not None:
         ci = (f", {fmt_level(row.level)} CI {fmt_interval(row.ci_low, row.ci_high)}"
               if row.ci_low is not None else "")
+        below = ""
+        if ni is not None and ni.p_value is not None:
+            below = (f"; < {d.m_diff:g} {'shown' if ni.rejected else 'not shown'}: "
+                     f"non-superiority {p_phrase(ni.p_value)}")
         rows.append((f"{d.late} − {d.early}",
-                     f"{fmt_num(row.statistic)}{ci}, one-sided {p_phrase(row.p_value)}  "
+                     f"{fmt_num(row.statistic)}{ci}, one-sided {p_phrase(row.p_value)}{below}  "
                      f"[{drv.name}]", None))
         orow = oth.difference.pooled
         if orow is not None and orow.statistic is not None:
@@ -84,11 +90,12 @@ def headline_lines(res: "AnalysisResult") -> list[tuple[str, str, str | None]]:
                         f"margin, {drv.tost_name}): {parts}"
                  + ("" if q.equivalence_testable else " — not deciding: untestable for "
                     f"{q.symbol} under this gauge"), None))
-    rows.append(("verdict", v.label.upper(), VERDICT_STYLE.get(v.label, "bold")))
+    # the other analysis's label, when different, on the label's row (the reasons say which
+    # analysis the verdict follows and why)
+    other = (f"  ({v.other['analysis']} analysis: {v.other['label']})"
+             if v.other.get("label") and v.other["label"] != v.label else "")
+    rows.append(("verdict", v.label.upper() + other, VERDICT_STYLE.get(v.label, "bold")))
     rows.append(("", v.headline, None))
-    if v.other.get("label") and v.other["label"] != v.label:
-        rows.append(("", f"({v.other['analysis']} analysis: {v.other['label']}; the verdict "
-                         f"follows {v.dependence})", "dim"))
     return rows
 
 
@@ -207,6 +214,26 @@ def _difference_table(res: "AnalysisResult", result) -> TextTable:
             cells += [fmt_num(r.detail.get("t"), 2, False), fmt_num(r.detail.get("df"), 1, False)]
         cells += [fmt_p(r.p_value), "" if r.p_holm is None else fmt_p(r.p_holm), r.note]
         tab.add_row(*cells)
+    return tab
+
+
+def _noninferiority_table(res: "AnalysisResult", result) -> TextTable:
+    """The non-superiority test H0: LATE − EARLY >= m_diff, per family and pooled."""
+    d = res.description
+    rows = result.noninferiority
+    level = fmt_level(rows[0].level) if rows else fmt_level(d.tost_level)
+    title = (f"{_who(result)}: non-superiority of {d.contrast}, H0: {d.contrast} ≥ "
+             f"{d.m_diff:g} (m_diff) against < {d.m_diff:g} ({rows[0].test if rows else ''}); "
+             f"rejected when the {level} interval's upper end lies below m_diff; per-family "
+             "p-values Holm-adjusted")
+    tab = TextTable(title, [Column("family", "left", key=True), Column("difference"),
+                            Column(f"{level} CI\nlow"), Column(f"{level} CI\nhigh"),
+                            Column("p"), Column("p (Holm)"), Column("rejected"),
+                            Column("note", "left", wrap=True, min_width=16)])
+    for r in rows:
+        tab.add_row(_short(r.family), fmt_num(r.statistic), fmt_num(r.ci_low),
+                    fmt_num(r.ci_high), fmt_p(r.p_value),
+                    "" if r.p_holm is None else fmt_p(r.p_holm), _yes(r.rejected), r.note)
     return tab
 
 
@@ -349,6 +376,9 @@ def render_text(res: "AnalysisResult", file: TextIO | None = None, *, brief: boo
                       f"{res.description.contrast} > 0 not testable — "
                       f"{result.difference.reason}", style="bold")
             page.line()
+    for result in (drv, res.iid if drv is res.robust else res.robust):
+        if result.noninferiority:
+            _noninferiority_table(res, result).render(page)
     for result in (drv, res.iid if drv is res.robust else res.robust):
         _equivalence_table(res, result, pooled_only=not full).render(page)
     if full:

@@ -98,9 +98,10 @@ class Counts:
     def add(self, other: "Counts") -> None:
         self.reps += other.reps
         for m, d in other.by_method.items():
-            mine = self.by_method.setdefault(m, dict.fromkeys(METRICS, 0))
+            mine = self.by_method.setdefault(m, dict.fromkeys(METRICS, 0) if all(
+                k in METRICS for k in d) else {})
             for k, v in d.items():
-                mine[k] += v
+                mine[k] = mine.get(k, 0) + v
 
     def rate(self, method: str, metric: str) -> float:
         """A rate; ``tost`` is the largest TOST size over targets and margins and
@@ -178,16 +179,20 @@ def settings_hash(settings: dict) -> str:
 
 def calibrate(cells, methods=DEFAULT_METHODS, *, reps: int = 2000, seed: int = 0,
               alpha: float = 0.05, power: float = 0.8, margin_se: float = 3.0, jobs: int = 1,
-              progress=None, checkpoint: str | None = None) -> dict:
+              progress=None, checkpoint: str | None = None, runner=None,
+              metrics=METRICS) -> dict:
     """Run the study; returns {cell key: Counts}.
 
     ``checkpoint``: a JSON-lines file; finished chunks are appended to it and, when it
-    already holds chunks of the same settings, those are not run again.
+    already holds chunks of the same settings, those are not run again. ``runner`` and
+    ``metrics``: another study's chunk function and counts (the across-models bank,
+    :mod:`gaugetest.studies.across`), run with the same chunks, seeds and checkpoints.
     """
     methods = tuple(methods)
+    runner = runner or run_chunk
     settings = {"methods": methods, "reps": reps, "seed": seed, "alpha": alpha, "power": power,
                 "margin_se": margin_se, "chunk": CHUNK, "cells": [c.key for c in cells],
-                "metrics": list(METRICS)}
+                "metrics": list(metrics)}
     tag = settings_hash(settings)
     done = {}
     if checkpoint and os.path.exists(checkpoint):
@@ -224,7 +229,7 @@ def calibrate(cells, methods=DEFAULT_METHODS, *, reps: int = 2000, seed: int = 0
             progress(r)
 
     try:
-        for result in map_tasks(run_chunk, tasks, jobs):
+        for result in map_tasks(runner, tasks, jobs):
             collect(result)
     finally:
         if sink:

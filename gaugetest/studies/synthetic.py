@@ -107,3 +107,18 @@ def demo_sweeps(num_layers: int) -> tuple[dict, dict]:
     return synthetic_sweeps(num_layers, effect=0.03, seed=DEMO_SEED + num_layers,
                             model=f"synthetic-{num_layers} (gaugetest demo, seed "
                                   f"{DEMO_SEED + num_layers})", matched_null=num_layers == 64)
+
+
+#: Depths of the demo family (``gaugetest demo``): every one has phases E and C under the auto
+#: map (28 and 40 layers by the fractional rule, 64 by Qwen3-32B's boundaries).
+FAMILY_DEPTHS = (28, 40, 64)
+
+
+def family_sweeps(num_layers: int) -> tuple[dict, dict]:
+    """A model of the demo family: the same generator and planted E > C effect (0.03) as the
+    64-layer demo model, with a matched null; 64 layers is exactly :func:`demo_sweeps` (64)."""
+    if num_layers == 64:
+        return demo_sweeps(64)
+    return synthetic_sweeps(num_layers, effect=0.03, seed=DEMO_SEED + num_layers,
+                            model=f"synthetic-{num_layers} (gaugetest demo, seed "
+                                  f"{DEMO_SEED + num_layers})", matched_null=True)

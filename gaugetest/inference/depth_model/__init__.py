@@ -167,7 +167,8 @@ class DepthFit:
 
 def fit_depth(y, phases: Sequence[str], layers, *, known_var=None, rng=None,
               families: Sequence[str] = FAMILIES, robust: bool = True, skew: bool = True,
-              cross: bool = True, check: bool = True, tost_rule: str | None = None) -> DepthFit:
+              cross: bool = True, check: bool = True, tost_rule: str | None = None,
+              shared=None) -> DepthFit:
     """Fit the depth model to one column.
 
     Parameters
@@ -193,6 +194,11 @@ def fit_depth(y, phases: Sequence[str], layers, *, known_var=None, rng=None,
     tost_rule : str, optional
         The distribution the TOST (and its power) uses, one of ``TOST_RULES`` (default
         ``TOST_RULE``, the mixture of every other number); docs/tost-study.md compares them.
+    shared : SharedDependence, optional
+        A dependence model shared with other series (the models of one family,
+        :func:`gaugetest.inference.depth_model.shared.shared_dependence`): its posterior over
+        the correlation grid replaces this column's own; levels, scales, skewness and the model
+        check stay this column's. The fit's ``detail``, ``summary`` and ``description`` say so.
 
     Returns
     -------
@@ -206,8 +212,37 @@ def fit_depth(y, phases: Sequence[str], layers, *, known_var=None, rng=None,
     design = design_for(tuple(int(v) for v in layers[ok]),
                             tuple(p for p, k in zip(phases, ok) if k), tuple(families))
     kv = known_var[ok][None, :] if known_var is not None else None
-    batch = fit_batch(y[ok][None, :], design, kv, robust=robust, check=check)
-    return wrap_fit(batch, design, dict(skew=skew, cross=cross, tost_rule=rule))
+    if shared is not None and tuple(shared.families) != tuple(families):
+        raise ValueError("the shared dependence model was fitted over other families")
+    lik = None if shared is None or not robust else shared.likelihood_of(y[ok], design)
+    batch = fit_batch(y[ok][None, :], design, kv, robust=robust, check=check,
+                      log_post=None if shared is None else shared.log_post, lik=lik)
+    fit = wrap_fit(batch, design, dict(skew=skew, cross=cross, tost_rule=rule))
+    return fit if shared is None else with_shared(fit, shared)
+
+
+#: The Methods sentence on a dependence model shared by several models (completes DESCRIPTION).
+SHARED_TEXT = ("The correlation function along depth is shared by the {k} models of this run "
+               "({names}): its posterior over the grid sums their restricted "
+               "log-likelihoods, each model keeping its own phase levels and noise scales; the "
+               "dependence estimate is {correction}. ")
+
+
+def with_shared(fit: DepthFit, shared) -> DepthFit:
+    """The fit's detail, summary and description naming the shared dependence model."""
+    import dataclasses
+
+    from .shared import CORRECTIONS
+
+    info = shared.summary()
+    text = SHARED_TEXT.format(k=len(shared.names), names=", ".join(shared.names),
+                              correction=CORRECTIONS[shared.correction][1])
+    return dataclasses.replace(
+        fit, detail={**fit.detail, "shared": info},
+        summary=f"shared by {len(shared.names)} models; " + fit.summary,
+        description=fit.description.replace(
+            "restricted likelihood (REML", "restricted likelihood summed over the models of "
+            "the run (REML", 1) + " " + text.strip())
 
 
 def wrap_fit(batch: Batch, design: Design, options: dict) -> DepthFit:

@@ -151,8 +151,10 @@ class Batch:
         return arr[self.idx]
 
 
-def fit_batch(Y: np.ndarray, design: Design, known_var: np.ndarray | None = None,
-               robust: bool = True, check: bool = True) -> Batch:
+def likelihood(Y: np.ndarray, design: Design, robust: bool = True):
+    """The log posterior over the grid (log prior + REML log-likelihood of every phase block,
+    up to a constant), and each block's whitening (raw data for the scale, Hampel-clipped data
+    for the check)."""
     R = Y.shape[0]
     G = len(design.grid.log_prior)
     Yh = huberize(Y, design) if robust else Y
@@ -172,6 +174,35 @@ def fit_batch(Y: np.ndarray, design: Design, known_var: np.ndarray | None = None
                 for a, pa in zip(raw, part):
                     a[changed] = pa
         white[b.phase] = (raw, wh)      # raw data for the scale, clipped for the check
+    return ll, white
+
+
+def grid_loglik(Y: np.ndarray, design: Design, robust: bool = True) -> np.ndarray:
+    """The restricted log-likelihood of every grid point, (R, G), up to a constant per
+    replicate: what one series contributes to a dependence model shared with others
+    (:mod:`gaugetest.inference.depth_model.shared`). Same Hampel filter as :func:`fit_batch`."""
+    ll, _ = likelihood(Y, design, robust)
+    return ll - design.grid.log_prior[None, :]
+
+
+def fit_batch(Y: np.ndarray, design: Design, known_var: np.ndarray | None = None,
+               robust: bool = True, check: bool = True,
+               log_post: np.ndarray | None = None, lik=None) -> Batch:
+    """Fit R replicate columns on one design.
+
+    ``log_post`` ((G,) or (R, G)): a log posterior over the grid to use instead of this
+    column's own (prior + its REML log-likelihood) -- the shared dependence model of several
+    series (:mod:`gaugetest.inference.depth_model.shared`). Levels, scales, skewness and the
+    model check still come from this column's data. ``lik``: what :func:`likelihood` returned
+    for these data (saves computing it twice).
+    """
+    R = Y.shape[0]
+    G = len(design.grid.log_prior)
+    ll, white = lik if lik is not None else likelihood(Y, design, robust)
+    if log_post is not None:
+        ll = np.array(np.broadcast_to(np.asarray(log_post, dtype=float), (R, G)))
+    elif lik is not None:
+        ll = ll.copy()
     ll -= ll.max(axis=1, keepdims=True)
     w_all = np.exp(ll)
     w_all /= w_all.sum(axis=1, keepdims=True)
