@@ -266,9 +266,27 @@ class TorchBackend:
         shapes on this machine, as the float64 steps go through numpy
         (tests/benchmarks/symmetry.py --backends)."""
         if self._numpy_f64:
-            from .symmetry.ops import NumpyOps
-            return NumpyOps(np.float32)
+            return torch_cpu_symmetry_ops()
         return TorchSymmetryOps(self)
+
+
+def torch_cpu_symmetry_ops():
+    """``--backend torch --device cpu``: numpy float32 products (``NumpyOps(np.float32)``)
+    except the sparse MLP solver's similarity stream of bfloat16-stored features, which runs in
+    torch with bfloat16 products where the CPU has native bfloat16 (2.3x numpy's sgemm on the
+    project machine's AVX512-BF16 cores, tests/benchmarks/symmetry.py); other features stream
+    in numpy float32 (bfloat16 products of non-bfloat16 inputs need bounds loose enough that
+    the certificate must price most pairs)."""
+    from .symmetry.ops import NumpyOps
+    from .symmetry.stream_torch import bf16_supported, stream_product, torch_stream
+
+    class TorchCpuOps(NumpyOps):
+        def mlp_stream(self, xs, ys, weights, k):
+            if bf16_supported("cpu") and stream_product(xs, ys, "bfloat16") == "bfloat16":
+                return torch_stream(xs, ys, weights, k, device="cpu", product="bfloat16")
+            return super().mlp_stream(xs, ys, weights, k)
+
+    return TorchCpuOps(np.float32)
 
 
 class TorchSymmetryOps:
@@ -290,10 +308,13 @@ class TorchSymmetryOps:
 
     exact = False
 
-    def __init__(self, backend: TorchBackend):
+    def __init__(self, backend: TorchBackend, product: str | None = None):
+        from .symmetry.stream_torch import bf16_supported
         self.b = backend
         self.torch = backend.torch
         self.dev = backend._dev
+        # bfloat16 products for bfloat16-stored features where the device is fast at them
+        self.product = product or ("bfloat16" if bf16_supported(backend.device) else "float32")
 
     def _t32(self, x):
         return self.torch.from_numpy(np.ascontiguousarray(x, np.float32)).to(self.dev)
@@ -302,15 +323,22 @@ class TorchSymmetryOps:
         return self.torch.from_numpy(np.ascontiguousarray(x, np.float64)).to(self.dev)
 
     def mlp_similarity(self, A: dict, B: dict) -> np.ndarray:
+        """The dense similarity as float64 on the host, filled block by block from float32
+        device products (no float32 n x n matrix and float64 copy of it)."""
         from .symmetry.mlp import _mlp_features
-        S = None
-        for a, b, w in _mlp_features(A, B):           # (n, d) views, w = 1 / (|A_f| |B_f|)
-            part = (self._t32(a) * float(w)) @ self._t32(b).T
-            S = part if S is None else S.add_(part)
-            del part
-        return S.cpu().numpy().astype(np.float64)
+        feats = [(a, self._t32(b).T, float(w)) for a, b, w in _mlp_features(A, B)]
+        n = feats[0][0].shape[0]
+        S = np.empty((n, n))
+        step = max(1, (64 << 20) // (4 * n))
+        for i0 in range(0, n, step):
+            blk = None
+            for a, bt, w in feats:
+                part = (self._t32(a[i0:i0 + step]) * w) @ bt
+                blk = part if blk is None else blk.add_(part)
+            S[i0:i0 + step] = blk.cpu().numpy()
+        return S
 
-    def attention_cross_terms(self, A: dict, B: dict, arch):
+    def attention_cross_terms(self, A: dict, B: dict, arch, weights: dict | None = None):
         from .symmetry.attention import AttentionCross
         from .symmetry.numerics import _norm64
         torch = self.torch
@@ -318,7 +346,7 @@ class TorchSymmetryOps:
         pairs = torch.from_numpy(arch.rope_pairs()).to(self.dev)
 
         def w(f):
-            return 1.0 / (_norm64(A[f]) * _norm64(B[f]))
+            return weights[f] if weights is not None else 1.0 / (_norm64(A[f]) * _norm64(B[f]))
 
         def pair_rows(W, n):     # (pairs, n*2, d), as symmetry._pair_rows
             d = W.shape[1]
@@ -345,17 +373,26 @@ class TorchSymmetryOps:
                 npairs, nkv, 2, nkv, 2)
         return AttentionCross(v, o, q, k)
 
-    def similarity_rows(self, A: dict, B: dict):
-        from .symmetry.mlp import _mlp_features
-        feats = [(a, self._t64(b).T, w) for a, b, w in _mlp_features(A, B)]
+    def mlp_stream(self, xs: list, ys: list, weights: list, k: int):
+        """The sparse MLP solver's similarity stream on the device (``stream_torch``): bfloat16
+        products where they are fast (CUDA, CPUs with native bfloat16), float32 otherwise."""
+        from .symmetry.stream_torch import stream_product, torch_stream
+        return torch_stream(xs, ys, weights, k, device=str(self.dev),
+                            product=stream_product(xs, ys, self.product))
 
-        def rows(i0, i1):
-            S = None
-            for a, bt, w in feats:
-                part = (self._t64(a[i0:i1]) * w) @ bt
-                S = part if S is None else S.add_(part)
-            return S.cpu().numpy()
-        return rows
+    def rotate_rows(self, x: np.ndarray, H, out=None) -> np.ndarray:
+        """``x @ H^T`` (the null's rotation of neuron features) in float64 on the device, stored
+        in float32 (``mlpblock.rotate_rows``, ``mlpblock.rotated_dtype``; ``out`` may be ``x``)."""
+        from .symmetry.mlpblock import rotated_dtype
+        from .symmetry.stream_torch import to_device
+        torch = self.torch
+        Ht = (H if isinstance(H, torch.Tensor) else self._t64(H)).to(torch.float64).T
+        out = np.empty(x.shape, rotated_dtype(x)) if out is None else out
+        step = max(1, (64 << 20) // (8 * x.shape[1]))
+        for i in range(0, x.shape[0], step):
+            r = to_device(x[i:i + step], torch.float64, self.dev) @ Ht
+            out[i:i + step] = r.cpu().numpy()
+        return out
 
     def haar(self, n: int, rng: np.random.Generator):
         q, r = self.torch.linalg.qr(self._t64(rng.standard_normal((n, n))))
