@@ -15,7 +15,7 @@ import scipy.linalg as sl
 from conftest import ORIGINAL
 from gaugetest.cli import main
 from gaugetest.errors import InputError
-from gaugetest.measure.procrustes import aligned_cosine, raw_cosine, singular_values, spectrum_null
+from gaugetest.measure.procrustes import aligned_cosine, raw_cosine, singular_values
 from gaugetest.shapes import gaussian_null
 from gaugetest.measure.readers import HF_PATTERNS, open_checkpoint
 from gaugetest.measure.sweep import measure_checkpoint
@@ -115,13 +115,18 @@ def brute_force_null(A, B, draws, rng, side="cols"):
 
 
 @pytest.mark.parametrize("shape,side", [((16, 12), "cols"), ((12, 24), "cols"), ((24, 12), "cols"),
-                                        ((12, 24), "rows")])
+                                        ((12, 24), "rows"), ((36, 12), "cols")])
 def test_cheap_null_equals_brute_force(shape, side):
+    """The spectrum-matched null that gaugetest measure draws (kernels.null_draws: Bartlett
+    for (36, 12), Householder otherwise) against its definition: rotate A by a Haar matrix on
+    the non-aligned side and align with scipy (0.1.0's sampler against the new one:
+    test_measure_kernels.py)."""
+    from gaugetest.measure.kernels import null_draws
     rng = np.random.default_rng(5)
     A = rng.standard_normal(shape) * np.linspace(3, 0.1, shape[1])
     B = rng.standard_normal(shape) * np.linspace(2, 0.5, shape[1])
     other = shape[0] if side == "cols" else shape[1]
-    cheap = spectrum_null(singular_values(A), singular_values(B), other, 1500, rng)
+    cheap = null_draws(singular_values(A), singular_values(B), other, 1500, rng)
     brute = brute_force_null(A, B, 1500, rng, side)
     se = np.sqrt(cheap.var() / 1500 + brute.var() / 1500)
     assert abs(cheap.mean() - brute.mean()) < 4 * se
@@ -227,3 +232,30 @@ def test_smollm2_reduced_end_to_end(tmp_path, capsys, smollm2):
     assert main(["test", str(prefix) + "-null.json", str(prefix) + "-aligned.json",
                  "--baseline", "null", "--n-boot", "200", "--n-perm", "500",
                  "--compare", "B", "A"]) == 0
+
+
+def test_smollm2_new_null_sampler_against_the_stored_0_1_0_run(tmp_path, smollm2):
+    """On real weights: tests/data/smollm2-*.json were measured by 0.1.0 (its null sampler:
+    a full Gaussian draw per Haar block).  A run with the O(k^3) sampler (Bartlett for
+    gate/up_proj, 1536 x 576; Householder for the square draws of the other families) gives
+    the same raw and aligned cosines and von Neumann bounds (1e-9) and null means that differ
+    only by Monte Carlo error: z = difference / its standard error (8 draws each) has no
+    |z| > 5 over 35 cells and a mean z^2 near 1 (about 1.2 expected with sds estimated from
+    8 draws; bound 2.5)."""
+    stored_null = json.loads((Path(__file__).parent / "data" / "smollm2-null.json").read_text())
+    prefix = tmp_path / "smol"
+    assert main(["measure", smollm2, "-o", str(prefix), "--max-layers", "6"]) == 0
+    doc = json.loads((tmp_path / "smol-null.json").read_text())
+    assert "Bartlett" in doc["null"] and "Householder" in doc["null"]
+    z = []
+    for new, old in zip(doc["pair_results"], stored_null["pair_results"]):
+        assert new["L"] == old["L"]
+        for fam, e in new["families"].items():
+            o = old["families"][fam]
+            for key in ("cos", "aligned_cos", "von_neumann_bound"):
+                assert e[key] == pytest.approx(o[key], abs=1e-9), (fam, new["L"], key)
+            se = np.sqrt((e["aligned_null_sd"] ** 2 + o["aligned_null_sd"] ** 2) / 8)
+            z.append((e["aligned_null_mean"] - o["aligned_null_mean"]) / se)
+    z = np.array(z)
+    assert len(z) == 35 and np.abs(z).max() < 5 and np.mean(z ** 2) < 2.5, z.round(2)
+    assert not np.allclose(z, 0)                  # other random numbers: the means did move

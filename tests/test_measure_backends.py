@@ -88,9 +88,12 @@ def test_torch_kernels_on_hard_inputs(tb, name, A, B):
         del A64, B64
 
 
-@pytest.mark.parametrize("m,ka,kb", [(200, 30, 30), (120, 30, 30), (40, 40, 40), (60, 20, 40)])
-def test_torch_null_draws_equal_numpy_in_both_branches(tb, m, ka, kb):
-    """m >= 4 kb: float32 Cholesky of the (well-conditioned) Gram; otherwise float32 QR."""
+@pytest.mark.parametrize("m,ka,kb", [(200, 30, 30), (120, 30, 30), (60, 20, 40), (40, 40, 40),
+                                     (40, 20, 40), (50, 30, 30), (45, 40, 40)])
+def test_torch_null_draws_equal_numpy_in_every_sampler(tb, m, ka, kb):
+    """Every sampler of haar.py: Bartlett (ka + kb <= m, the first three), Householder (m == kb,
+    the next two) and Gram (the last two); the device code multiplies the same numpy random
+    numbers out with torch, the CPU backend in float32 (Bartlett, Householder)."""
     rng = np.random.default_rng(m + ka)
     s_a = np.sort(rng.gamma(1.5, size=ka))[::-1]
     s_b = np.sort(rng.gamma(1.5, size=kb))[::-1] * np.logspace(0, -3, kb)
@@ -119,3 +122,15 @@ def test_cli_torch_run_writes_files(tmp_path, capsys):
     doc = json.loads((tmp_path / "t-null.json").read_text())
     assert doc["gauge"] == "orthogonal" and doc["backend"].startswith("torch")
     assert "torch" in doc["versions"]
+
+
+def test_torch_eigenvalues_of_large_gram_matrices(monkeypatch, tmp_path):
+    """On the CPU, eigenvalue problems of k >= TORCH_EIG_MIN (2048) go to torch's LAPACK; with
+    the threshold lowered to 1 every one does, and the files still agree with numpy's."""
+    from gaugetest.measure.backends import TorchBackend
+    monkeypatch.setattr(TorchBackend, "TORCH_EIG_MIN", 1)
+    ckpt = write_checkpoint(tmp_path / "c", planted_weights(5), "bf16")
+    ref = measure_checkpoint(str(ckpt), null_draws=2, seed=1)
+    got = measure_checkpoint(str(ckpt), null_draws=2, seed=1, backend="torch")
+    rn, gn = numbers(ref[0])[0], numbers(got[0])[0]
+    assert max(abs(rn[k] - gn[k]) for k in rn) <= TOL

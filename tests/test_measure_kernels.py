@@ -1,7 +1,7 @@
 """The exact kernels of the orthogonal gauge (gaugetest/measure/kernels.py) against LAPACK's SVD
-and scipy.linalg.orthogonal_procrustes on hard inputs, the null draws against 0.1.0's
-(procrustes.spectrum_null: the same numbers), each layer's spectrum computed once, and whole
-runs against a copy of 0.1.0's computation."""
+and scipy.linalg.orthogonal_procrustes on hard inputs, the O(k^3) null sampler (haar.py) against
+0.1.0's sampler, scipy's ortho_group and closed-form moments by simulation, each layer's
+spectrum computed once, and whole runs against a copy of 0.1.0's computation."""
 from __future__ import annotations
 
 import json
@@ -105,40 +105,149 @@ def test_fallbacks_are_taken_on_rank_deficient_inputs_only():
     assert K.STATS.svd_fallbacks >= 1
 
 
-def test_null_draws_are_0_1_0s_draws():
-    """Same seed -> the same numbers as procrustes.spectrum_null (0.1.0's kernel) to 1e-12, in
-    the tall (first rows of a frame), square and blockwise-drawn cases."""
+# ----------------------------------------------------------------------------- the null sampler
+# (m, ka, kb, sampler): Bartlett (ka + kb <= m), Householder (m == kb), Gram (in between)
+SAMPLER_CASES = [(40, 6, 6, "bartlett"), (25, 5, 8, "bartlett"), (12, 12, 12, "householder"),
+                 (14, 6, 14, "householder"), (18, 6, 14, "gram"), (10, 7, 7, "gram")]
+
+
+def _nuclear_values(sampler, m, ka, kb, n, seed, s_a, s_b):
+    rng = np.random.default_rng(seed)
+    return np.array([np.linalg.svd((s_a[:, None] * sampler(m, ka, kb, rng)) * s_b[None, :],
+                                   compute_uv=False).sum() for _ in range(n)])
+
+
+def _ortho_group_values(m, ka, kb, n, seed, s_a, s_b):
+    """Brute force: top-left blocks of full Haar rotations (scipy.stats.ortho_group)."""
+    from scipy.stats import ortho_group
+    H = ortho_group.rvs(m, size=n, random_state=np.random.default_rng(seed))[:, :ka, :kb]
+    return np.linalg.svd((s_a[:, None] * H) * s_b[None, :], compute_uv=False).sum(axis=1)
+
+
+@pytest.mark.parametrize("m,ka,kb,kind", SAMPLER_CASES)
+def test_haar_block_has_0_1_0s_distribution(m, ka, kb, kind):
+    """The new sampler against 0.1.0's (procrustes.haar_block: Cholesky of a full Gaussian
+    draw) and against brute force (a block of an ortho_group rotation), by simulation: the
+    nuclear norm the null needs (two-sample KS tests and means within 4 standard errors),
+    and the first two even moments of an entry against their closed forms for a Haar frame,
+    E q^2 = 1/m and E q^4 = 3 / (m (m + 2))."""
+    from scipy import stats
+    from gaugetest.measure.haar import draw_haar, haar_block
+
+    assert draw_haar(m, ka, kb, np.random.default_rng(0)).kind == kind
+    rng = np.random.default_rng(m * 100 + ka)
+    s_a = np.sort(rng.gamma(2, size=ka))[::-1]
+    s_b = np.sort(rng.gamma(2, size=kb))[::-1]
+    n = 2000
+    new = _nuclear_values(haar_block, m, ka, kb, n, 1, s_a, s_b)
+    old = _nuclear_values(P.haar_block, m, ka, kb, n, 2, s_a, s_b)
+    brute = _ortho_group_values(m, ka, kb, n, 3, s_a, s_b)
+    for ref in (old, brute):
+        se = np.sqrt(new.var() / len(new) + ref.var() / len(ref))
+        assert abs(new.mean() - ref.mean()) < 4 * se
+        assert stats.ks_2samp(new, ref).pvalue > 1e-3
+    q = np.concatenate([haar_block(m, ka, kb, rng).ravel() for _ in range(2000)])
+    q2, q4 = q ** 2, q ** 4
+    assert abs(q2.mean() - 1 / m) < 5 * q2.std() / np.sqrt(q2.size / (ka * kb))
+    assert abs(q4.mean() - 3 / (m * (m + 2))) < 5 * q4.std() / np.sqrt(q4.size / (ka * kb))
+
+
+def test_bartlett_root_is_wishart():
+    """U U^T ~ Wishart_p(n, I): diagonal entries chi^2(n) (KS against scipy.stats.chi2),
+    off-diagonal entries with mean 0 and variance n (closed forms), against the definition
+    G^T G of an n x p Gaussian G by simulation."""
+    from scipy import stats
+    from gaugetest.measure.haar import bartlett_root
+
+    n, p, reps = 9, 4, 6000
+    rng = np.random.default_rng(8)
+    W = np.array([(lambda U: U @ U.T)(bartlett_root(n, p, rng)) for _ in range(reps)])
+    ref = np.array([(lambda G: G.T @ G)(rng.standard_normal((n, p))) for _ in range(reps)])
+    for i in range(p):
+        assert stats.kstest(W[:, i, i], stats.chi2(n).cdf).pvalue > 1e-3
+    off = W[:, 0, 3]
+    assert abs(off.mean()) < 4 * np.sqrt(n / reps)
+    assert off.var() == pytest.approx(n, rel=0.1)
+    for i, j in [(0, 1), (1, 3), (2, 2)]:
+        assert stats.ks_2samp(W[:, i, j], ref[:, i, j]).pvalue > 1e-3
+    with pytest.raises(ValueError):
+        bartlett_root(3, 4, rng)
+
+
+@pytest.mark.parametrize("m,k", [(30, 30), (45, 30), (80, 30)])
+def test_haar_block_is_a_block_of_an_orthonormal_frame(m, k):
+    """Householder draws are exact frames (Q^T Q = I); every block has singular values <= 1."""
+    from gaugetest.measure.haar import haar_block, householder_reflectors, HaarDraw, \
+        haar_block_from
+    rng = np.random.default_rng(m)
+    V, tau, signs = householder_reflectors(m, k, rng)
+    Q = haar_block_from(HaarDraw("householder", m, m, k, V, tau=tau, signs=signs))
+    np.testing.assert_allclose(Q.T @ Q, np.eye(k), atol=1e-13)
+    assert np.linalg.svd(haar_block(m, k, k, rng), compute_uv=False).max() <= 1 + 1e-12
+
+
+def test_gram_draws_are_0_1_0s_draws():
+    """Between Bartlett and Householder (kb < m < ka + kb) the draw is 0.1.0's, with the same
+    random numbers: the same values as procrustes.spectrum_null (0.1.0's kernel) to 1e-12; the
+    blockwise draw is the same stream as one big draw."""
+    from gaugetest.measure.haar import gaussian_gram
     rng = np.random.default_rng(0)
-    for m, ka, kb in [(50, 12, 12), (30, 30, 30), (40, 10, 25), (64, 20, 20)]:
+    for m, ka, kb in [(50, 30, 30), (40, 25, 25), (13, 8, 8)]:
         s_a = np.sort(rng.gamma(2, size=ka))[::-1]
         s_b = np.sort(rng.gamma(2, size=kb))[::-1]
         old = P.spectrum_null(s_a, s_b, m, 5, np.random.default_rng(7))
         new = K.null_draws(s_a, s_b, m, 5, np.random.default_rng(7))
         np.testing.assert_allclose(new, old, rtol=0, atol=1e-12)
-    # the blockwise draw is the same stream as one big draw
-    head, W = K.gaussian_rows(np.random.default_rng(5), 37, 6, 11, block_rows=4)
+    head, W = gaussian_gram(37, 11, 6, np.random.default_rng(5), block_rows=4)
     G = np.random.default_rng(5).standard_normal((37, 6))
     np.testing.assert_array_equal(head, G[:11])
-    np.testing.assert_allclose(W, G.T @ G, rtol=1e-13)
+    np.testing.assert_allclose(np.triu(W), np.triu(G.T @ G), rtol=1e-13)
 
 
-def test_cholesky_failure_falls_back_to_qr_of_the_same_draw(monkeypatch):
-    """A numerically singular Gaussian Gram (rare) must not crash the run: the same draw is
-    orthonormalised by QR, which has the same Q (Haar, distribution checked against the brute
-    force construction in test_measure.py)."""
+def test_null_draws_equal_an_svd_of_the_same_draws():
+    """kernels.null_draws (Gram eigenvalues) equals an SVD nuclear norm of the very same Haar
+    blocks (same seed) to 1e-12, in both sampler branches."""
+    from gaugetest.measure.haar import haar_block
+    rng = np.random.default_rng(0)
+    for m, ka, kb in [(50, 12, 12), (30, 30, 30), (40, 25, 25), (64, 20, 20)]:
+        s_a = np.sort(rng.gamma(2, size=ka))[::-1]
+        s_b = np.sort(rng.gamma(2, size=kb))[::-1]
+        got = K.null_draws(s_a, s_b, m, 5, np.random.default_rng(7))
+        ref = _nuclear_values(haar_block, m, ka, kb, 5, 7, s_a, s_b)
+        np.testing.assert_allclose(got, ref / (np.linalg.norm(s_a) * np.linalg.norm(s_b)),
+                                   rtol=0, atol=1e-12)
+
+
+def test_cholesky_failure_falls_back_to_a_householder_draw(monkeypatch):
+    """A Bartlett Gram matrix that will not factor (not seen in practice: its condition number
+    is at most ~34) must not crash the run: the draw is replaced by a Householder draw, which
+    is always valid; the result stays deterministic."""
+    from scipy.linalg import lapack
+    from gaugetest.measure import haar as H
+
     s_a = np.linspace(2, 1, 8)
-    ref = K.null_draws(s_a, s_a, 8, 3, np.random.default_rng(1))
-
-    def failing(_):
-        raise np.linalg.LinAlgError("not positive definite")
-
-    monkeypatch.setattr(np.linalg, "cholesky", failing)
-    got = K.null_draws(s_a, s_a, 8, 3, np.random.default_rng(1))
-    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12)
+    real = lapack.dpotrf
+    ok = K.null_draws(s_a, s_a, 40, 3, np.random.default_rng(1))
+    monkeypatch.setattr(lapack, "dpotrf", lambda *a, **k: (real(*a, **k)[0], 1))
+    K.STATS.cholesky_fallbacks = 0
+    got = K.null_draws(s_a, s_a, 40, 3, np.random.default_rng(1))
+    again = K.null_draws(s_a, s_a, 40, 3, np.random.default_rng(1))
+    np.testing.assert_array_equal(got, again)
+    assert not np.allclose(got, ok) and np.all((got > 0) & (got <= 1))
+    assert H.draw_haar(40, 8, 8, np.random.default_rng(0)).kind == "bartlett"
 
 
 def old_measure(tensors, side, draws, seed, n_layers):
-    """0.1.0's computation (procrustes.py, float64 SVDs) for every family and pair."""
+    """0.1.0's computation (procrustes.py, float64 SVDs) for every family and pair; the null
+    from the same Haar blocks as 0.3.0's sampler (haar.haar_block, same seed), its nuclear
+    norms by SVD (0.1.0's sampler draws other numbers: its distribution is compared above)."""
+    from gaugetest.measure.haar import haar_block
+
+    def svd_null(sa, sb, other, draws, rng):
+        norm = np.linalg.norm(sa) * np.linalg.norm(sb)
+        return _nuclear_values(lambda m, ka, kb, _: haar_block(m, ka, kb, rng), other,
+                               len(sa), len(sb), draws, 0, sa, sb) / norm
+
     out = {}
     for k, fam in enumerate(SHAPES):
         for L in range(n_layers - 1):
@@ -147,7 +256,7 @@ def old_measure(tensors, side, draws, seed, n_layers):
             sa, sb = P.singular_values(A), P.singular_values(B)
             rng = np.random.default_rng(np.random.SeedSequence([seed, k, L]))
             other = A.shape[0] if side == "cols" else A.shape[1]
-            nulls = P.spectrum_null(sa, sb, other, draws, rng)
+            nulls = svd_null(sa, sb, other, draws, rng)
             out[(fam, L)] = (P.raw_cosine(A, B), P.aligned_cosine(A, B, side), nulls.mean(),
                              nulls.std(ddof=1), P.von_neumann_bound(sa, sb))
     return out
@@ -221,3 +330,37 @@ def test_blockwise_products_equal_direct(monkeypatch, over):
     assert np.array_equal(got, got.T) and got.flags.c_contiguous
     assert K.sq_norm(A) == pytest.approx(np.vdot(A64, A64), rel=1e-14)
     assert K.inner(A, B) == pytest.approx(np.vdot(A64, B64), rel=1e-13)
+
+
+def test_two_stage_eigenvalues_equal_syevd(monkeypatch, tmp_path):
+    """LAPACK's two-stage eigensolver (eigen.py, used from k >= 3072) against scipy's syevd on
+    a graded Gram matrix; with the threshold lowered to 1 a whole run still equals 0.1.0's SVD
+    numbers (1e-12, as test_numbers_equal_0_1_0_within_1e_12)."""
+    from gaugetest.measure import eigen
+    if eigen.two_stage_routine() is None:
+        pytest.skip("this LAPACK does not export dsyevd_2stage (syevd is used)")
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((300, 200)) * np.logspace(0, -4, 200)
+    G = X.T @ X
+    ref = sl.eigh(G, eigvals_only=True)
+    for arr in (np.array(G, order="F"), np.ascontiguousarray(G)):
+        np.testing.assert_allclose(eigen.eigvalsh_two_stage(arr), ref, rtol=0,
+                                   atol=1e-13 * ref[-1])
+    monkeypatch.setattr(eigen, "TWO_STAGE_MIN", 1)
+    test_numbers_equal_0_1_0_within_1e_12(tmp_path, "cols")
+
+
+@pytest.mark.parametrize("m,k", [(90, 30), (30, 30), (45, 30)])
+def test_float32_haar_block_is_the_float64_one_to_rounding(m, k):
+    """The torch backend multiplies the same random numbers out in float32 on the CPU: the
+    block agrees with float64's to ~1e-6 and a null value to 1e-7 (tolerance of the backend:
+    1e-6 on every written number)."""
+    from gaugetest.measure.haar import draw_haar, haar_block_from
+    rng = np.random.default_rng(m)
+    s = np.sort(rng.gamma(1.5, size=k))[::-1] * np.logspace(0, -2, k)
+    for seed in range(3):
+        d = draw_haar(m, k, k, np.random.default_rng(seed))
+        q64, q32 = haar_block_from(d), haar_block_from(d, np.float32)
+        assert q32.dtype == np.float64 and np.abs(q64 - q32).max() < 2e-6
+        v64, v32 = (K.nuclear_norm((s[:, None] * q) * s[None, :]) / (s @ s) for q in (q64, q32))
+        assert abs(v64 - v32) < 1e-7

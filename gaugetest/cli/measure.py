@@ -52,8 +52,9 @@ def add_parser(sub) -> None:
                          "file)")
     ms.add_argument("--mlp-solver", choices=("auto", "dense", "sparse"),
                     help="symmetry gauge: the MLP neuron assignment on the dense n x n "
-                         "similarity (scipy) or the exact sparse solver; auto (default) = sparse "
-                         "when the dense float64 matrix would exceed 2 GiB")
+                         "similarity (scipy) or the certified sparse solver (the same optimum, "
+                         "streamed in float32/bfloat16 with an LP-duality certificate in the "
+                         "files); auto (default) = sparse above 4096 neurons")
     ms.add_argument("--backend", choices=("numpy", "torch"), default="numpy",
                     help="numpy = float64 reference (default); torch = float32 products with "
                          "float64 sums, equal to numpy to 1e-6 (needs the 'torch' extra)")

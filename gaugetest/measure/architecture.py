@@ -285,6 +285,10 @@ def read_architecture(reader, layout, *, heads: tuple[int, int] | None = None,
         if reader.shape(p.format(i=0)) != (head_dim,):
             raise InputError(path, p.format(i=0), f"a vector of length {head_dim}",
                              f"shape {list(reader.shape(p.format(i=0)))}")
+        for i in range(1, layout.num_layers):       # the gauge reads it in every layer
+            if p.format(i=i) not in names:
+                raise InputError(path, p.format(i=i), f"a {k} vector in every layer like "
+                                 "layer 0", "missing")
     try:
         return Architecture(int(nh), int(nkv), int(head_dim), layout_, present, src)
     except ValueError as exc:

@@ -79,7 +79,6 @@ class TorchBackend:
     """float32 products on a torch device, float64 Gram eigenvalues and sums (module docstring)."""
 
     name = "torch"
-    TALL = 4  # null draws with m >= TALL * k use a float32 Cholesky factor instead of a QR
 
     def __init__(self, device: str = "cpu", native: bool = False):
         import torch
@@ -104,14 +103,28 @@ class TorchBackend:
         return t.to(dtype=self.torch.float64).cpu().numpy()
 
     # -- float64 pieces
+    #: On the CPU, symmetric eigenvalue problems at least this large go to torch's LAPACK (MKL's
+    #: syevd): 1.06x faster than scipy's at k = 2048, 1.15x at 2560, 1.7x at 5120 on the project
+    #: machine (CPU time, single thread), 2x slower at 1024 (tests/benchmarks/measure_scale.py
+    #: --eig).
+    TORCH_EIG_MIN = 2048
+
+    def _eig_cpu(self, G: np.ndarray) -> np.ndarray:
+        """Eigenvalues (ascending) of a float64 numpy matrix on the CPU (see TORCH_EIG_MIN)."""
+        if G.shape[0] >= self.TORCH_EIG_MIN:
+            return self.torch.linalg.eigvalsh(self.torch.from_numpy(G)).numpy()
+        return kernels.eigvalsh(G)
+
     def _eigvalsh64(self, G64):
-        """Eigenvalues of a float64 symmetric tensor; on the CPU through scipy (LAPACK syevd
-        there was 1.6x faster than torch's), on a GPU with torch."""
+        """Eigenvalues of a float64 symmetric tensor: on the CPU by size (``_eig_cpu``), on a
+        GPU with torch."""
         if self.device == "cpu":
-            return kernels.eigvalsh(G64.numpy())
+            return self._eig_cpu(G64.numpy())
         return self.torch.linalg.eigvalsh(G64).cpu().numpy()
 
     def _nuclear(self, M32) -> float:
+        if self._numpy_f64:       # the float64 Gram through numpy's BLAS (faster on the CPU)
+            return kernels.nuclear_norm(M32.numpy().astype(np.float64), eig=self._eig_cpu)
         M = M32.to(self.torch.float64)
         G = M.T @ M if M.shape[1] <= M.shape[0] else M @ M.T
         s, bound = kernels.sqrt_sum_bound(self._eigvalsh64(G), G.shape[0])
@@ -155,7 +168,7 @@ class TorchBackend:
         slower than numpy's OpenBLAS on this AMD EPYC machine."""
         torch = self.torch
         if self._numpy_f64:
-            f = kernels.layer_factor(X.numpy(), axis)
+            f = kernels.layer_factor(X.numpy(), axis, eig=self._eig_cpu)
             root = None if f.root is None else torch.from_numpy(f.root.astype(np.float32))
             return kernels.LayerFactor(f.spectrum, f.sq_norm, root)
         kernels.STATS.layer_factors += 1
@@ -180,30 +193,60 @@ class TorchBackend:
         return kernels.LayerFactor(s, self._sq_norm(X), root)
 
     def aligned_nuclear(self, A, B, fa, fb, axis: int) -> float:
+        if self._numpy_f64:
+            # the float32 cross product through numpy's OpenBLAS sgemm: 1.3x faster than
+            # torch's on this machine (CPU tensors share their memory with numpy)
+            if fa.root is not None and fb.root is not None:
+                return self._nuclear_np(fa.root.numpy() @ fb.root.numpy().T)
+            a, b = A.numpy(), B.numpy()
+            return self._nuclear_np(a.T @ b if axis == 1 else a @ b.T)
         if fa.root is not None and fb.root is not None:
             return self._nuclear(fa.root @ fb.root.T)
         return self._nuclear(A.T @ B if axis == 1 else A @ B.T)
 
-    def _tall_gram(self, rng, m: int, k: int, keep: int):
-        """The numpy draw of ``kernels.gaussian_rows`` (same numbers), its Gram matrix from
-        float32 block products summed in float64."""
+    def _nuclear_np(self, M32: np.ndarray) -> float:
+        return kernels.nuclear_norm(M32.astype(np.float64), eig=self._eig_cpu)
+
+    def _haar_block(self, m: int, ka: int, kb: int, rng):
+        """``haar.haar_block`` on the device in float64, from the same numpy random numbers."""
+        from .haar import HaarDraw, draw_haar, gaussian_blocks, householder_reflectors, \
+            sampler_kind
         torch = self.torch
-        step = max(1, kernels.BLOCK_BYTES // (8 * k))
-        head = torch.empty((keep, k), dtype=torch.float32, device=self._dev)
-        W = torch.zeros((k, k), dtype=torch.float64, device=self._dev)
-        for i in range(0, m, step):
-            g = torch.from_numpy(rng.standard_normal((min(step, m - i), k)).astype(np.float32))
-            g = g.to(self._dev)
-            if i < keep:
-                head[i:min(keep, i + len(g))] = g[:keep - i]
-            W += (g.T @ g).to(torch.float64)
-        return head, W
+        kind = sampler_kind(m, ka, kb)
+        W = None
+        if kind == "gram":          # 0.1.0's draw, its Gram matrix accumulated on the device
+            G1 = torch.empty((ka, kb), dtype=torch.float64, device=self._dev)
+            W = torch.zeros((kb, kb), dtype=torch.float64, device=self._dev)
+            for i, g in gaussian_blocks(m, kb, rng):
+                g = torch.from_numpy(g).to(self._dev)
+                if i < ka:
+                    G1[i:min(ka, i + len(g))] = g[:ka - i]
+                W += g.T @ g
+        else:
+            d = draw_haar(m, ka, kb, rng)
+            if d.kind == "bartlett":
+                U = torch.from_numpy(np.ascontiguousarray(d.root)).to(self._dev)
+                G1 = torch.from_numpy(np.ascontiguousarray(d.head)).to(self._dev)
+                W = U @ U.T + G1.T @ G1
+        if W is not None:
+            L, info = torch.linalg.cholesky_ex(W)                      # W = L L^T, R = L^T
+            if int(info) == 0:
+                return torch.linalg.solve_triangular(L.T, G1, upper=True, left=False)
+            kernels.STATS.cholesky_fallbacks += 1    # as numpy: a Householder draw instead
+            V, tau, signs = householder_reflectors(m, kb, rng)
+            d = HaarDraw("householder", m, ka, kb, V, tau=tau, signs=signs)
+        V = torch.from_numpy(np.ascontiguousarray(d.head)).to(self._dev)
+        Q = torch.linalg.householder_product(V, torch.from_numpy(d.tau).to(self._dev))
+        return Q[:ka] * torch.from_numpy(d.signs).to(self._dev)[None, :]
 
     def null_draws(self, s_a, s_b, other_dim, draws, rng) -> np.ndarray:
         if self._numpy_f64:
-            # numpy's float64 kernel: on the CPU torch's float64 BLAS was slower (above), and
-            # float32 saved nothing measurable; the numbers are then numpy's exactly
-            return kernels.null_draws(s_a, s_b, other_dim, draws, rng)
+            # numpy's kernel with the Haar block in float32 through scipy's LAPACK (1.3-2x
+            # faster than float64 here, and than torch's float32 on the CPU; ~3e-9 on a null
+            # value), its nuclear norm in float64 with the eigenvalues of large Gram matrices
+            # from torch (``_eig_cpu``)
+            return kernels.null_draws(s_a, s_b, other_dim, draws, rng, eig=self._eig_cpu,
+                                      haar_dtype=np.float32)
         torch = self.torch
         ka, kb = len(s_a), len(s_b)
         norm = np.linalg.norm(s_a) * np.linalg.norm(s_b)
@@ -211,26 +254,9 @@ class TorchBackend:
         sb = torch.from_numpy(np.ascontiguousarray(s_b, np.float64)).to(self._dev)
         out = np.empty(draws)
         for d in range(draws):
-            if other_dim >= self.TALL * kb:
-                # tall draw: its Gram matrix has condition <= 9, float32 products are exact
-                # enough (8e-9 measured); float64 Cholesky, float32 triangular solve
-                head, W = self._tall_gram(rng, other_dim, kb, ka)
-                L = torch.linalg.cholesky(W).to(torch.float32)
-                block = torch.linalg.solve_triangular(L, head.T, upper=False).T.to(torch.float64)
-            else:
-                # square-ish draw: a float32 Gram matrix of it cannot be factored (condition
-                # ~k^2); the numpy algorithm in float64 on the device (same numbers)
-                G = torch.from_numpy(rng.standard_normal((other_dim, kb))).to(self._dev)
-                L, info = torch.linalg.cholesky_ex(G.T @ G)
-                if int(info) == 0:
-                    block = torch.linalg.solve_triangular(L, G[:ka].T, upper=False).T
-                else:
-                    kernels.STATS.cholesky_fallbacks += 1       # QR of the same draw: same Q
-                    q, r = torch.linalg.qr(G)
-                    block = (q * torch.sign(torch.diagonal(r)))[:ka]
+            block = self._haar_block(other_dim, ka, kb, rng)
             out[d] = self._nuclear((sa[:, None] * block) * sb[None, :]) / norm
         return out
-
 
     def symmetry_ops(self):
         """The symmetry gauge's heavy steps on this backend: :class:`TorchSymmetryOps` on a
@@ -240,9 +266,27 @@ class TorchBackend:
         shapes on this machine, as the float64 steps go through numpy
         (tests/benchmarks/symmetry.py --backends)."""
         if self._numpy_f64:
-            from .symmetry.ops import NumpyOps
-            return NumpyOps(np.float32)
+            return torch_cpu_symmetry_ops()
         return TorchSymmetryOps(self)
+
+
+def torch_cpu_symmetry_ops():
+    """``--backend torch --device cpu``: numpy float32 products (``NumpyOps(np.float32)``)
+    except the sparse MLP solver's similarity stream of bfloat16-stored features, which runs in
+    torch with bfloat16 products where the CPU has native bfloat16 (2.3x numpy's sgemm on the
+    project machine's AVX512-BF16 cores, tests/benchmarks/symmetry.py); other features stream
+    in numpy float32 (bfloat16 products of non-bfloat16 inputs need bounds loose enough that
+    the certificate must price most pairs)."""
+    from .symmetry.ops import NumpyOps
+    from .symmetry.stream_torch import bf16_supported, stream_product, torch_stream
+
+    class TorchCpuOps(NumpyOps):
+        def mlp_stream(self, xs, ys, weights, k):
+            if bf16_supported("cpu") and stream_product(xs, ys, "bfloat16") == "bfloat16":
+                return torch_stream(xs, ys, weights, k, device="cpu", product="bfloat16")
+            return super().mlp_stream(xs, ys, weights, k)
+
+    return TorchCpuOps(np.float32)
 
 
 class TorchSymmetryOps:
@@ -264,10 +308,13 @@ class TorchSymmetryOps:
 
     exact = False
 
-    def __init__(self, backend: TorchBackend):
+    def __init__(self, backend: TorchBackend, product: str | None = None):
+        from .symmetry.stream_torch import bf16_supported
         self.b = backend
         self.torch = backend.torch
         self.dev = backend._dev
+        # bfloat16 products for bfloat16-stored features where the device is fast at them
+        self.product = product or ("bfloat16" if bf16_supported(backend.device) else "float32")
 
     def _t32(self, x):
         return self.torch.from_numpy(np.ascontiguousarray(x, np.float32)).to(self.dev)
@@ -276,15 +323,22 @@ class TorchSymmetryOps:
         return self.torch.from_numpy(np.ascontiguousarray(x, np.float64)).to(self.dev)
 
     def mlp_similarity(self, A: dict, B: dict) -> np.ndarray:
+        """The dense similarity as float64 on the host, filled block by block from float32
+        device products (no float32 n x n matrix and float64 copy of it)."""
         from .symmetry.mlp import _mlp_features
-        S = None
-        for a, b, w in _mlp_features(A, B):           # (n, d) views, w = 1 / (|A_f| |B_f|)
-            part = (self._t32(a) * float(w)) @ self._t32(b).T
-            S = part if S is None else S.add_(part)
-            del part
-        return S.cpu().numpy().astype(np.float64)
+        feats = [(a, self._t32(b).T, float(w)) for a, b, w in _mlp_features(A, B)]
+        n = feats[0][0].shape[0]
+        S = np.empty((n, n))
+        step = max(1, (64 << 20) // (4 * n))
+        for i0 in range(0, n, step):
+            blk = None
+            for a, bt, w in feats:
+                part = (self._t32(a[i0:i0 + step]) * w) @ bt
+                blk = part if blk is None else blk.add_(part)
+            S[i0:i0 + step] = blk.cpu().numpy()
+        return S
 
-    def attention_cross_terms(self, A: dict, B: dict, arch):
+    def attention_cross_terms(self, A: dict, B: dict, arch, weights: dict | None = None):
         from .symmetry.attention import AttentionCross
         from .symmetry.numerics import _norm64
         torch = self.torch
@@ -292,7 +346,7 @@ class TorchSymmetryOps:
         pairs = torch.from_numpy(arch.rope_pairs()).to(self.dev)
 
         def w(f):
-            return 1.0 / (_norm64(A[f]) * _norm64(B[f]))
+            return weights[f] if weights is not None else 1.0 / (_norm64(A[f]) * _norm64(B[f]))
 
         def pair_rows(W, n):     # (pairs, n*2, d), as symmetry._pair_rows
             d = W.shape[1]
@@ -319,17 +373,26 @@ class TorchSymmetryOps:
                 npairs, nkv, 2, nkv, 2)
         return AttentionCross(v, o, q, k)
 
-    def similarity_rows(self, A: dict, B: dict):
-        from .symmetry.mlp import _mlp_features
-        feats = [(a, self._t64(b).T, w) for a, b, w in _mlp_features(A, B)]
+    def mlp_stream(self, xs: list, ys: list, weights: list, k: int):
+        """The sparse MLP solver's similarity stream on the device (``stream_torch``): bfloat16
+        products where they are fast (CUDA, CPUs with native bfloat16), float32 otherwise."""
+        from .symmetry.stream_torch import stream_product, torch_stream
+        return torch_stream(xs, ys, weights, k, device=str(self.dev),
+                            product=stream_product(xs, ys, self.product))
 
-        def rows(i0, i1):
-            S = None
-            for a, bt, w in feats:
-                part = (self._t64(a[i0:i1]) * w) @ bt
-                S = part if S is None else S.add_(part)
-            return S.cpu().numpy()
-        return rows
+    def rotate_rows(self, x: np.ndarray, H, out=None) -> np.ndarray:
+        """``x @ H^T`` (the null's rotation of neuron features) in float64 on the device, stored
+        in float32 (``mlpblock.rotate_rows``, ``mlpblock.rotated_dtype``; ``out`` may be ``x``)."""
+        from .symmetry.mlpblock import rotated_dtype
+        from .symmetry.stream_torch import to_device
+        torch = self.torch
+        Ht = (H if isinstance(H, torch.Tensor) else self._t64(H)).to(torch.float64).T
+        out = np.empty(x.shape, rotated_dtype(x)) if out is None else out
+        step = max(1, (64 << 20) // (8 * x.shape[1]))
+        for i in range(0, x.shape[0], step):
+            r = to_device(x[i:i + step], torch.float64, self.dev) @ Ht
+            out[i:i + step] = r.cpu().numpy()
+        return out
 
     def haar(self, n: int, rng: np.random.Generator):
         q, r = self.torch.linalg.qr(self._t64(rng.standard_normal((n, n))))

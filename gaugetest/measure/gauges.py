@@ -147,6 +147,17 @@ def _entry(raw: float, aligned: float, nulls: np.ndarray | None, bound: float | 
     return e
 
 
+#: The orthogonal gauge's null, as the files describe it (its sampler since gaugetest 0.3.0:
+#: haar.py).  It also keys resumed runs, so partial results of the old sampler are not mixed in.
+ORTHOGONAL_NULL = (
+    "spectrum-matched (Haar singular vectors on the non-aligned side): per draw, the k x k block "
+    "of a Haar frame that the nuclear norm needs, sampled exactly -- in O(k^3) with the "
+    "complement's Gram matrix as a Bartlett-Wishart draw when the non-aligned side m is at least "
+    "2k, from Householder reflectors when m = k, else from a full m x k Gaussian draw as in "
+    "gaugetest 0.1-0.2 (0.3.0's samplers: the same distribution, other random numbers for m = k "
+    "and m >= 2k); numpy random numbers from SeedSequence([seed, family index, L])")
+
+
 @dataclass(frozen=True)
 class OrthogonalGauge(Gauge):
     """Full orthogonal Procrustes on the input (``side="cols"``) or output side, with the
@@ -189,6 +200,14 @@ class OrthogonalGauge(Gauge):
         runs.sort(key=lambda r: -sum(t.cost for t in r))
         return [tuple(r) for r in runs]
 
+    @staticmethod
+    def _matrix(reader, ckpt: Checkpoint, f: str, layer: int) -> np.ndarray:
+        W = reader.matrix(ckpt.name(f, layer))
+        if not np.any(W):
+            raise InputError(ckpt.path, ckpt.name(f, layer), "a nonzero matrix (a cosine "
+                             "needs one)", "all zeros")
+        return W
+
     def run(self, chain, reader, backend, ckpt, settings):
         axis = 1 if settings.side == "cols" else 0
         fam = chain[0].families[0]
@@ -224,8 +243,7 @@ class OrthogonalGauge(Gauge):
         else:
             convention = ("R = scipy.linalg.orthogonal_procrustes(W_L.T, W_{L+1}.T)[0]; aligned "
                           "= cos(R.T @ W_L, W_{L+1}) (output/row side rotated)")
-        return {"alignment_side": settings.side, "alignment": convention,
-                "null": "spectrum-matched (Haar singular vectors on the non-aligned side)"}
+        return {"alignment_side": settings.side, "alignment": convention, "null": ORTHOGONAL_NULL}
 
 
 ATTENTION_BLOCK = ("q_proj", "k_proj", "v_proj", "o_proj")
@@ -233,10 +251,10 @@ MLP_BLOCK = ("gate_proj", "up_proj", "down_proj")
 RESIDUAL_INPUT = ("q_proj", "k_proj", "v_proj", "gate_proj", "up_proj")   # (out, d)
 MLP_SOLVER_CHOICES = ("auto", "dense", "sparse")
 #: ``--mlp-solver auto`` solves the MLP assignment on the dense n x n float64 similarity up to
-#: this size and with the exact sparse solver above it (n > 16,384 neurons: Qwen3-14B's 17,408
-#: and 32B's 25,600); the dense matrix, its negated copy inside scipy and both layers' weights
-#: must fit in memory next to each other.
-DENSE_MLP_MAX_BYTES = 2 << 30
+#: this size (n <= 4,096 neurons: SmolLM2, Qwen3-0.6B) and with the certified sparse solver
+#: above it (Qwen3-1.7B's 6,144 and up), which streams the similarity in float32/bfloat16 and
+#: finds the same optimum faster from there on (docs/gauges.md, "What it costs").
+DENSE_MLP_MAX_BYTES = 128 << 20
 #: Entropy word of the symmetry null's streams: SeedSequence([seed, SYMMETRY_NULL_STREAM, L,
 #: draw]); differs in length and content from the orthogonal gauge's [seed, family, L].
 SYMMETRY_NULL_STREAM = 0x5117
@@ -247,7 +265,7 @@ def resolve_mlp_solver(requested: str | None, n_neurons: int) -> str:
 
     Examples
     --------
-    >>> resolve_mlp_solver("auto", 9728), resolve_mlp_solver("auto", 25600)
+    >>> resolve_mlp_solver("auto", 1536), resolve_mlp_solver("auto", 9728)
     ('dense', 'sparse')
     """
     requested = requested or "auto"
@@ -352,8 +370,11 @@ class SymmetryGauge(Gauge):
                 f = fams[0]
                 n = ckpt.shapes[f][1] if f == "down_proj" else ckpt.shapes[f][0]
                 rows = n * len(fams)
-                align = len(fams) * n * n * d + n ** 3 / 50
-            draw = align + rows * d * d + 2 * d ** 3
+                align = len(fams) * n * n * d + (n ** 3 / 50 if self.mlp_solver != "sparse"
+                                                 else 0)
+            # a sparse MLP draw streams its float32 rotated layer as two bfloat16 terms
+            twice = 2 if fams[0] in MLP_BLOCK and self.mlp_solver == "sparse" else 1
+            draw = twice * align + rows * d * d + 2 * d ** 3
             cost = align + settings.null_draws * draw
             out += [Task(L, fams, float(cost)) for L in range(ckpt.pairs)]
         return out
@@ -362,20 +383,36 @@ class SymmetryGauge(Gauge):
     chains = OrthogonalGauge.chains
 
     # -- running
-    def _load(self, reader, ckpt: Checkpoint, fams: tuple, layer: int) -> dict:
+    def _load(self, reader, ckpt: Checkpoint, fams: tuple, layer: int):
         """A layer's matrices of one block as the reader stores them (float32 when exact:
         every reduction of the alignment accumulates in float64), and the q/k norm vectors
-        of the attention block."""
-        out = {f: reader.matrix(ckpt.name(f, layer)) for f in fams}
-        for f, W in out.items():
-            if not np.any(W):
-                raise InputError(ckpt.path, ckpt.name(f, layer), "a nonzero matrix (a cosine "
-                                 "needs one)", "all zeros")
+        of the attention block. With the sparse MLP solver the MLP block becomes neuron-major
+        features in the checkpoint's precision (``symmetry.mlpblock``: bfloat16 for a bf16
+        checkpoint), one matrix at a time, so a layer never exists twice in float32."""
+        if fams[0] in MLP_BLOCK and self.mlp_solver == "sparse":
+            from .symmetry.mlpblock import mlp_features
+            feats = None
+            for f in fams:
+                W = self._matrix(reader, ckpt, f, layer)
+                one = mlp_features({f: W}, compact_storage=True)
+                del W
+                feats = one if feats is None else type(one)(
+                    feats.families + one.families, feats.x + one.x, feats.norms + one.norms)
+            return feats
+        out = {f: self._matrix(reader, ckpt, f, layer) for f in fams}
         if self.arch is not None and fams[0] in ATTENTION_BLOCK:
             for key, pattern in self.arch.norm_patterns.items():
                 out[key] = np.asarray(reader.tensor(pattern.format(i=layer)),
                                       np.float64).reshape(-1)
         return out
+
+    @staticmethod
+    def _matrix(reader, ckpt: Checkpoint, f: str, layer: int) -> np.ndarray:
+        W = reader.matrix(ckpt.name(f, layer))
+        if not np.any(W):
+            raise InputError(ckpt.path, ckpt.name(f, layer), "a nonzero matrix (a cosine "
+                             "needs one)", "all zeros")
+        return W
 
     def run(self, chain, reader, backend, ckpt, settings):
         ops = backend.symmetry_ops()
@@ -384,12 +421,20 @@ class SymmetryGauge(Gauge):
             L, fams = task.pair, task.families
             A = prev[1] if prev is not None and prev[0] == L else \
                 self._load(reader, ckpt, fams, L)
+            prev = None
             B = self._load(reader, ckpt, fams, L + 1)
-            yield task, self._pair(task, A, B, ops, settings)
+            if isinstance(A, dict):
+                result = self._pair(task, A, B, ops, settings)
+                del A
+            else:          # MLP features (sparse solver): layer L is read afresh per null draw
+                holder = [A]
+                del A
+                result = self._mlp_pair(task, holder, B, ops, settings,
+                                        lambda f: self._matrix(reader, ckpt, f, L))
+            yield task, result
             prev = (L + 1, B)
-            del A
 
-    def _pair(self, task: Task, A: dict, B: dict, ops, settings: Settings) -> dict:
+    def _pair(self, task: Task, A, B, ops, settings: Settings) -> dict:
         from .symmetry import align_pair, null_draw
 
         kw = {"mlp_solver": self.mlp_solver or "dense", "ops": ops}
@@ -402,6 +447,30 @@ class SymmetryGauge(Gauge):
         return {f: _entry(res.raw[f], res.cosines[f],
                           nulls[f] if settings.null_draws else None, None)
                 for f in task.families}
+
+    @staticmethod
+    def _mlp_pair(task: Task, holder: list, B, ops, settings: Settings, reload) -> dict:
+        """The MLP block with the certified sparse solver; each family entry records the
+        assignment's certificate (``mlp_assignment``) and its null draws' (``null_...``).
+        ``holder`` holds layer L's features and is emptied so that they are freed after the
+        alignment: the null draws rotate layer L read afresh (``reload``), one matrix at a
+        time (``mlpblock.rotated_features_from``), which keeps a 32B MLP task within 3 GiB."""
+        from .symmetry.mlpblock import align_mlp_with_null, certificate_summary
+
+        res, nulls, null_cert = align_mlp_with_null(
+            holder.pop(), B, settings.null_draws, lambda d: null_rng(settings, task.pair, d),
+            ops=ops, reload=reload)
+        cert = certificate_summary(res.certificate)
+        if settings.null_draws:
+            cert.update(null_certified=null_cert["certified"],
+                        null_gap_bound=null_cert["gap_bound"], null_priced=null_cert["priced"])
+        out = {}
+        for f in task.families:
+            e = _entry(res.raw[f], res.cosines[f], nulls[f] if settings.null_draws else None,
+                       None)
+            e["mlp_assignment"] = cert
+            out[f] = e
+        return out
 
     def metadata(self, settings: Settings) -> dict:
         a = self.arch
@@ -423,13 +492,21 @@ class SymmetryGauge(Gauge):
                 "residual-rotation null: layer L+1's residual side rotated by one Haar rotation "
                 "H per draw shared by all its families (W H on the inputs of q/k/v/gate/up, "
                 "H^T W on the outputs of o/down; H from SeedSequence([seed, "
-                f"{SYMMETRY_NULL_STREAM}, L, draw])), then the same alignment"),
+                f"{SYMMETRY_NULL_STREAM}, L, draw])), then the same alignment"
+                + ("; the sparse MLP solver rotates layer L by H^T instead (the same cosines: "
+                   "cos(g(W_L), W_{L+1} H) = cos(g(W_L) H^T, W_{L+1})), stored in the "
+                   "checkpoint's precision (bfloat16 for a bf16 checkpoint)"
+                   if self.mlp_solver == "sparse" else "")),
             "null_name": "residual-rotation null",
             "architecture": arch,
             "mlp_solver": None if self.mlp_solver is None else {
                 "requested": settings.mlp_solver or "auto", "used": self.mlp_solver,
                 "auto_rule": f"sparse when the dense n x n float64 similarity exceeds "
-                             f"{DENSE_MLP_MAX_BYTES >> 30} GiB"},
+                             f"{DENSE_MLP_MAX_BYTES >> 20} MiB (n > 4096)",
+                "sparse": "exact optimum certified by LP duality: candidates from a float32 or "
+                          "bfloat16 stream with rigorous rounding bounds, exact values where "
+                          "used, each family entry's mlp_assignment records the certificate"
+                          if self.mlp_solver == "sparse" else None},
         }
 
 

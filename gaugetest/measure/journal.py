@@ -64,6 +64,9 @@ def _describe_difference(saved: dict, now: dict) -> str:
         if saved.get(k) != now.get(k):
             if k == "checkpoint":
                 return "the checkpoint changed (file sizes, times or contents)"
+            if k == "null":
+                return ("the null's definition or sampler changed (saved by another gaugetest "
+                        "version)")
             return f"{k} is {now.get(k)!r} now, {saved.get(k)!r} in the saved run"
     return "unknown difference"
 

@@ -149,11 +149,11 @@ def inner(A: np.ndarray, B: np.ndarray) -> float:
 # ----------------------------------------------------------------------------- eigenvalue paths
 
 def eigvalsh(G: np.ndarray) -> np.ndarray:
-    """Eigenvalues (ascending) of a symmetric float64 matrix; LAPACK ``syevd`` through scipy
-    (measured 1.7x faster than ``numpy.linalg.eigvalsh`` here).  ``G`` is overwritten."""
-    from scipy.linalg import eigh
+    """Eigenvalues (ascending) of a symmetric float64 matrix; ``G`` is overwritten.  LAPACK
+    ``syevd`` through scipy, or its two-stage variant for k >= 3072 (``eigen.py``)."""
+    from .eigen import eigvalsh as _eigvalsh
 
-    return eigh(G, eigvals_only=True, driver="evd", overwrite_a=True, check_finite=False)
+    return _eigvalsh(G)
 
 
 def sqrt_sum_bound(lam: np.ndarray, k: int, eps: float = EPS64) -> tuple[np.ndarray, float]:
@@ -173,11 +173,11 @@ def sqrt_sum_bound(lam: np.ndarray, k: int, eps: float = EPS64) -> tuple[np.ndar
     return s, float(np.minimum(per, np.sqrt(delta)).sum())
 
 
-def nuclear_norm(M: np.ndarray) -> float:
-    """Sum of singular values of a float64 matrix: Gram + ``eigvalsh``, or the SVD when the
-    error bound exceeds ``RTOL`` of the result."""
+def nuclear_norm(M: np.ndarray, eig=None) -> float:
+    """Sum of singular values of a float64 matrix: Gram + ``eigvalsh`` (or ``eig``, a function
+    with its contract), or the SVD when the error bound exceeds ``RTOL`` of the result."""
     G = M.T @ M if M.shape[1] <= M.shape[0] else M @ M.T
-    s, bound = sqrt_sum_bound(eigvalsh(G), G.shape[0])
+    s, bound = sqrt_sum_bound((eig or eigvalsh)(G), G.shape[0])
     total = float(s.sum())
     if bound > RTOL * total:
         STATS.svd_fallbacks += 1
@@ -185,8 +185,8 @@ def nuclear_norm(M: np.ndarray) -> float:
     return total
 
 
-def _spectrum_from_gram(G: np.ndarray, X: np.ndarray) -> np.ndarray:
-    s, bound = sqrt_sum_bound(eigvalsh(G), G.shape[0])
+def _spectrum_from_gram(G: np.ndarray, X: np.ndarray, eig=None) -> np.ndarray:
+    s, bound = sqrt_sum_bound((eig or eigvalsh)(G), G.shape[0])
     if bound > RTOL * s.sum():
         STATS.svd_fallbacks += 1
         return np.linalg.svd(np.asarray(X, dtype=np.float64), compute_uv=False)
@@ -206,19 +206,20 @@ def _oriented(X: np.ndarray, axis: int) -> np.ndarray:
     return X if axis == 1 else X.T
 
 
-def layer_factor(X: np.ndarray, axis: int = 1) -> LayerFactor:
+def layer_factor(X: np.ndarray, axis: int = 1, eig=None) -> LayerFactor:
     """Spectrum, squared norm and (rotated side >= other side) the triangular root of one layer.
 
     ``axis`` is the rotated side of the stored (out x in) matrix: 1 = input (columns), 0 = output.
+    ``eig``: the symmetric eigenvalue routine (default :func:`eigvalsh`).
     """
     STATS.layer_factors += 1
     Xo = _oriented(X, axis)
     other, rot = Xo.shape
     nrm = sq_norm(X)
     if rot < other:
-        return LayerFactor(_spectrum_from_gram(contract(Xo, Xo, 0), X), nrm, None)
+        return LayerFactor(_spectrum_from_gram(contract(Xo, Xo, 0), X, eig), nrm, None)
     G = contract(Xo, Xo, 1)                      # other x other = X X^T, the smaller Gram
-    lam = eigvalsh(G.copy())
+    lam = (eig or eigvalsh)(G.copy())
     s, bound = sqrt_sum_bound(lam, other)
     if bound > RTOL * s.sum():
         STATS.svd_fallbacks += 1
@@ -235,74 +236,48 @@ def layer_factor(X: np.ndarray, axis: int = 1) -> LayerFactor:
     return LayerFactor(s, nrm, root)
 
 
+def triangular_product(ra: np.ndarray, rb: np.ndarray) -> np.ndarray:
+    """``ra @ rb.T`` for upper-triangular float64 roots with BLAS ``trmm`` (half a ``gemm``)."""
+    from scipy.linalg import blas
+
+    if ra.dtype != np.float64 or rb.dtype != np.float64:
+        return ra @ rb.T
+    # trmm: B := A B with A = ra (upper triangular), B a Fortran copy of rb^T (overwritten;
+    # never a view of rb, which the next pair still uses)
+    return blas.dtrmm(1.0, ra, np.array(rb.T, order="F"), side=0, lower=0, overwrite_b=1)
+
+
 def aligned_nuclear(A: np.ndarray, B: np.ndarray, fa: LayerFactor, fb: LayerFactor,
                     axis: int = 1) -> float:
     """``max_R <A R, B>`` over orthogonal R on the rotated side: ``|A^T B|_*`` (axis 1) or
     ``|A B^T|_*`` (axis 0), from the layers' roots when the rotated side is the larger one."""
     if fa.root is not None and fb.root is not None:
-        return nuclear_norm(fa.root @ fb.root.T)
+        return nuclear_norm(triangular_product(fa.root, fb.root))
     return nuclear_norm(contract(A, B, 1 - axis))
 
 
 # ----------------------------------------------------------------------------- the null
 
-def gaussian_rows(rng: np.random.Generator, m: int, k: int, keep: int,
-                  block_rows: int | None = None):
-    """Draw an m x k standard normal matrix row block by row block (the same numbers as
-    ``rng.standard_normal((m, k))``); returns (its first ``keep`` rows, G^T G)."""
-    step = block_rows or max(1, BLOCK_BYTES // (8 * k))
-    head = np.empty((keep, k))
-    W = np.zeros((k, k), order="F")
-    for i in range(0, m, step):
-        g = rng.standard_normal((min(step, m - i), k))
-        if i < keep:
-            head[i:min(keep, i + len(g))] = g[:keep - i]
-        W = _accumulate(W, g, g, 0)
-    return head, np.ascontiguousarray(_symmetrize_upper(W))
-
-
-def haar_head(m: int, ka: int, kb: int, rng: np.random.Generator) -> np.ndarray:
-    """First ``ka`` rows of an m x kb Haar frame: G[:ka] L^-T with G^T G = L L^T.
-
-    The draws equal ``procrustes.haar_block`` (0.1.0) number for number; G is never held whole,
-    and a Cholesky failure (a numerically singular Gaussian Gram, probability ~1e-4 at square
-    sizes in the thousands) falls back to a QR of the same draw, which has the same Q.
-    """
-    from scipy.linalg import solve_triangular
-
-    if ka < m:
-        head, W = gaussian_rows(rng, m, kb, ka)
-    else:
-        head = rng.standard_normal((m, kb))
-        W = head.T @ head
-    try:
-        L = np.linalg.cholesky(W)
-    except np.linalg.LinAlgError:
-        STATS.cholesky_fallbacks += 1
-        raise _NeedsQR() from None
-    return solve_triangular(L, head.T, lower=True, check_finite=False).T
-
-
-class _NeedsQR(Exception):
-    pass
-
-
 def null_draws(s_a: np.ndarray, s_b: np.ndarray, other_dim: int, draws: int,
-               rng: np.random.Generator) -> np.ndarray:
+               rng: np.random.Generator, eig=None, haar_dtype=np.float64) -> np.ndarray:
     """Spectrum-matched null: aligned cosines of matrices with spectra s_a, s_b and independent
-    Haar singular vectors on the non-aligned side (``procrustes.spectrum_null``, exact kernels).
+    Haar singular vectors on the non-aligned side (size ``other_dim``); ``draws`` values.
+
+    Each draw is ``|S_A Q11 S_B|_* / (|s_a| |s_b|)`` with Q11 the first ``len(s_a)`` rows of an
+    ``other_dim x len(s_b)`` Haar frame, drawn in O(k^3) by ``haar.haar_block`` (Bartlett or
+    Householder; the distribution of ``procrustes.spectrum_null``, 0.1.0's sampler, from other
+    random numbers).  ``eig``: the eigenvalue routine; ``haar_dtype``: the precision of the Haar
+    block's linear algebra (float32 for the torch backend on the CPU; the nuclear norm is
+    float64 either way).
     """
+    from .haar import haar_block
+
     ka, kb = len(s_a), len(s_b)
     norm = np.linalg.norm(s_a) * np.linalg.norm(s_b)
     out = np.empty(draws)
     for d in range(draws):
-        state = rng.bit_generator.state
-        try:
-            block = haar_head(other_dim, ka, kb, rng)
-        except _NeedsQR:
-            rng.bit_generator.state = state      # same draw, orthonormalised by QR instead
-            G = rng.standard_normal((other_dim, kb))
-            q, r = np.linalg.qr(G)
-            block = (q * np.sign(np.diag(r)))[:ka]
-        out[d] = nuclear_norm((s_a[:, None] * block) * s_b[None, :]) / norm
+        block = haar_block(other_dim, ka, kb, rng, haar_dtype)
+        block *= s_a[:, None]
+        block *= s_b[None, :]
+        out[d] = nuclear_norm(block, eig) / norm
     return out

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError
+from .checks import check_finite, check_index, check_safetensors_header, layer_count
 
 HF_PATTERNS = {
     "q_proj": "model.layers.{i}.self_attn.q_proj.weight",
@@ -51,21 +52,27 @@ class SafetensorsReader:
 
     def __init__(self, path: str):
         self.path = path
-        files = self._files(path)
+        files, weight_map = self._files(path)
         self.files = list(files)
         self._index: dict[str, tuple[np.memmap, dict, int]] = {}
+        names_by_file = {}
         for f in files:
             mm, header, start = self._open(f)
+            names_by_file[os.path.basename(f)] = set(header) - {"__metadata__"}
             for name, info in header.items():
                 if name != "__metadata__":
                     self._index[name] = (mm, info, start, f)
+        if weight_map is not None:
+            check_index(os.path.join(path, "model.safetensors.index.json"), weight_map,
+                        names_by_file)
         if not self._index:
             raise InputError(path, "$", "safetensors files with tensors", "no tensors")
 
     @staticmethod
-    def _files(path: str) -> list[str]:
+    def _files(path: str) -> tuple[list[str], dict | None]:
+        """The files to read, and the index's weight map when there is one."""
         if os.path.isfile(path):
-            return [path]
+            return [path], None
         idx = os.path.join(path, "model.safetensors.index.json")
         if os.path.isfile(idx):
             try:
@@ -73,15 +80,17 @@ class SafetensorsReader:
                     wm = json.load(fh)["weight_map"]
             except (ValueError, KeyError, TypeError):
                 raise InputError(idx, "weight_map", "a safetensors index with a weight_map") from None
+            if not isinstance(wm, dict) or not all(isinstance(v, str) for v in wm.values()):
+                raise InputError(idx, "weight_map", "an object tensor name -> shard file name")
             files = sorted(set(wm.values()))
             missing = [f for f in files if not os.path.isfile(os.path.join(path, f))]
             if missing:
                 raise InputError(idx, "weight_map", "shard files that exist", f"missing {missing[0]}")
-            return [os.path.join(path, f) for f in files]
+            return [os.path.join(path, f) for f in files], wm
         files = sorted(f for f in os.listdir(path) if f.endswith(".safetensors"))
         if not files:
             raise InputError(path, "$", "a .safetensors file or a directory with one", "none found")
-        return [os.path.join(path, f) for f in files]
+        return [os.path.join(path, f) for f in files], None
 
     @staticmethod
     def _open(f: str):
@@ -91,12 +100,16 @@ class SafetensorsReader:
             if len(head) < 8:
                 raise InputError(f, "$", "a safetensors file", "too short")
             (n,) = struct.unpack("<Q", head)
-            if n > size - 8 or n > 100_000_000:
+            if n > 100_000_000:
                 raise InputError(f, "$", "a safetensors header", "a bad header length")
+            if n > size - 8:
+                raise InputError(f, "$", f"a safetensors header of {n} bytes after the first 8",
+                                 f"a file of {size} bytes: truncated")
             try:
                 header = json.loads(fh.read(n))
             except ValueError:
                 raise InputError(f, "$", "a safetensors JSON header", "invalid JSON") from None
+        check_safetensors_header(f, header, size, 8 + n)
         mm = np.memmap(f, dtype=np.uint8, mode="r")
         return mm, header, 8 + n
 
@@ -115,7 +128,7 @@ class SafetensorsReader:
         raw = np.asarray(mm[start + b:start + e]).view(_ST_DTYPES[dt]).reshape(info["shape"])
         if dt == "BF16":
             raw = bf16_to_float32(raw)
-        return raw.astype(np.float64)
+        return check_finite(raw.astype(np.float64), f, name)
 
     def matrix(self, name: str) -> np.ndarray:
         """The tensor in the narrowest float type that holds it exactly (float32 for BF16, F16
@@ -130,15 +143,12 @@ class SafetensorsReader:
         raw = np.fromfile(f, dtype=dtype, count=(e - b) // dtype.itemsize, offset=start + b)
         raw = raw.reshape(info["shape"])
         if dt == "BF16":
-            return bf16_to_float32(raw)
-        return raw if dt in ("F32", "F64") else raw.astype(np.float32)
+            return check_finite(bf16_to_float32(raw), f, name)
+        return check_finite(raw if dt in ("F32", "F64") else raw.astype(np.float32), f, name)
 
     @property
     def model_name(self) -> str:
         return os.path.basename(os.path.normpath(self.path))
-
-    def block_count(self) -> int | None:
-        return None
 
 
 class GGUFReader:
@@ -154,7 +164,10 @@ class GGUFReader:
         self.path = path
         self._gguf = gguf
         try:
-            self._r = gguf.GGUFReader(path)
+            self._r = _bounded_gguf_reader(gguf)(path)
+        except _TensorOutsideFile as exc:
+            raise InputError(path, exc.name, f"its data (bytes {exc.begin}-{exc.end}) inside "
+                             f"the file", f"a file of {exc.size} bytes: truncated") from None
         except Exception as exc:  # the package raises plain ValueError/struct errors
             raise InputError(path, "$", "a GGUF file", str(exc).splitlines()[0][:80]) from None
         self._t = {t.name: t for t in self._r.tensors}
@@ -169,13 +182,15 @@ class GGUFReader:
 
     def tensor(self, name: str) -> np.ndarray:
         t = self._t[name]
-        return np.asarray(self._gguf.quants.dequantize(t.data, t.tensor_type), dtype=np.float64)
+        return check_finite(np.asarray(self._gguf.quants.dequantize(t.data, t.tensor_type),
+                                       dtype=np.float64), self.path, name)
 
     def matrix(self, name: str) -> np.ndarray:
         """The dequantised tensor as float32 (exact: GGUF dequantises to float32; F64 kept)."""
         t = self._t[name]
         x = np.asarray(self._gguf.quants.dequantize(t.data, t.tensor_type))
-        return x if x.dtype == np.float64 else np.asarray(x, dtype=np.float32)
+        return check_finite(x if x.dtype == np.float64 else np.asarray(x, dtype=np.float32),
+                            self.path, name)
 
     def _field(self, key: str):
         f = self._r.fields.get(key)
@@ -196,12 +211,36 @@ class GGUFReader:
         v = self._field("general.name")
         return bytes(v).decode("utf-8", "replace") if v is not None else os.path.basename(self.path)
 
-    def block_count(self) -> int | None:
-        for key in self._r.fields:
-            if key.endswith(".block_count"):
-                v = self._field(key)
-                return int(v[0]) if v is not None else None
-        return None
+
+
+class _TensorOutsideFile(Exception):
+    def __init__(self, name, begin, end, size):
+        super().__init__(name)
+        self.name, self.begin, self.end, self.size = name, begin, end, size
+
+
+def _bounded_gguf_reader(gguf):
+    """``gguf.GGUFReader`` that first checks every tensor's data lies inside the file (the
+    package itself fails on a truncated file with a reshape error naming no tensor)."""
+
+    class Bounded(gguf.GGUFReader):
+        def _build_tensors(self, start_offs, fields):
+            size = len(self.data)
+            for field in fields:
+                try:                     # the layout of gguf's tensor-info fields (>= 0.10)
+                    _, name_data, _, dims, raw_dtype, offset = field.parts
+                    block, type_size = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType(
+                        raw_dtype[0])]
+                    begin = int(start_offs + offset[0])
+                    end = begin + int(np.prod(dims)) * type_size // block
+                    name = str(bytes(name_data), encoding="utf-8")
+                except Exception:        # another layout: leave the checks to the package
+                    break
+                if end > size:
+                    raise _TensorOutsideFile(name, begin, end, size)
+            return super()._build_tensors(start_offs, fields)
+
+    return Bounded
 
 
 def open_checkpoint(path: str):
@@ -253,18 +292,14 @@ def _summarise_names(names: list[str], k: int = 12) -> str:
 
 
 def detect_layout(reader, family_map: dict[str, str] | None = None) -> Layout:
-    """Match tensor names to families; count layers; a clear error when nothing matches."""
+    """Match tensor names to families and count layers (``checks.layer_count``: every layer
+    must hold every measured family, as many layers as config.json or the GGUF metadata
+    says); a clear error when nothing matches."""
     names = set(reader.names())
     candidates = [family_map] if family_map else [HF_PATTERNS, GGUF_PATTERNS]
     for pats in candidates:
-        present = {f: p for f, p in pats.items() if p.format(i=0) in names}
+        present, n = layer_count(reader, pats, family_map=bool(family_map))
         if present:
-            n = 0
-            while all(p.format(i=n) in names for p in present.values()):
-                n += 1
-            bc = reader.block_count()
-            if bc is not None and bc != n:
-                n = min(n, bc)
             if n < 2:
                 raise InputError(reader.path, "tensors", "at least two layers of each family",
                                  f"{n} layer(s)")

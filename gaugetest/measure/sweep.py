@@ -126,7 +126,10 @@ def measure_checkpoint(path: str, *, side: str | None = None, null_draws: int = 
     journal = None
     results: dict[str, dict] = {}
     if partial:
-        journal = Journal(partial, {**settings.__dict__, "checkpoint": identity})
+        # the null's description keys the run too: a new sampler must not be mixed with
+        # results saved by an older one
+        journal = Journal(partial, {**settings.__dict__, "checkpoint": identity,
+                                    "null": g.metadata(settings)["null"]})
         saved = journal.open(fresh)
         results = {t.key: saved[t.key] for t in tasks if t.key in saved}
     remaining = [t for t in tasks if t.key not in results]
@@ -155,6 +158,12 @@ def measure_checkpoint(path: str, *, side: str | None = None, null_draws: int = 
         else:
             run_serial(job, chains, on_result)
         finished = True
+    except InputError:
+        # a damaged checkpoint found while reading it (a non-finite weight, a zero matrix):
+        # refused, so nothing of the run stays behind, not even its partial results
+        if journal is not None:
+            journal.remove()
+        raise
     finally:
         if progress is not None:
             progress.close(finished)

@@ -25,10 +25,12 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, ROOT)
 
 STEPS = [  # (label, substring of a frame) checked innermost-first: the first match names a sample
-    ("null: Gaussian numbers (numpy RNG)", "standard_normal"),
-    ("null: Gram of the draw", "gaussian_rows"),
-    ("null: Cholesky + triangular solve", "haar_head"),
-    ("eigenvalues (LAPACK syevd)", "eigvalsh"),
+    ("null: random numbers (numpy RNG)", "standard_normal"),
+    ("null: random numbers (numpy RNG)", "chisquare"),
+    ("null: Householder reflectors", "householder_reflectors"),
+    ("null: Bartlett root", "bartlett_root"),
+    ("null: Haar block (lauum/syrk/potrf/trsm or orgqr)", "haar_block_from"),
+    ("eigenvalues (LAPACK syevd / two-stage)", "eigvalsh"),
     ("Gram / cross products", "contract"),
     ("Cholesky root / QR", "layer_factor"),
     ("nuclear norm (Gram of M)", "nuclear"),

@@ -275,6 +275,39 @@ def bench_symmetry(shapes, smollm2, quick=False):
                        f" s, peak RSS {rss:.0f} MiB")
 
 
+def bench_symmetry_pair(shapes, device="cpu", with_020=True, memory=True):
+    """Issue 19's symmetry-gauge targets: per pair with 2 null draws against 0.2.0 (frozen copy,
+    tests/benchmarks/symmetry_020.py) in the same run, whole-model estimates with --jobs 2
+    (tests/benchmarks/symmetry_pair.py), and the peak memory of a 32B MLP task through the
+    command (tests/benchmarks/symmetry_memory.py). On a GPU (--device cuda) this version only,
+    torch backend."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = "1"
+    from threadpoolctl import threadpool_limits
+    import scipy.linalg  # noqa: F401  (load its BLAS before limiting it)
+    sys.path.insert(0, HERE)
+    import symmetry_pair
+    try:
+        import torch
+        torch.set_num_threads(1)
+    except ModuleNotFoundError:
+        pass
+    with threadpool_limits(limits=1):
+        for name in shapes:
+            rows = symmetry_pair.bench_pair(
+                name, 2, ["torch"] if device == "cuda" else ["numpy", "torch"], device,
+                with_020 and device == "cpu", report=report if device == "cpu" else None)
+            for backend, row in rows.items():
+                target = "<= 8 h" if name == "32b" and device == "cpu" else \
+                    "<= 0.5 h" if name == "32b" else "report"
+                ok = row["now_h"] <= (8 if device == "cpu" else 0.5) if name == "32b" else True
+                report(f"symmetry {name} whole model, 2 draws, --jobs 2, {backend} {device}",
+                       f"{row['now_h']:.2f}", target, ok, " h")
+    if memory and device == "cpu":
+        import symmetry_memory
+        symmetry_memory.bench_memory("32b", ["torch", "numpy"], 1, report=report)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
@@ -291,14 +324,31 @@ def main():
     ap.add_argument("--families", default=None,
                     help="measure only the shapes of these families (comma list), e.g. gate_proj")
     ap.add_argument("--skip-memory", action="store_true",
-                    help="leave out the 32B gate-pair peak-memory runs (they write ~500 MB to /tmp)")
+                    help="leave out the 32B peak-memory runs (one pair each of gate, down, q "
+                         "and o_proj; they write up to ~500 MB to /tmp)")
     ap.add_argument("--symmetry", action="store_true",
                     help="only the symmetry gauge's benchmarks (tests/benchmarks/symmetry.py)")
     ap.add_argument("--symmetry-shapes", default="4b,32b",
                     help="Qwen3 shapes of the symmetry benchmark (smollm2, 0.6b, 4b, 8b, 32b)")
+    ap.add_argument("--symmetry-pair", action="store_true",
+                    help="only issue 19's symmetry-gauge targets: one pair with 2 null draws at "
+                         "Qwen3-1.7B and 4B shapes against 0.2.0 in the same run, whole-model "
+                         "estimates, the peak memory of a 32B MLP task (hours on 2 shared cores)")
+    ap.add_argument("--device", choices=("cpu", "cuda"), default=None,
+                    help="cuda: the symmetry gauge per pair and whole-model estimates at Qwen3-4B "
+                         "and 32B shapes on the GPU (--backend torch --device cuda)")
     args = ap.parse_args()
     reps = 3 if args.quick else 7
     print(f"gaugetest benchmarks on {os.cpu_count()} cores, python {sys.version.split()[0]}")
+    if args.device == "cuda" or args.symmetry_pair:
+        if args.device == "cuda":
+            bench_symmetry_pair(["4b", "32b"], device="cuda")
+        else:
+            bench_symmetry_pair(["1.7b", "4b"], device="cpu")
+        missed = [r[0] for r in ROWS if not r[3]]
+        print(f"\n{len(ROWS) - len(missed)} of {len(ROWS)} targets met" +
+              (f"; missed: {', '.join(missed)}" if missed else ""))
+        return
     if args.symmetry:
         bench_symmetry(args.symmetry_shapes.split(","), args.smollm2, quick=args.quick)
         missed = [r[0] for r in ROWS if not r[3]]
@@ -311,13 +361,14 @@ def main():
         from threadpoolctl import threadpool_limits
         import scipy.linalg  # noqa: F401  (load its BLAS before limiting it)
         sys.path.insert(0, HERE)
-        from measure_scale import bench_measure_scale, bench_memory_32b_gate
+        from measure_scale import bench_measure_scale, bench_memory_32b
         with threadpool_limits(limits=1):
-            bench_measure_scale(args.models.split(","), reps=2 if args.quick else 3,
+            bench_measure_scale([m for m in args.models.split(",") if m],   # "" = memory only
+                                reps=2 if args.quick else 3,
                                 report=report,
                                 families=args.families.split(",") if args.families else None)
-        if not args.skip_memory:
-            bench_memory_32b_gate(report=report)
+        if not args.skip_memory:   # issue 19: every large 32B family, both backends
+            bench_memory_32b(report=report)
         if args.measure_only:
             missed = [r[0] for r in ROWS if not r[3]]
             print(f"\n{len(ROWS) - len(missed)} of {len(ROWS)} targets met" +

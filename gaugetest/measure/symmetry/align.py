@@ -15,7 +15,7 @@ from .attention import refine_attention, solve_attention
 from .group import ATTENTION_FAMILIES, FAMILIES, MLP_FAMILIES, GroupElement, \
     apply_group_element, free_rope_pairs
 from .mlp import solve_mlp_sparse
-from .numerics import _cos, _lsa_max, _norm64
+from .numerics import _dot64, _lsa_max, _norm64
 from .ops import NumpyOps
 
 
@@ -35,6 +35,9 @@ class SymmetryAlignment:
         Largest number of alternation rounds any group pair needed (0 without attention).
     free_pairs : (head_dim/2,) bool array or None
         RoPE pairs that were free to rotate.
+    mlp_certificate : dict or None
+        The sparse MLP solver's optimality certificate (``sparse.MlpSolution``), None with the
+        dense solver.
     """
 
     cosines: dict
@@ -42,17 +45,24 @@ class SymmetryAlignment:
     element: GroupElement
     iterations: int = 0
     free_pairs: np.ndarray | None = field(default=None, repr=False)
+    mlp_certificate: dict | None = field(default=None, repr=False)
 
 
-def _check_layers(A: dict, B: dict, arch: Architecture | None) -> list[str]:
+def _check_layers(A: dict, B: dict, arch: Architecture | None, norms: dict | None = None
+                  ) -> list[str]:
+    """The families shared by A and B, checked; ``norms``, when given, receives every shared
+    family's (|A_f|, |B_f|) (computed once per alignment: they are needed four times)."""
     fams = [f for f in FAMILIES if f in A and f in B]
     if not fams:
         raise ValueError("the two layers share none of the families " + ", ".join(FAMILIES))
     for f in fams:
         if A[f].shape != B[f].shape:
             raise ValueError(f"{f}: shapes differ, {A[f].shape} vs {B[f].shape}")
-        if not _norm64(A[f]) > 0 or not _norm64(B[f]) > 0:
+        na, nb = _norm64(A[f]), _norm64(B[f])
+        if not na > 0 or not nb > 0:
             raise ValueError(f"{f}: a zero matrix has no cosine")
+        if norms is not None:
+            norms[f] = (na, nb)
     mlp = [f for f in MLP_FAMILIES if f in fams]
     widths = {f: A[f].shape[1 if f == "down_proj" else 0] for f in mlp}
     if len(set(widths.values())) > 1:
@@ -119,27 +129,30 @@ def align_pair(layer_a: dict, layer_b: dict, arch: Architecture | None, *, dtype
     if mlp_solver not in MLP_SOLVERS:
         raise ValueError(f"mlp_solver must be 'dense' or 'sparse', got {mlp_solver!r}")
     ops = NumpyOps(dtype) if ops is None else ops
-    fams = _check_layers(layer_a, layer_b, arch)
+    norms = {}
+    fams = _check_layers(layer_a, layer_b, arch, norms)
+    weights = {f: 1.0 / (na * nb) for f, (na, nb) in norms.items()}
     attention = any(f in fams for f in ATTENTION_FAMILIES)
     free = free_rope_pairs(arch, layer_a, layer_b) if attention else None
-    kv_perm = head_perm = v_rot = angles = neuron_perm = None
+    kv_perm = head_perm = v_rot = angles = neuron_perm = certificate = None
     rounds = 0
     if attention:
-        X = ops.attention_cross_terms(layer_a, layer_b, arch)
+        X = ops.attention_cross_terms(layer_a, layer_b, arch, weights=weights)
         att, rounds = solve_attention(X, arch, free, max_iter)
         del X
         if not ops.exact:
-            att = refine_attention(layer_a, layer_b, arch, att, free)
+            att = refine_attention(layer_a, layer_b, arch, att, free, weights=weights)
         kv_perm, head_perm, v_rot, angles = att.kv_perm, att.head_perm, att.v_rot, att.rope_angles
     if any(f in fams for f in MLP_FAMILIES):
         if mlp_solver == "sparse":
-            neuron_perm = solve_mlp_sparse(layer_a, layer_b, dtype=dtype,
-                                           rows=ops.similarity_rows(layer_a, layer_b))[0]
+            neuron_perm, certificate = solve_mlp_sparse(layer_a, layer_b, ops=ops)
         else:
             neuron_perm = _lsa_max(ops.mlp_similarity(layer_a, layer_b))
     g = GroupElement(kv_perm, head_perm, v_rot, angles, neuron_perm)
     moved = apply_group_element({f: layer_a[f] for f in fams}, g, arch)
-    return SymmetryAlignment(cosines={f: _cos(moved[f], layer_b[f]) for f in fams},
-                             raw={f: _cos(layer_a[f], layer_b[f]) for f in fams},
-                             element=g, iterations=rounds, free_pairs=free)
+    # a group element is an isometry of every family: |g(A)_f| = |A_f|
+    return SymmetryAlignment(cosines={f: _dot64(moved[f], layer_b[f]) * weights[f] for f in fams},
+                             raw={f: _dot64(layer_a[f], layer_b[f]) * weights[f] for f in fams},
+                             element=g, iterations=rounds, free_pairs=free,
+                             mlp_certificate=certificate)
 

@@ -54,8 +54,8 @@ def _pair_rows(W: np.ndarray, n: int, arch: Architecture) -> np.ndarray:
                                 ).reshape(len(p), n * 2, d)
 
 
-def attention_cross_terms(A: dict, B: dict, arch: Architecture, dtype=np.float64
-                          ) -> AttentionCross:
+def attention_cross_terms(A: dict, B: dict, arch: Architecture, dtype=np.float64,
+                          weights: dict | None = None) -> AttentionCross:
     """The heavy step of the attention alignment: every head-by-head cross product.
 
     Cost: o (nh hd)^2 d, v (nkv hd)^2 d, q (nh 2)^2 (hd/2) d, k (nkv 2)^2 (hd/2) d
@@ -65,7 +65,7 @@ def attention_cross_terms(A: dict, B: dict, arch: Architecture, dtype=np.float64
     np_ = arch.n_pairs
 
     def w(f):
-        return 1.0 / (_norm64(A[f]) * _norm64(B[f]))
+        return weights[f] if weights is not None else 1.0 / (_norm64(A[f]) * _norm64(B[f]))
 
     def has(f):
         return f in A and f in B
@@ -183,7 +183,7 @@ def solve_attention(X: AttentionCross, arch: Architecture, free: np.ndarray,
 
 
 def refine_attention(A: dict, B: dict, arch: Architecture, g: GroupElement,
-                     free: np.ndarray) -> GroupElement:
+                     free: np.ndarray, weights: dict | None = None) -> GroupElement:
     """``g`` with M and the RoPE angles recomputed in float64 from the matched blocks alone.
 
     The alternation ends with M and the angles solved in closed form for its final head
@@ -201,7 +201,7 @@ def refine_attention(A: dict, B: dict, arch: Architecture, g: GroupElement,
         return f in A and f in B
 
     def weight(f):
-        return 1.0 / (_norm64(A[f]) * _norm64(B[f]))
+        return weights[f] if weights is not None else 1.0 / (_norm64(A[f]) * _norm64(B[f]))
 
     def f64(x):
         return np.asarray(x, np.float64)

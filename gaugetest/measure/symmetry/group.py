@@ -142,27 +142,29 @@ def apply_group_element(layer: dict, g: GroupElement, arch: Architecture) -> dic
         dest = (g.kv_perm[:, None] * G + g.head_perm).reshape(-1)
         if "q_proj" in layer:
             d = layer["q_proj"].shape[1]
-            q = layer["q_proj"].reshape(nkv, G, hd, d)
-            q = np.einsum("akl,agld->agkd", R, q).reshape(nkv * G, hd, d)
+            # float64 before the product: numpy's mixed float64 @ float32 matmul skips BLAS
+            q = np.asarray(layer["q_proj"], np.float64).reshape(nkv, G, hd, d)
+            q = np.matmul(R[:, None], q).reshape(nkv * G, hd, d)     # R_a q_h (BLAS)
             new = np.empty_like(q)
             new[dest] = q
             out["q_proj"] = new.reshape(-1, d)
         if "k_proj" in layer:
             d = layer["k_proj"].shape[1]
-            k = np.einsum("akl,ald->akd", R, layer["k_proj"].reshape(nkv, hd, d))
+            k = np.matmul(R, np.asarray(layer["k_proj"], np.float64).reshape(nkv, hd, d))
             new = np.empty_like(k)
             new[g.kv_perm] = k
             out["k_proj"] = new.reshape(-1, d)
         if "v_proj" in layer:
             d = layer["v_proj"].shape[1]
-            v = np.einsum("akl,ald->akd", g.v_rot, layer["v_proj"].reshape(nkv, hd, d))
+            v = np.matmul(g.v_rot, np.asarray(layer["v_proj"], np.float64).reshape(nkv, hd, d))
             new = np.empty_like(v)
             new[g.kv_perm] = v
             out["v_proj"] = new.reshape(-1, d)
         if "o_proj" in layer:
             d = layer["o_proj"].shape[0]
-            o = layer["o_proj"].reshape(d, nkv, G, hd)
-            o = np.einsum("dagl,akl->dagk", o, g.v_rot).reshape(d, nkv * G, hd)  # o_h M^T
+            o = np.asarray(layer["o_proj"], np.float64).reshape(d, nkv, G, hd)
+            o = np.matmul(o.transpose(1, 2, 0, 3), g.v_rot.transpose(0, 2, 1)[:, None])
+            o = o.transpose(2, 0, 1, 3).reshape(d, nkv * G, hd)                   # o_h M^T
             new = np.empty_like(o)
             new[:, dest] = o
             out["o_proj"] = new.reshape(d, -1)

@@ -4,8 +4,8 @@ reference). ``backends.TorchSymmetryOps`` is the same interface on a torch devic
 Examples
 --------
 >>> ops = NumpyOps(np.float32)
->>> ops.exact, ops.similarity_rows({}, {}) is None
-(False, True)
+>>> ops.exact, ops.dtype.__name__
+(False, 'float32')
 """
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from ..architecture import Architecture
 from .attention import AttentionCross, attention_cross_terms
 from .group import _haar_orthogonal, rotate_residual
 from .mlp import mlp_similarity
+from .mlpblock import rotate_rows
+from .stream import stream_candidates
 
 
 class NumpyOps:
@@ -38,16 +40,22 @@ class NumpyOps:
     def mlp_similarity(self, A: dict, B: dict) -> np.ndarray:
         return mlp_similarity(A, B, self.dtype)
 
-    def attention_cross_terms(self, A: dict, B: dict, arch: Architecture) -> "AttentionCross":
-        return attention_cross_terms(A, B, arch, self.dtype)
-
-    def similarity_rows(self, A: dict, B: dict):
-        """``rows(i0, i1)`` for :func:`solve_mlp_sparse`, or None for its numpy default."""
-        return None
+    def attention_cross_terms(self, A: dict, B: dict, arch: Architecture,
+                              weights: dict | None = None) -> "AttentionCross":
+        return attention_cross_terms(A, B, arch, self.dtype, weights)
 
     def haar(self, n: int, rng: np.random.Generator):
         return _haar_orthogonal(n, rng)
 
     def rotate_residual(self, layer: dict, H) -> dict:
         return rotate_residual(layer, H)
+
+    def mlp_stream(self, xs: list, ys: list, weights: list, k: int):
+        """The sparse MLP solver's similarity stream (``stream.stream_candidates``): float32
+        products whatever ``dtype`` (the solver is exact either way; its bounds cover them)."""
+        return stream_candidates(xs, ys, weights, k, dtype=np.float32)
+
+    def rotate_rows(self, x: np.ndarray, H, out=None) -> np.ndarray:
+        """``x @ H^T`` (the null's rotation of neuron features; ``mlpblock.rotate_rows``)."""
+        return rotate_rows(x, np.asarray(H), out=out)
 
