@@ -211,6 +211,9 @@ def _noninferiority(result, desc) -> tuple[str, list[str], str]:
         why = row.note if row is not None and row.note else "no pooled statistic"
         return "not-testable", [f"The non-superiority test of H0: {contrast} ≥ {m:g} "
                                 f"({result.name}) cannot run: {why}."], ""
+    if row.min_p is not None and not row.min_p < desc.alpha:    # it cannot reach alpha
+        return "not-testable", [f"The non-superiority test of H0: {contrast} ≥ {m:g} "
+                                f"({result.name}) cannot decide: {row.note}."], ""
     rejected = row.p_value < desc.alpha
     level = fmt_level(row.level)
     reason = (f"Non-superiority of the pooled {contrast} against m_diff = {m:g} (H0: "

@@ -293,6 +293,12 @@ def test_6_iid_tost_that_cannot_reach_alpha_is_not_a_no():
     assert row.equivalent is None and "cannot reach alpha" in row.note
     assert res.verdict.evidence.equivalence == "untestable-phases"
     assert any("cannot reach alpha" in r for r in res.verdict.reasons)
+    # the iid non-superiority test reads the same bootstrap: it cannot reach alpha either, and
+    # says so instead of falling back to Welch's t alone (the class of defect 6)
+    ni = res.iid.noninferiority_pooled
+    assert ni.min_p == pytest.approx(1 / 101) and ni.rejected is None
+    assert ni.p_value >= 1 / 101 and "cannot reach alpha" in ni.note
+    assert res.verdict.evidence.noninferiority == "not-testable"
     assert res.verdict.label == "equivalence-untestable"
 
 

@@ -210,8 +210,10 @@ class NoninferiorityRow:
     when ``ci_high``, the upper end of the (1 − 2 alpha) interval ``[ci_low, ci_high]`` of the
     difference (``level``), lies below m_diff. ``p_holm`` adjusts the family rows across
     families (Holm); ``rejected`` is ``p_value`` < alpha for the pooled row and ``p_holm`` <
-    alpha for a family row. (Called ``noninferiority`` in the JSON: a non-inferiority test in
-    the direction of smaller differences.)"""
+    alpha for a family row. ``min_p`` is the smallest p the test can give (the iid test's
+    bootstrap p: 1 / (B + 1)); when it is not below alpha the test cannot decide, ``rejected``
+    is None and the note says so. (Called ``noninferiority`` in the JSON: a non-inferiority
+    test in the direction of smaller differences.)"""
 
     late: str
     early: str
@@ -226,6 +228,7 @@ class NoninferiorityRow:
     p_holm: float | None = None
     rejected: bool | None = None
     note: str = ""
+    min_p: float | None = None
 
     def to_dict(self) -> dict:
         return {"late": self.late, "early": self.early, "family": self.family,
@@ -233,7 +236,7 @@ class NoninferiorityRow:
                 "p_value": _num(self.p_value), "p_holm": _num(self.p_holm),
                 "ci_low": _num(self.ci_low), "ci_high": _num(self.ci_high),
                 "level": self.level, "rejected": self.rejected, "test": self.test,
-                "note": self.note}
+                "min_p": _num(self.min_p), "note": self.note}
 
 
 @dataclass(frozen=True)

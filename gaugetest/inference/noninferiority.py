@@ -37,9 +37,11 @@ def finish(rows: list[NoninferiorityRow], alpha: float) -> tuple[NoninferiorityR
     for r in rows:
         ph = None if r.family == POOLED else next(it)
         p = r.p_value if r.family == POOLED else ph
+        # a test whose smallest reachable p is not below alpha decides nothing (issue 22)
+        decides = p is not None and (r.min_p is None or r.min_p < alpha)
         out.append(NoninferiorityRow(r.late, r.early, r.family, r.statistic, r.margin,
                                      r.p_value, r.ci_low, r.ci_high, r.level, r.test, ph,
-                                     None if p is None else bool(p < alpha), r.note))
+                                     bool(p < alpha) if decides else None, r.note, r.min_p))
     return tuple(out)
 
 
@@ -102,7 +104,11 @@ def welch_bootstrap(late: np.ndarray, early: np.ndarray, m: float, alpha: float,
     end is below m. Where the bootstrap is undefined (resamples without spread) the Welch t
     test alone, with a note.
 
-    Returns a list of dicts: statistic, p_value, p_t, p_boot, ci_low, ci_high, note.
+    Where no data can give a bootstrap p below alpha (1/(B + 1) >= alpha) the row has the
+    larger p, no interval, ``min_p`` and a note: it cannot decide.
+
+    Returns a list of dicts: statistic, p_value, p_t, p_boot, ci_low, ci_high, note (and
+    min_p where it cannot decide).
     """
     from scipy.special import stdtr, stdtrit
 
@@ -135,7 +141,17 @@ def welch_bootstrap(late: np.ndarray, early: np.ndarray, m: float, alpha: float,
         p_t = float(stdtr(df, u))
         t_lo, t_hi = dj - q * sj, dj + q * sj
         ts = np.sort(tstar[:, j])
-        t_k = ts[k] if k >= 0 else -np.inf
+        if k < 0:
+            # no data can give a bootstrap p below alpha: the larger p never rejects, and the
+            # Welch t alone would be another test than the one named (issue 22, defect 6's class)
+            p_b = (int(np.sum(ts <= u)) + 1) / (n_resamples + 1)
+            out.append({"statistic": dj, "p_value": max(p_t, p_b), "p_t": p_t, "p_boot": p_b,
+                        "ci_low": None, "ci_high": None, "min_p": 1.0 / (n_resamples + 1),
+                        "note": f"cannot reach alpha = {alpha:g}: the bootstrap p is at least "
+                                f"1/(B + 1) = {1.0 / (n_resamples + 1):.3g} with B = "
+                                f"{n_resamples} resamples (more resamples would)"})
+            continue
+        t_k = ts[k]
         hi_q = _finite_quantile(ts, (1 - alpha,))[0]
         if not (np.isfinite(t_k) and np.isfinite(hi_q)):
             out.append({"statistic": dj, "p_value": p_t, "p_t": p_t, "p_boot": None,
@@ -173,5 +189,5 @@ def iid_rows(data: InferenceInput, rng: np.random.Generator) -> tuple[Noninferio
         for j, r in zip(js, welch_bootstrap(a, b, data.m_diff, data.alpha, data.n_boot, rng)):
             res[j] = NoninferiorityRow(data.late, data.early, data.columns[j], r["statistic"],
                                        data.m_diff, r["p_value"], r["ci_low"], r["ci_high"],
-                                       level, IID_TEST, note=r["note"])
+                                       level, IID_TEST, note=r["note"], min_p=r.get("min_p"))
     return finish([res[j] for j in range(len(data.columns))], data.alpha)
