@@ -256,9 +256,10 @@ def test_reduced_calibration(name, n_layers):
 
 
 def test_interval_bounds_equal_brentq_roots():
-    """The interval bounds are roots of the monotone one-sided p-value functions, found by the
-    Illinois method (no scipy.optimize import per run); scipy's brentq on the same functions
-    gives the same roots to 1e-9 standard errors."""
+    """The interval bounds are roots of the monotone one-sided p-value functions: the bound's
+    own bracketing (around the t approximation) finds the root that scipy's brentq finds on a
+    bracket of +-5 standard errors set here, to 1e-9 standard errors, and the one-sided
+    p-value at each bound is the tail probability asked for."""
     from scipy.optimize import brentq
 
     rng = np.random.default_rng(11)
@@ -276,6 +277,8 @@ def test_interval_bounds_equal_brentq_roots():
                 rhi = brentq(lambda x: c.p_less(x) - a, hi - 5 * c.se, hi + 5 * c.se,
                              xtol=1e-15, rtol=1e-15)
                 assert abs(lo - rlo) < 1e-9 * c.se and abs(hi - rhi) < 1e-9 * c.se
+                assert c.p_greater(lo) == pytest.approx(a, rel=1e-8)
+                assert c.p_less(hi) == pytest.approx(a, rel=1e-8)
 
 
 # --------------------------------------------------------------------------- TOST rules

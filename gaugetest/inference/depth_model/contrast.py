@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .distributions import Mixture, root_in_bracket  # noqa: F401
+from .distributions import Mixture  # noqa: F401
 from .tost import TostOutcome
 
 @dataclass(frozen=True)
@@ -37,8 +37,9 @@ class Contrast:
     def _bound(self, side: str, target: float) -> float:
         """The value x where the one-sided p-value equals ``target``: p_greater(x) = target
         ("lower") or p_less(x) = target ("upper").  Both are monotone in x: a bracket around the
-        t approximation, then the Illinois method (:func:`root_in_bracket`; scipy.optimize's
-        brentq gives the same roots but its import costs half a second per run)."""
+        t approximation, then Brent's method (``scipy.optimize.brentq``; statsmodels, which
+        every run imports, has already imported scipy.optimize)."""
+        from scipy.optimize import brentq
         from scipy.special import stdtrit
 
         if not self.se > 1e-12 * abs(self.estimate):
@@ -70,7 +71,7 @@ class Contrast:
             return float(b)
         if not ga <= 0 <= gb:      # no bracket (a degenerate mixture): the t approximation
             return float(x0)
-        return root_in_bracket(g, a, b, ga, gb, xtol=1e-11 * self.se)
+        return float(brentq(g, a, b, xtol=1e-11 * self.se, rtol=4 * np.finfo(float).eps))
 
     def interval(self, level: float) -> tuple[float, float]:
         """Two-sided interval: every value not rejected by either one-sided test at

@@ -212,31 +212,3 @@ def compress(mix: Mixture, bins: int = MERGE_BINS) -> Mixture:
     a2 = acc(mix.a2) / safe
     off = None if mix.off is None else acc(mix.off) / safe
     return Mixture(mix.est, W, se, df, a0, a2, mix.skew, off)
-
-
-def root_in_bracket(g, a: float, b: float, ga: float, gb: float, xtol: float,
-                     maxiter: int = 200) -> float:
-    """Root of an increasing g on [a, b] with g(a) < 0 < g(b): regula falsi with the Illinois
-    modification (Dowell & Jarratt 1971; superlinear, never leaves the bracket), stopped when
-    the bracket or the step is below ``xtol``."""
-    side = 0
-    c_prev = None
-    for _ in range(maxiter):
-        c = (a * gb - b * ga) / (gb - ga)
-        if not a < c < b:
-            c = 0.5 * (a + b)
-        gc = g(c)
-        if gc == 0 or b - a < xtol or (c_prev is not None and abs(c - c_prev) < xtol):
-            return float(c)
-        c_prev = c
-        if gc < 0:
-            a, ga = c, gc
-            if side == -1:
-                gb *= 0.5
-            side = -1
-        else:
-            b, gb = c, gc
-            if side == 1:
-                ga *= 0.5
-            side = 1
-    return float(0.5 * (a + b))
