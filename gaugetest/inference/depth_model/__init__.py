@@ -212,6 +212,15 @@ class DepthFit:
             return Contrast(tuple(w.items()), float(mix.est[0]), rms, df, mix, tost)
         lam = calibration_factor(cal, self._batch, w, self._options.get("cal_power", CAL_POWER),
                                  estimand)
+        known = self._batch.known_floor
+        if known:
+            # the matched null's known variance is a floor on the estimate's true variance,
+            # which the simulated calibration (sweeps without it) must not shrink below: every
+            # component keeps a scale of at least that sd (issue 22, defect 7's class)
+            fv = sum(v ** 2 * float(known[p][0]) for p, v in w.items() if p in known)
+            pos = mix.se[0][mix.w[0] > 0]
+            if fv > 0 and len(pos) and pos.min() > 0:
+                lam = np.maximum(lam, np.sqrt(fv) / pos.min())
         cmix = CalibratedMixture(mix, lam)
         if tost is not None:
             tost = (CalibratedMixture(tost[0], lam), tost[1])
