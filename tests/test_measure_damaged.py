@@ -266,3 +266,19 @@ def test_a_missing_q_norm_in_one_layer(tmp_path, capsys):
     code, err = run(capsys, d, tmp_path / "x", "symmetry")
     assert_refused(code, err, tmp_path / "x", "model.layers.2.self_attn.q_norm.weight",
                    "missing")
+
+
+def test_bf16_is_widened_block_by_block_exactly(tmp_path):
+    """The block-wise bf16 reader against the whole-array widening (bf16 is the high half of
+    float32: exact), across block boundaries, and a file that ends early is an InputError."""
+    from gaugetest.errors import InputError
+    from gaugetest.measure.readers import _read_bf16_widened, bf16_to_float32
+
+    bits = np.random.default_rng(3).integers(0, 2 ** 16, 1001, dtype=np.uint16)
+    path = tmp_path / "x.bin"
+    path.write_bytes(b"HEADER" + bits.tobytes())
+    got = _read_bf16_widened(str(path), 6, bits.size, "w", block=7).view(np.float32)
+    want = bf16_to_float32(bits)
+    assert got.tobytes() == want.tobytes()
+    with pytest.raises(InputError, match="ends 4 bytes early"):
+        _read_bf16_widened(str(path), 10, bits.size, "w", block=7)
