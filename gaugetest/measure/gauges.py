@@ -136,6 +136,16 @@ class Gauge:
         raise NotImplementedError
 
 
+def nonzero_matrix(reader, ckpt: Checkpoint, f: str, layer: int) -> np.ndarray:
+    """Family f of a layer as the reader returns it; an all-zero matrix is exit 2 (a cosine
+    needs a nonzero matrix), whichever gauge reads it."""
+    W = reader.matrix(ckpt.name(f, layer))
+    if not np.any(W):
+        raise InputError(ckpt.path, ckpt.name(f, layer), "a nonzero matrix (a cosine "
+                         "needs one)", "all zeros")
+    return W
+
+
 def _entry(raw: float, aligned: float, nulls: np.ndarray | None, bound: float | None) -> dict:
     e = {"cos": raw, "aligned_cos": aligned}
     if bound is not None:
@@ -199,14 +209,6 @@ class OrthogonalGauge(Gauge):
             runs = cut
         runs.sort(key=lambda r: -sum(t.cost for t in r))
         return [tuple(r) for r in runs]
-
-    @staticmethod
-    def _matrix(reader, ckpt: Checkpoint, f: str, layer: int) -> np.ndarray:
-        W = reader.matrix(ckpt.name(f, layer))
-        if not np.any(W):
-            raise InputError(ckpt.path, ckpt.name(f, layer), "a nonzero matrix (a cosine "
-                             "needs one)", "all zeros")
-        return W
 
     def run(self, chain, reader, backend, ckpt, settings):
         axis = 1 if settings.side == "cols" else 0
@@ -393,26 +395,18 @@ class SymmetryGauge(Gauge):
             from .symmetry.mlpblock import mlp_features
             feats = None
             for f in fams:
-                W = self._matrix(reader, ckpt, f, layer)
+                W = nonzero_matrix(reader, ckpt, f, layer)
                 one = mlp_features({f: W}, compact_storage=True)
                 del W
                 feats = one if feats is None else type(one)(
                     feats.families + one.families, feats.x + one.x, feats.norms + one.norms)
             return feats
-        out = {f: self._matrix(reader, ckpt, f, layer) for f in fams}
+        out = {f: nonzero_matrix(reader, ckpt, f, layer) for f in fams}
         if self.arch is not None and fams[0] in ATTENTION_BLOCK:
             for key, pattern in self.arch.norm_patterns.items():
                 out[key] = np.asarray(reader.tensor(pattern.format(i=layer)),
                                       np.float64).reshape(-1)
         return out
-
-    @staticmethod
-    def _matrix(reader, ckpt: Checkpoint, f: str, layer: int) -> np.ndarray:
-        W = reader.matrix(ckpt.name(f, layer))
-        if not np.any(W):
-            raise InputError(ckpt.path, ckpt.name(f, layer), "a nonzero matrix (a cosine "
-                             "needs one)", "all zeros")
-        return W
 
     def run(self, chain, reader, backend, ckpt, settings):
         ops = backend.symmetry_ops()
@@ -430,7 +424,7 @@ class SymmetryGauge(Gauge):
                 holder = [A]
                 del A
                 result = self._mlp_pair(task, holder, B, ops, settings,
-                                        lambda f: self._matrix(reader, ckpt, f, L))
+                                        lambda f: nonzero_matrix(reader, ckpt, f, L))
             yield task, result
             prev = (L + 1, B)
 

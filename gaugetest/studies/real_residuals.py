@@ -153,12 +153,7 @@ def real_draw(layout, quantity: str, block: int, reps: int, rng: np.random.Gener
     noisy one (real within-phase heteroscedasticity and heavy tails)."""
     blocks, centre = _real_blocks(quantity, block, run, mode)
     y = np.empty((reps, layout.n))
-    if mode == "phase":
-        src = _real_source(quantity, run)
-        groups = [(layout.rows(ph), src.phase_sd[_real_source_phase(ph, src.phase_sd)])
-                  for ph in layout.phase_order]
-    else:
-        groups = [(np.arange(layout.n), 1.0)]
+    groups = _scaled_groups(layout, quantity, run, mode)
     for rows, scale in groups:
         m = len(rows)
         n_blk = -(-(m + block - 1) // block)
@@ -168,6 +163,16 @@ def real_draw(layout, quantity: str, block: int, reps: int, rng: np.random.Gener
         take = off[:, None] + np.arange(m)[None, :]
         y[:, rows] = scale * (np.take_along_axis(run_, take, axis=1) - centre)
     return y
+
+
+def _scaled_groups(layout, quantity: str, run: str, mode: str) -> list:
+    """(rows, noise scale) of each group resampled on its own: every phase with its real
+    phase's sd ("phase" mode), or the whole depth at scale 1 ("depth" mode)."""
+    if mode != "phase":
+        return [(np.arange(layout.n), 1.0)]
+    src = _real_source(quantity, run)
+    return [(layout.rows(ph), src.phase_sd[_real_source_phase(ph, src.phase_sd)])
+            for ph in layout.phase_order]
 
 
 def real_covariance(layout, quantity: str, block: int, run: str = "orthogonal",
@@ -183,12 +188,7 @@ def real_covariance(layout, quantity: str, block: int, run: str = "orthogonal",
         # P(same block) * E[product | same block] = (1/block) sum_j E_s[b_j b_{j+k}]
         acv[k] = np.sum(np.mean(b[:, :block - k] * b[:, k:], axis=0)) / block
     cov = np.zeros((layout.n, layout.n))
-    if mode == "phase":
-        src = _real_source(quantity, run)
-        groups = [(layout.rows(ph), src.phase_sd[_real_source_phase(ph, src.phase_sd)])
-                  for ph in layout.phase_order]
-    else:
-        groups = [(np.arange(layout.n), 1.0)]
+    groups = _scaled_groups(layout, quantity, run, mode)
     for rows, scale in groups:
         lag = np.abs(rows[:, None] - rows[None, :])
         cov[np.ix_(rows, rows)] = scale ** 2 * acv[lag]
